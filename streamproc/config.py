@@ -1,0 +1,124 @@
+"""Worker configuration: defaults < TOML file < ``STREAMPROC_*`` environment < flags.
+
+The TOML file has three optional tables::
+
+    [worker]                       # any WorkerConfig field, e.g.
+    bootstrap = "kafka:9092"
+    metrics_port = 9108
+
+    [detectors]                    # any streamproc.detect.settings.Settings field
+    window_events = 1000
+
+    [models."fraud-detector"]      # per-model detector overrides
+    psi_min = 0.2
+
+>>> cfg = load_config(env={"STREAMPROC_BOOTSTRAP": "k:9092"}, flags={"metrics_port": 9200})
+>>> cfg.bootstrap, cfg.metrics_port, cfg.topics.alerts
+('k:9092', 9200, 'monitor.alerts')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from streamproc.detect.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """Topic names (the contract's defaults)."""
+
+    events: str = "inference.events"
+    labels: str = "inference.labels"
+    baselines: str = "monitor.baselines"
+    alerts: str = "monitor.alerts"
+    dlq: str = "inference.events.dlq"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """Everything a worker needs.
+
+    bootstrap: Kafka bootstrap servers, ``host:port[,host:port]``.
+    group_id: consumer group of the workers (scale out by starting more).
+    metrics_port / metrics_host: where ``/metrics``, ``/health``, ``/ready`` are served.
+    partitions: partitions of topics the worker creates when missing.
+    max_batch: records taken per poll; poll_ms: longest wait for a poll.
+    max_models / max_features: metric label caps per worker (series beyond
+        them are folded into ``__other__`` and counted).
+    """
+
+    bootstrap: str = "localhost:9092"
+    group_id: str = "streamproc"
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = 9108
+    partitions: int = 6
+    max_batch: int = 5000
+    poll_ms: int = 200
+    max_models: int = 100
+    max_features: int = 50
+    rebalance_timeout_s: float = 10.0
+    log_level: str = "INFO"
+    topics: Topics = field(default_factory=Topics)
+    detectors: Settings = field(default_factory=Settings)
+    model_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+_ENV = {
+    "STREAMPROC_BOOTSTRAP": ("bootstrap", str),
+    "STREAMPROC_GROUP_ID": ("group_id", str),
+    "STREAMPROC_METRICS_PORT": ("metrics_port", int),
+    "STREAMPROC_METRICS_HOST": ("metrics_host", str),
+    "STREAMPROC_PARTITIONS": ("partitions", int),
+    "STREAMPROC_LOG_LEVEL": ("log_level", str),
+}
+_TOPIC_ENV = {f"STREAMPROC_TOPIC_{f.name.upper()}": f.name for f in dataclasses.fields(Topics)}
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> WorkerConfig:
+    """Build a :class:`WorkerConfig`; raises ``ValueError`` with the bad key."""
+    env = os.environ if env is None else env
+    path = path or env.get("STREAMPROC_CONFIG")
+    data: dict[str, Any] = {}
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except OSError as exc:
+            raise ValueError(f"config file {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"config file {path}: {exc}") from None
+    worker: dict[str, Any] = dict(data.get("worker", {}))
+    topics: dict[str, Any] = dict(worker.pop("topics", {}))
+    for var, (name, kind) in _ENV.items():
+        if var in env:
+            try:
+                worker[name] = kind(env[var])
+            except ValueError:
+                raise ValueError(f"{var}: not a valid {kind.__name__}: {env[var]!r}") from None
+    topics.update({name: env[var] for var, name in _TOPIC_ENV.items() if var in env})
+    worker.update({k: v for k, v in (flags or {}).items() if v is not None})
+    names = {f.name for f in dataclasses.fields(WorkerConfig)} - {"topics", "detectors"}
+    unknown = sorted(set(worker) - names)
+    if unknown:
+        raise ValueError(f"unknown [worker] setting(s): {', '.join(unknown)}")
+    try:
+        detectors = Settings().replace(**data.get("detectors", {}))
+        overrides = {str(m): dict(v) for m, v in data.get("models", {}).items()}
+        for model_id, changes in overrides.items():
+            detectors.replace(**changes)  # validate now, not at the first event
+        return WorkerConfig(
+            **worker, topics=Topics(**topics), detectors=detectors, model_overrides=overrides
+        )
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None

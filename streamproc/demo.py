@@ -1,0 +1,203 @@
+"""``streamproc demo``: broker, worker and drifting traffic on one machine.
+
+Starts the embedded broker, a worker process, a producer of synthetic
+traffic (:mod:`streamproc.simulate`) that drifts after a warm-up in three
+features, and prints alerts as they arrive, then a summary. Everything it
+started is stopped on exit, on ``--duration`` or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from streamproc.broker import EmbeddedBroker, free_port
+from streamproc.contracts import Alert, format_alert
+from streamproc.simulate import Scenario, generate
+
+
+def start_worker(bootstrap: str, metrics_port: int, log_path: str, **env: str) -> subprocess.Popen:
+    """A ``streamproc worker`` process (its output goes to ``log_path``)."""
+    environment = {**os.environ, "STREAMPROC_BOOTSTRAP": bootstrap, **env}
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "streamproc", "worker", "--metrics-port", str(metrics_port)],
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 20.0) -> None:
+    """SIGTERM, then SIGKILL after ``timeout`` seconds."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def wait_ready(port: int, timeout: float, alive: Callable[[], bool]) -> bool:
+    """Poll ``/ready`` until it answers 200."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and alive():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.25)
+    return False
+
+
+async def produce_traffic(
+    bootstrap: str, topic: str, scenario: Scenario, *, rate: float, seconds: float, seed: int = 0
+) -> int:
+    """Send ``rate`` events a second for ``seconds``; return how many were sent."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=10)
+    await producer.start()
+    sent = 0
+    tick = 0.1
+    per_tick = max(1, int(rate * tick))
+    start = time.time()
+    try:
+        batches = generate(
+            scenario,
+            events=int(rate * seconds),
+            batch=per_tick,
+            seed=seed,
+            start_time=start,
+            rate=rate,
+        )
+        for i, events in enumerate(batches):
+            for event in events:
+                event["timestamp"] = time.time()
+                await producer.send(topic, orjson.dumps(event), key=event["model_id"].encode())
+            sent += len(events)
+            delay = start + (i + 1) * tick - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return sent
+
+
+async def follow_alerts(
+    bootstrap: str, topic: str, sink: list[Alert], stop: asyncio.Event, out=sys.stdout
+) -> None:
+    """Print alerts as they arrive until ``stop`` is set."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=300)
+            for records in batch.values():
+                for record in records:
+                    alert = Alert.from_dict(orjson.loads(record.value))
+                    sink.append(alert)
+                    print(format_alert(alert), file=out, flush=True)
+    finally:
+        await consumer.stop()
+
+
+def summarize(alerts: list[Alert], scenario: Scenario) -> tuple[str, bool]:
+    """A summary, and whether the drifted features (only they) fired."""
+    fired = {a.feature for a in alerts if a.status == "firing" and a.signal in ("feature",)}
+    expected = scenario.drifted_features
+    lines = ["", "Summary", "-------"]
+    lines.append(f"alerts received: {len(alerts)} "
+                 f"({sum(a.status == 'firing' for a in alerts)} firing, "
+                 f"{sum(a.status == 'resolved' for a in alerts)} resolved)")
+    for name in sorted(expected | fired):  # type: ignore[operator]
+        detectors = sorted({a.detector for a in alerts if a.feature == name and a.status == "firing"})
+        state = "drifted" if name in expected else "stable "
+        verdict = ("caught by " + ", ".join(detectors)) if detectors else "NOT caught"
+        if name not in expected:
+            verdict = "FALSE ALARM by " + ", ".join(detectors)
+        lines.append(f"  {name:<12} {state}  {verdict}")
+    others = sorted({f"{a.signal}/{a.detector}" for a in alerts
+                     if a.status == "firing" and a.signal != "feature"})
+    if others:
+        lines.append(f"  other signals: {', '.join(others)}")
+    ok = expected <= fired and fired <= expected
+    lines.append("result: " + ("every drifted feature caught, no false alarm" if ok
+                               else "MISMATCH between drifted and alerted features"))
+    return "\n".join(lines), ok
+
+
+def run_demo(*, duration: float, rate: float, out=sys.stdout) -> int:
+    """Run the whole demo; return the process exit code."""
+    workdir = tempfile.mkdtemp(prefix="streamproc-demo-")
+    broker = EmbeddedBroker(log_path=os.path.join(workdir, "broker.log"))
+    worker: subprocess.Popen | None = None
+    alerts: list[Alert] = []
+    traffic_seconds = max(20.0, duration - 25.0)
+    drift_after = traffic_seconds * 0.35
+    scenario = Scenario.demo(drift_at=int(rate * drift_after))
+    print(f"streamproc demo: logs in {workdir}", file=out, flush=True)
+    try:
+        broker.start()
+        print(f"  broker   {broker.bootstrap} (embedded Tansu)", file=out, flush=True)
+        port = free_port()
+        worker = start_worker(
+            broker.bootstrap,
+            port,
+            os.path.join(workdir, "worker.log"),
+            STREAMPROC_LOG_LEVEL="WARNING",
+        )
+        print(f"  worker   pid {worker.pid}, metrics http://127.0.0.1:{port}/metrics",
+              file=out, flush=True)
+        if not wait_ready(port, 60.0, lambda: worker is not None and worker.poll() is None):
+            print("worker did not become ready; see worker.log", file=out)
+            return 1
+        print(
+            f"  traffic  {rate:.0f} events/s for {traffic_seconds:.0f} s, model "
+            f"'{scenario.model_id}'; drift after {drift_after:.0f} s in: "
+            f"{', '.join(sorted(scenario.drifted_features))}",
+            file=out,
+            flush=True,
+        )
+        print("\nAlerts as they arrive:", file=out, flush=True)
+        asyncio.run(_traffic_and_alerts(broker.bootstrap, scenario, rate, traffic_seconds,
+                                        alerts, out))
+        text, ok = summarize(alerts, scenario)
+        print(text, file=out, flush=True)
+        return 0 if ok else 2
+    except KeyboardInterrupt:
+        print("\ninterrupted; stopping", file=out)
+        return 130
+    finally:
+        if worker is not None:
+            stop_process(worker)
+        broker.stop()
+
+
+async def _traffic_and_alerts(
+    bootstrap: str, scenario: Scenario, rate: float, seconds: float, alerts: list[Alert], out
+) -> None:
+    stop = asyncio.Event()
+    follower = asyncio.create_task(follow_alerts(bootstrap, "monitor.alerts", alerts, stop, out))
+    try:
+        await produce_traffic(bootstrap, "inference.events", scenario, rate=rate, seconds=seconds)
+        await asyncio.sleep(3.0)  # let the last windows close and alerts arrive
+    finally:
+        stop.set()
+        await follower

@@ -1,0 +1,409 @@
+"""Baselines: the reference profile of a model, and how a window is binned against it.
+
+A baseline holds, per feature, a :class:`NumericProfile` (quantile bin edges
+and proportions, null rate, range, mean, std) or a :class:`CategoricalProfile`
+(proportions of the top categories, the share of the rest, and the share of
+values the baseline had too many categories to name). It is fitted from
+reference events and serialised as ``baseline.v1`` JSON. Its size is bounded:
+at most ``numeric_bins`` numbers or ``max_categories`` + 100 names per feature.
+
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> profile = NumericProfile.fit(rng.normal(size=10_000), bins=10)
+>>> len(profile.proportions), round(sum(profile.proportions), 6)
+(10, 1.0)
+>>> profile.bin_counts(np.array([-5.0, 0.0, 5.0, np.nan])).tolist()
+[1, 0, 0, 0, 0, 1, 0, 0, 0, 1]
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from streamproc.contracts import MISSING, EventColumns, _category
+
+SCHEMA = "baseline.v1"
+KNOWN_REST_LIMIT = 100
+_NUMERIC_TYPES = frozenset({int, float})
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnView:
+    """A raw feature column split into what the detectors count.
+
+    ``numbers`` holds one float per event (NaN where the value is null, absent
+    or not a number); the counts say how many were null, absent, or of the
+    other kind (a string in a numeric feature or the reverse).
+    """
+
+    numbers: np.ndarray | None
+    labels: list[Any] | None
+    nulls: int
+    missing: int
+    wrong_type: int
+
+
+def numeric_view(column: list[Any]) -> ColumnView:
+    """Numbers of a raw column (NaN for null, absent, or non-numeric values).
+
+    >>> v = numeric_view([1, None, "a", 2.5, True])
+    >>> v.numbers.tolist()[::3], v.nulls, v.wrong_type
+    ([1.0, 2.5], 1, 2)
+    """
+    kinds = set(map(type, column))
+    if kinds <= {float, int, type(None)}:
+        numbers = np.array(column, dtype=np.float64)
+        nulls = int(np.isnan(numbers).sum()) if type(None) in kinds else 0
+        return ColumnView(numbers, None, nulls, 0, 0)
+    numbers = np.fromiter(
+        (v if type(v) in _NUMERIC_TYPES else np.nan for v in column),
+        dtype=np.float64,
+        count=len(column),
+    )
+    nulls = sum(1 for v in column if v is None)
+    missing = sum(1 for v in column if v is MISSING)
+    wrong = len(column) - nulls - missing - int((~np.isnan(numbers)).sum())
+    return ColumnView(numbers, None, nulls, missing, wrong)
+
+
+def categorical_view(column: list[Any]) -> ColumnView:
+    """Category labels of a raw column (booleans become ``"true"``/``"false"``).
+
+    Null and absent values stay ``None`` and :data:`MISSING`; numbers are
+    counted as the wrong type but still binned by their text.
+
+    >>> v = categorical_view(["DE", None, True, 3])
+    >>> v.labels, v.nulls, v.wrong_type
+    (['DE', None, 'true', '3'], 1, 1)
+    """
+    kinds = set(map(type, column))
+    if kinds <= {str, type(None)}:
+        nulls = column.count(None) if type(None) in kinds else 0
+        return ColumnView(None, column, nulls, 0, 0)
+    labels = [v if (v is None or v is MISSING or type(v) is str) else _category(v) for v in column]
+    nulls = sum(1 for v in column if v is None)
+    missing = sum(1 for v in column if v is MISSING)
+    wrong = sum(1 for v in column if type(v) in _NUMERIC_TYPES)
+    return ColumnView(None, labels, nulls, missing, wrong)
+
+
+@dataclass(frozen=True, slots=True)
+class NumericProfile:
+    """Reference distribution of a numeric value: quantile bins and moments.
+
+    ``edges`` are the interior cut points (``bins - 1`` at most, fewer when
+    quantiles coincide, as for counts); a value ``v`` falls in bin
+    ``searchsorted(edges, v, side="right")``, so values beyond the reference
+    range land in the outer bins.
+    """
+
+    edges: tuple[float, ...]
+    proportions: tuple[float, ...]
+    null_rate: float
+    count: int
+    minimum: float
+    maximum: float
+    mean: float
+    std: float
+
+    kind = "numeric"
+
+    @classmethod
+    def fit(cls, values: np.ndarray, *, bins: int = 10, nulls: int = 0) -> NumericProfile:
+        """Fit from reference numbers (NaN entries are ignored)."""
+        finite = values[~np.isnan(values)]
+        total = len(finite) + nulls
+        if len(finite) == 0:
+            return cls((), (1.0,), 1.0 if total else 0.0, total, 0.0, 0.0, 0.0, 0.0)
+        quantiles = np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1])
+        edges = np.unique(quantiles)
+        counts = np.bincount(np.searchsorted(edges, finite, side="right"), minlength=len(edges) + 1)
+        return cls(
+            edges=tuple(float(e) for e in edges),
+            proportions=tuple(float(c) for c in counts / len(finite)),
+            null_rate=nulls / total,
+            count=len(finite),
+            minimum=float(finite.min()),
+            maximum=float(finite.max()),
+            mean=float(finite.mean()),
+            std=float(finite.std()),
+        )
+
+    @property
+    def bins(self) -> int:
+        return len(self.proportions)
+
+    def bin_counts(self, values: np.ndarray) -> np.ndarray:
+        """Counts per bin of the non-NaN ``values``."""
+        finite = values[~np.isnan(values)]
+        return np.bincount(
+            np.searchsorted(np.asarray(self.edges), finite, side="right"), minlength=self.bins
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "numeric",
+            "edges": list(self.edges),
+            "proportions": list(self.proportions),
+            "null_rate": self.null_rate,
+            "count": self.count,
+            "min": self.minimum,
+            "max": self.maximum,
+            "mean": self.mean,
+            "std": self.std,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NumericProfile:
+        edges = tuple(float(e) for e in data["edges"])
+        proportions = tuple(float(p) for p in data["proportions"])
+        if len(proportions) != len(edges) + 1:
+            raise ValueError("numeric profile: need len(proportions) == len(edges) + 1")
+        if list(edges) != sorted(edges):
+            raise ValueError("numeric profile: edges must be sorted")
+        return cls(
+            edges=edges,
+            proportions=proportions,
+            null_rate=float(data.get("null_rate", 0.0)),
+            count=int(data.get("count", 0)),
+            minimum=float(data.get("min", edges[0] if edges else 0.0)),
+            maximum=float(data.get("max", edges[-1] if edges else 0.0)),
+            mean=float(data.get("mean", 0.0)),
+            std=float(data.get("std", 0.0)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CategoricalProfile:
+    """Reference distribution of a categorical value.
+
+    Bins are the named ``categories``, then "rest" (categories the baseline
+    saw but did not keep), then "unseen" (categories the baseline never saw).
+    ``unseen`` is the baseline's own share of values it could not name: 0
+    unless the feature had more distinct values than the profile keeps.
+
+    >>> p = CategoricalProfile.fit(["a"] * 60 + ["b"] * 39 + ["c"], min_share=0.02)
+    >>> p.categories, p.rest, p.bin_counts(["a", "c", "zz", None]).tolist()
+    ({'a': 0.6, 'b': 0.39}, 0.01, [1, 0, 1, 1])
+    """
+
+    categories: dict[str, float]
+    rest: float
+    unseen: float
+    known_rest: frozenset[str]
+    null_rate: float
+    count: int
+    _index: dict[Any, int] = field(default_factory=dict, compare=False, repr=False)
+
+    kind = "categorical"
+
+    def __post_init__(self) -> None:
+        index = {name: i for i, name in enumerate(self.categories)}
+        rest = len(self.categories)
+        index.update({name: rest for name in self.known_rest})
+        self._index.update(index)
+
+    @classmethod
+    def fit(
+        cls,
+        labels: list[Any],
+        *,
+        max_categories: int = 20,
+        min_share: float = 0.01,
+        nulls: int = 0,
+    ) -> CategoricalProfile:
+        """Fit from reference labels (``None`` and :data:`MISSING` are ignored)."""
+        counter = Counter(v for v in labels if v is not None and v is not MISSING)
+        total = sum(counter.values())
+        if total == 0:
+            return cls({}, 0.0, 0.0, frozenset(), 1.0 if nulls else 0.0, 0)
+        ranked = counter.most_common()
+        kept = [(k, c) for k, c in ranked[:max_categories] if c / total >= min_share]
+        others = ranked[len(kept):]
+        named_rest = others[:KNOWN_REST_LIMIT]
+        unnamed = sum(c for _, c in others[KNOWN_REST_LIMIT:])
+        return cls(
+            categories={k: c / total for k, c in kept},
+            rest=sum(c for _, c in named_rest) / total,
+            unseen=unnamed / total,
+            known_rest=frozenset(k for k, _ in named_rest),
+            null_rate=nulls / (total + nulls),
+            count=total,
+        )
+
+    @property
+    def bins(self) -> int:
+        return len(self.categories) + 2
+
+    @property
+    def proportions(self) -> tuple[float, ...]:
+        return (*self.categories.values(), self.rest, self.unseen)
+
+    def bin_counts(self, labels: list[Any]) -> np.ndarray:
+        """Counts per bin (categories, rest, unseen); null and absent are skipped."""
+        unseen = self.bins - 1
+        index = self._index
+        codes = [index.get(v, unseen) for v in labels if v is not None and v is not MISSING]
+        return np.bincount(np.asarray(codes, dtype=np.intp), minlength=self.bins)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "categorical",
+            "categories": dict(self.categories),
+            "rest": self.rest,
+            "unseen": self.unseen,
+            "known_rest": sorted(self.known_rest),
+            "null_rate": self.null_rate,
+            "count": self.count,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CategoricalProfile:
+        categories = {str(k): float(v) for k, v in dict(data["categories"]).items()}
+        return cls(
+            categories=categories,
+            rest=float(data.get("rest", 0.0)),
+            unseen=float(data.get("unseen", 0.0)),
+            known_rest=frozenset(str(k) for k in data.get("known_rest", [])),
+            null_rate=float(data.get("null_rate", 0.0)),
+            count=int(data.get("count", 0)),
+        )
+
+
+Profile = NumericProfile | CategoricalProfile
+
+
+def _profile_from_dict(data: dict[str, Any]) -> Profile:
+    kind = data.get("kind")
+    if kind == "numeric":
+        return NumericProfile.from_dict(data)
+    if kind == "categorical":
+        return CategoricalProfile.from_dict(data)
+    raise ValueError(f"profile kind must be 'numeric' or 'categorical', got {kind!r}")
+
+
+def fit_profile(column: list[Any], *, bins: int, max_categories: int, min_share: float) -> Profile:
+    """Fit the profile of one raw feature column; its kind is the majority's.
+
+    Numbers make a numeric feature; strings and booleans a categorical one.
+    """
+    numeric = sum(1 for v in column if type(v) in _NUMERIC_TYPES)
+    categorical = sum(1 for v in column if type(v) in (str, bool))
+    if numeric >= categorical and numeric > 0:
+        view = numeric_view(column)
+        return NumericProfile.fit(view.numbers, bins=bins, nulls=view.nulls)  # type: ignore[arg-type]
+    view = categorical_view(column)
+    return CategoricalProfile.fit(
+        view.labels or [], max_categories=max_categories, min_share=min_share, nulls=view.nulls
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """The reference profile of one model (``baseline.v1``)."""
+
+    model_id: str
+    features: dict[str, Profile]
+    prediction_score: NumericProfile | None = None
+    prediction_label: CategoricalProfile | None = None
+    error_rate: float = 0.0
+    events: int = 0
+    model_version: str | None = None
+    source: str = "fit"
+    created_at: float = 0.0
+
+    @classmethod
+    def fit(
+        cls,
+        columns: EventColumns,
+        *,
+        bins: int = 10,
+        max_categories: int = 20,
+        min_share: float = 0.01,
+        source: str = "fit",
+        model_version: str | None = None,
+    ) -> Baseline:
+        """Fit a baseline from reference events in columnar form.
+
+        >>> from streamproc.contracts import EventColumns
+        >>> events = [{"model_id": "m", "features": {"x": float(i), "c": "ab"[i % 2]}}
+        ...           for i in range(100)]
+        >>> b = Baseline.fit(EventColumns.from_events("m", events, default_timestamp=0.0))
+        >>> sorted(b.features), b.features["x"].kind, b.features["c"].categories
+        (['c', 'x'], 'numeric', {'a': 0.5, 'b': 0.5})
+        """
+        features = {
+            name: fit_profile(col, bins=bins, max_categories=max_categories, min_share=min_share)
+            for name, col in sorted(columns.features.items())
+        }
+        scores = columns.prediction_scores
+        has_scores = bool((~np.isnan(scores)).any())
+        labels = [v for v in columns.prediction_labels if v is not None]
+        return cls(
+            model_id=columns.model_id,
+            features=features,
+            prediction_score=NumericProfile.fit(scores, bins=bins) if has_scores else None,
+            prediction_label=(
+                CategoricalProfile.fit(labels, max_categories=max_categories, min_share=min_share)
+                if labels
+                else None
+            ),
+            error_rate=float(columns.errors.mean()) if columns.size else 0.0,
+            events=columns.size,
+            model_version=model_version,
+            source=source,
+            created_at=time.time(),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "model_id": self.model_id,
+            "model_version": self.model_version,
+            "source": self.source,
+            "created_at": self.created_at,
+            "events": self.events,
+            "features": {name: p.to_dict() for name, p in self.features.items()},
+            "prediction": {
+                "score": self.prediction_score.to_dict() if self.prediction_score else None,
+                "label": self.prediction_label.to_dict() if self.prediction_label else None,
+            },
+            "error_rate": self.error_rate,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Baseline:
+        """Parse ``baseline.v1`` JSON; raises ``ValueError`` naming the bad field."""
+        if not isinstance(data, dict):
+            raise ValueError("baseline: must be a JSON object")
+        if data.get("schema") != SCHEMA:
+            raise ValueError(f"schema: must be {SCHEMA!r}, got {data.get('schema')!r}")
+        if not isinstance(data.get("model_id"), str):
+            raise ValueError("model_id: required string field is missing")
+        if not isinstance(data.get("features"), dict):
+            raise ValueError("features: must be an object of feature profiles")
+        features: dict[str, Profile] = {}
+        for name, profile in data["features"].items():
+            try:
+                features[name] = _profile_from_dict(profile)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"features.{name}: {exc}") from None
+        prediction = data.get("prediction") or {}
+        score = prediction.get("score")
+        label = prediction.get("label")
+        return cls(
+            model_id=data["model_id"],
+            features=features,
+            prediction_score=NumericProfile.from_dict(score) if score else None,
+            prediction_label=CategoricalProfile.from_dict(label) if label else None,
+            error_rate=float(data.get("error_rate", 0.0)),
+            events=int(data.get("events", 0)),
+            model_version=data.get("model_version"),
+            source=str(data.get("source", "fit")),
+            created_at=float(data.get("created_at", 0.0)),
+        )

@@ -1,0 +1,504 @@
+"""The detection core: per-model monitors over columnar batches, no I/O.
+
+:class:`ModelMonitor` owns everything about one model: its baseline (given,
+or learned from its first ``baseline_events`` events), the counts of the
+current tumbling window, one ADWIN per numeric stream, and the alert policy.
+:class:`Monitor` is the fleet: one ``ModelMonitor`` per model id. The worker
+and ``streamproc replay`` both drive :meth:`Monitor.process`.
+
+>>> import numpy as np
+>>> from streamproc.contracts import columns_by_model
+>>> from streamproc.simulate import Scenario, generate
+>>> monitor = Monitor(Settings(baseline_events=2000))
+>>> alerts = []
+>>> for events in generate(Scenario.demo(drift_at=10_000), events=20_000, batch=1000):
+...     alerts += monitor.process(columns_by_model(events, default_timestamp=0.0), now=0.0)
+>>> sorted({(a.signal, a.feature, a.detector) for a in alerts if a.status == "firing"})[:3]
+[('feature', 'amount', 'adwin'), ('feature', 'amount', 'psi'), ('feature', 'country', 'psi')]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from streamproc.contracts import MISSING, Alert, EventColumns
+from streamproc.detect.adwin import BlockAdwin
+from streamproc.detect.baseline import (
+    Baseline,
+    CategoricalProfile,
+    NumericProfile,
+    Profile,
+    categorical_view,
+    numeric_view,
+)
+from streamproc.detect.policy import AlertPolicy, Finding, Window
+from streamproc.detect.psi import psi, psi_threshold
+from streamproc.detect.quality import rate_threshold, schema_message
+from streamproc.detect.settings import Settings
+
+
+@dataclass(slots=True)
+class FeatureStats:
+    """What the last judged window said about one feature (for metrics)."""
+
+    psi: float
+    psi_threshold: float
+    null_ratio: float
+
+
+@dataclass(slots=True)
+class WindowReport:
+    """Statistics of the last judged window of a model."""
+
+    window: Window
+    features: dict[str, FeatureStats]
+    prediction_psi: float | None
+
+
+@dataclass(slots=True)
+class _FeatureCounts:
+    counts: np.ndarray
+    nulls: int = 0
+    missing: int = 0
+    wrong_type: int = 0
+
+
+@dataclass(slots=True)
+class _WindowState:
+    """Counts of the current window: bounded by bins and tracked features."""
+
+    events: int = 0
+    start: float = math.inf
+    end: float = -math.inf
+    errors: int = 0
+    features: dict[str, _FeatureCounts] = field(default_factory=dict)
+    new_features: dict[str, int] = field(default_factory=dict)
+    prediction: np.ndarray | None = None
+
+
+def _view_counts(profile: Profile, column: list[Any]) -> tuple[np.ndarray, Any]:
+    if isinstance(profile, NumericProfile):
+        view = numeric_view(column)
+        return profile.bin_counts(view.numbers), view  # type: ignore[arg-type]
+    view = categorical_view(column)
+    return profile.bin_counts(view.labels), view  # type: ignore[arg-type]
+
+
+class ModelMonitor:
+    """Drift and quality detection for one model.
+
+    Memory is bounded whatever the number of events: per feature one window
+    count vector (``numeric_bins`` or ``max_categories + 2`` integers), one
+    baseline profile, one ADWIN (O(log n) buckets) and at most one open
+    episode per detector; plus, until a baseline exists, the buffered
+    ``baseline_events`` events it will be learned from.
+    """
+
+    def __init__(self, model_id: str, settings: Settings, baseline: Baseline | None = None):
+        self.model_id = model_id
+        self.settings = settings
+        self.policy = AlertPolicy(model_id)
+        self.model_version = "unknown"
+        self.latest: WindowReport | None = None
+        self.published = False  # set by the worker once a learned baseline is published
+        self._learning: list[EventColumns] = []
+        self._learned = 0
+        self._baseline: Baseline | None = None
+        self._adwins: dict[tuple[str, str | None], BlockAdwin] = {}
+        self._adwin_hits: dict[tuple[str, str | None], Finding] = {}
+        self._window = _WindowState()
+        if baseline is not None:
+            self.set_baseline(baseline)
+
+    @property
+    def baseline(self) -> Baseline | None:
+        return self._baseline
+
+    def set_baseline(self, baseline: Baseline, *, published: bool = True) -> None:
+        """Judge from now on against ``baseline``; the open window restarts.
+
+        ``published`` is False for a baseline learned here and not yet sent out.
+        """
+        s = self.settings
+        self._baseline = baseline
+        self.published = published
+        self._learning.clear()
+        self._learned = 0
+        self._window = _WindowState()
+        tracked = dict(list(baseline.features.items())[: s.max_features])
+        streams: list[tuple[str, str | None]] = [
+            ("feature", name) for name, p in tracked.items() if isinstance(p, NumericProfile)
+        ]
+        if baseline.prediction_score is not None:
+            streams.append(("prediction", None))
+        streams.append(("latency", None))
+        self._adwins = {
+            key: self._adwins.get(key)
+            or BlockAdwin(block=s.adwin_block, delta=s.adwin_delta, clock=s.adwin_clock)
+            for key in streams
+        }
+
+    def update(self, batch: EventColumns, *, now: float) -> list[Alert]:
+        """Take a batch of this model's events; return the alerts it causes."""
+        if batch.size == 0:
+            return []
+        self.model_version = batch.model_version
+        if self._baseline is None:
+            batch = self._learn(batch)
+            if self._baseline is None or batch.size == 0:
+                return []
+        alerts: list[Alert] = []
+        start = 0
+        while start < batch.size:
+            room = self.settings.window_events - self._window.events
+            stop = min(batch.size, start + room)
+            chunk = batch.slice(start, stop) if (start, stop) != (0, batch.size) else batch
+            self._accumulate(chunk)
+            alerts += self._feed_adwins(chunk, now)
+            if self._window_due():
+                alerts += self._close_window(now)
+            start = stop
+        return alerts
+
+    # -- baseline learning -------------------------------------------------
+
+    def _learn(self, batch: EventColumns) -> EventColumns:
+        """Buffer events until a baseline can be fitted; return the rest."""
+        need = self.settings.baseline_events - self._learned
+        self._learning.append(batch.slice(0, need) if batch.size > need else batch)
+        self._learned += min(need, batch.size)
+        if self._learned < self.settings.baseline_events:
+            return batch.slice(0, 0)
+        s = self.settings
+        baseline = Baseline.fit(
+            concat(self._learning),
+            bins=s.numeric_bins,
+            max_categories=s.max_categories,
+            min_share=s.min_category_share,
+            source="learned",
+            model_version=self.model_version,
+        )
+        self.set_baseline(baseline, published=False)
+        return batch.slice(need, batch.size)
+
+    # -- window accumulation ----------------------------------------------
+
+    def _accumulate(self, chunk: EventColumns) -> None:
+        baseline = self._baseline
+        assert baseline is not None
+        w = self._window
+        s = self.settings
+        w.events += chunk.size
+        w.start = min(w.start, float(chunk.timestamps.min()))
+        w.end = max(w.end, float(chunk.timestamps.max()))
+        w.errors += int(chunk.errors.sum())
+        for name, column in chunk.features.items():
+            profile = baseline.features.get(name)
+            if profile is None:
+                if name in w.new_features or len(w.new_features) < s.max_features:
+                    w.new_features[name] = w.new_features.get(name, 0) + sum(
+                        1 for v in column if v is not MISSING
+                    )
+                continue
+            counts, view = _view_counts(profile, column)
+            state = w.features.get(name)
+            if state is None:
+                state = w.features[name] = _FeatureCounts(np.zeros(profile.bins, np.int64))
+            state.counts += counts
+            state.nulls += view.nulls
+            state.missing += view.missing
+            state.wrong_type += view.wrong_type
+        prediction = self._prediction_profile()
+        if prediction is not None:
+            counts = (
+                prediction.bin_counts(chunk.prediction_scores)
+                if isinstance(prediction, NumericProfile)
+                else prediction.bin_counts(chunk.prediction_labels)
+            )
+            w.prediction = counts if w.prediction is None else w.prediction + counts
+
+    def _prediction_profile(self) -> Profile | None:
+        b = self._baseline
+        if b is None:
+            return None
+        return b.prediction_score if b.prediction_score is not None else b.prediction_label
+
+    def _window_due(self) -> bool:
+        w, s = self._window, self.settings
+        if w.events >= s.window_events:
+            return True
+        return w.events >= s.min_window_events and w.end - w.start >= s.window_seconds
+
+    # -- judging -------------------------------------------------------------
+
+    def _feed_adwins(self, chunk: EventColumns, now: float) -> list[Alert]:
+        alerts: list[Alert] = []
+        baseline = self._baseline
+        assert baseline is not None
+        for key, detector in self._adwins.items():
+            signal, feature = key
+            if signal == "feature":
+                column = chunk.features.get(feature)  # type: ignore[arg-type]
+                if column is None:
+                    continue
+                values = numeric_view(column).numbers
+                profile = baseline.features[feature]  # type: ignore[index]
+            elif signal == "prediction":
+                values, profile = chunk.prediction_scores, baseline.prediction_score
+            else:
+                values, profile = chunk.latency_ms, None
+            changes = detector.update(values)  # type: ignore[arg-type]
+            if not changes:
+                continue
+            change = changes[-1]
+            scale = profile.std if isinstance(profile, NumericProfile) and profile.std > 0 else 0.0
+            shift = change.mean_after - change.mean_before
+            value = abs(shift) / scale if scale else abs(shift)
+            what = f"feature '{feature}'" if signal == "feature" else signal
+            unit = " sd" if scale else ""
+            finding = Finding(
+                signal,
+                feature,
+                "adwin",
+                value=value,
+                threshold=self.settings.adwin_delta,
+                resolve_below=self.settings.adwin_delta,
+                severity="warning",
+                message=(
+                    f"ADWIN detected a change in the mean of {what}: "
+                    f"{change.mean_before:.4g} -> {change.mean_after:.4g} "
+                    f"({value:.2f}{unit}) after {change.values_seen} values"
+                ),
+                resolve_after=self.settings.adwin_quiet_windows,
+            )
+            self._adwin_hits[key] = finding
+            w = self._window
+            alerts += self.policy.observe(
+                finding, Window(w.start, w.end, w.events), model_version=self.model_version, now=now
+            )
+        return alerts
+
+    def _close_window(self, now: float) -> list[Alert]:
+        w = self._window
+        self._window = _WindowState()
+        window = Window(w.start, w.end, w.events)
+        findings, report = self._judge(w, window)
+        self.latest = report
+        alerts: list[Alert] = []
+        for finding in findings:
+            alerts += self.policy.observe(
+                finding, window, model_version=self.model_version, now=now
+            )
+        # ADWIN episodes resolve after quiet windows: report "no change" now.
+        for key, hit in list(self._adwin_hits.items()):
+            alerts += self.policy.observe(
+                hit.with_value(0.0), window, model_version=self.model_version, now=now
+            )
+            if hit.key not in self.policy.firing:
+                del self._adwin_hits[key]
+        return alerts
+
+    def _judge(self, w: _WindowState, window: Window) -> tuple[list[Finding], WindowReport]:
+        s = self.settings
+        baseline = self._baseline
+        assert baseline is not None
+        n = w.events
+        tests = 2 * len(w.features) + 2
+        alpha = (n / s.false_alarm_events) / tests
+        findings: list[Finding] = []
+        stats: dict[str, FeatureStats] = {}
+        for name, profile in baseline.features.items():
+            if len(stats) >= s.max_features:
+                break
+            state = w.features.get(name)
+            if state is None:  # the feature never appeared in this window
+                state = _FeatureCounts(np.zeros(profile.bins, np.int64), missing=n)
+            value, threshold = self._psi(profile, state.counts, alpha)
+            null_ratio = state.nulls / n
+            stats[name] = FeatureStats(value, threshold, null_ratio)
+            if not math.isnan(value):
+                findings.append(self._psi_finding("feature", name, value, threshold, window))
+            null_threshold = rate_threshold(
+                baseline_rate=profile.null_rate,
+                window=n,
+                alpha=alpha,
+                min_increase=s.null_rate_min_increase,
+            )
+            findings.append(
+                Finding(
+                    "feature",
+                    name,
+                    "null_rate",
+                    value=null_ratio,
+                    threshold=null_threshold,
+                    resolve_below=profile.null_rate
+                    + s.resolve_ratio * (null_threshold - profile.null_rate),
+                    severity="warning",
+                    message=(
+                        f"null ratio of feature '{name}' is {null_ratio:.2f} "
+                        f"(baseline {profile.null_rate:.2f}, threshold {null_threshold:.2f}) "
+                        f"over the last {n} events"
+                    ),
+                    resolve_after=s.resolve_windows,
+                )
+            )
+            missing, wrong = state.missing / n, state.wrong_type / n
+            problem, share = ("missing", missing) if missing >= wrong else ("type", wrong)
+            findings.append(self._schema_finding(name, problem, share, n, "critical"))
+        for name, present in w.new_features.items():
+            findings.append(self._schema_finding(name, "new", present / n, n, "warning"))
+        prediction_psi = None
+        profile = self._prediction_profile()
+        if profile is not None and w.prediction is not None:
+            prediction_psi, threshold = self._psi(profile, w.prediction, alpha)
+            if not math.isnan(prediction_psi):
+                findings.append(
+                    self._psi_finding("prediction", None, prediction_psi, threshold, window)
+                )
+        findings.append(self._error_finding(w, alpha))
+        return findings, WindowReport(window, stats, prediction_psi)
+
+    def _psi(self, profile: Profile, counts: np.ndarray, alpha: float) -> tuple[float, float]:
+        """(PSI, threshold) of window counts; NaN PSI when too few values."""
+        observed = int(counts.sum())
+        threshold = psi_threshold(
+            bins=profile.bins,
+            window=max(observed, 1),
+            reference=profile.count,
+            alpha=alpha,
+            floor=self.settings.psi_min,
+        )
+        if observed < self.settings.min_window_events // 2:
+            return math.nan, threshold
+        expected = np.asarray(profile.proportions) * max(profile.count, 1)
+        return psi(expected, counts), threshold
+
+    def _psi_finding(
+        self, signal: str, feature: str | None, value: float, threshold: float, window: Window
+    ) -> Finding:
+        s = self.settings
+        what = f"feature '{feature}'" if feature else "the prediction"
+        return Finding(
+            signal,
+            feature,
+            "psi",
+            value=value,
+            threshold=threshold,
+            resolve_below=s.resolve_ratio * threshold,
+            severity="critical" if value >= max(s.psi_critical, threshold) else "warning",
+            message=(
+                f"PSI of {what} is {value:.2f} (threshold {threshold:.2f}) "
+                f"over the last {window.events} events"
+            ),
+            resolve_after=s.resolve_windows,
+        )
+
+    def _schema_finding(
+        self, feature: str, problem: str, share: float, events: int, severity: str
+    ) -> Finding:
+        s = self.settings
+        return Finding(
+            "schema",
+            feature,
+            "schema",
+            value=share,
+            threshold=s.schema_min_share,
+            resolve_below=s.resolve_ratio * s.schema_min_share,
+            severity=severity,
+            message=schema_message(feature, problem, share, events),
+            resolve_after=s.resolve_windows,
+        )
+
+    def _error_finding(self, w: _WindowState, alpha: float) -> Finding:
+        s = self.settings
+        baseline_rate = self._baseline.error_rate if self._baseline else 0.0
+        rate = w.errors / w.events
+        threshold = rate_threshold(
+            baseline_rate=baseline_rate,
+            window=w.events,
+            alpha=alpha,
+            min_increase=s.error_rate_min_increase,
+        )
+        return Finding(
+            "errors",
+            None,
+            "error_rate",
+            value=rate,
+            threshold=threshold,
+            resolve_below=baseline_rate + s.resolve_ratio * (threshold - baseline_rate),
+            severity="critical",
+            message=(
+                f"inference error rate is {rate:.2%} (baseline {baseline_rate:.2%}, "
+                f"threshold {threshold:.2%}) over the last {w.events} events"
+            ),
+            resolve_after=s.resolve_windows,
+        )
+
+
+def concat(batches: list[EventColumns]) -> EventColumns:
+    """One batch from several batches of the same model, in order."""
+    if len(batches) == 1:
+        return batches[0]
+    names: set[str] = set().union(*(b.features for b in batches))
+    features = {
+        name: [
+            v for b in batches for v in b.features.get(name, [MISSING] * b.size)
+        ]
+        for name in names
+    }
+    return EventColumns(
+        model_id=batches[-1].model_id,
+        model_version=batches[-1].model_version,
+        timestamps=np.concatenate([b.timestamps for b in batches]),
+        features=features,
+        prediction_scores=np.concatenate([b.prediction_scores for b in batches]),
+        prediction_labels=[v for b in batches for v in b.prediction_labels],
+        latency_ms=np.concatenate([b.latency_ms for b in batches]),
+        errors=np.concatenate([b.errors for b in batches]),
+        event_ids=[v for b in batches for v in b.event_ids],
+    )
+
+
+class Monitor:
+    """All models of one worker (or one replay): a :class:`ModelMonitor` each.
+
+    ``overrides`` maps a model id to settings that differ for it.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        overrides: dict[str, dict[str, Any]] | None = None,
+        baselines: Iterable[Baseline] = (),
+    ) -> None:
+        self.settings = settings or Settings()
+        self.overrides = overrides or {}
+        self.models: dict[str, ModelMonitor] = {}
+        self._baselines: dict[str, Baseline] = {b.model_id: b for b in baselines}
+
+    def model(self, model_id: str) -> ModelMonitor:
+        monitor = self.models.get(model_id)
+        if monitor is None:
+            settings = self.settings.for_model(model_id, self.overrides)
+            monitor = ModelMonitor(model_id, settings, self._baselines.get(model_id))
+            self.models[model_id] = monitor
+        return monitor
+
+    def set_baseline(self, baseline: Baseline) -> None:
+        """Use ``baseline`` for its model from now on."""
+        self._baselines[baseline.model_id] = baseline
+        if baseline.model_id in self.models:
+            self.models[baseline.model_id].set_baseline(baseline)
+
+    def process(self, batches: Iterable[EventColumns], *, now: float) -> list[Alert]:
+        """Run every model's batch through its monitor; return all alerts."""
+        alerts: list[Alert] = []
+        for batch in batches:
+            alerts += self.model(batch.model_id).update(batch, now=now)
+        return alerts

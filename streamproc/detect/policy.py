@@ -1,0 +1,142 @@
+"""Alert policy: turns per-window findings into alert episodes.
+
+Each (signal, feature, detector) of a model is one alert key with a small
+state machine. A finding *breaches* when its value exceeds its threshold and
+is *clean* when the value is below ``resolve_below`` (hysteresis: the band
+between the two changes nothing). An episode fires on the first breach and
+resolves after ``resolve_after`` consecutive clean windows: one ``firing`` and
+one ``resolved`` alert per episode, never a repeat while it lasts. The
+episode's id is derived from the event time of the window that started it, so
+replaying the same events gives the same ``alert_id``.
+
+>>> policy = AlertPolicy("m")
+>>> window = Window(start=0.0, end=60.0, events=1000)
+>>> f = Finding("feature", "x", "psi", value=0.4, threshold=0.2, resolve_below=0.1,
+...             severity="warning", message="PSI of feature 'x' is 0.4")
+>>> [a.status for a in policy.observe(f, window, model_version="v1", now=61.0)]
+['firing']
+>>> policy.observe(f, window, model_version="v1", now=62.0)  # still drifted: no repeat
+[]
+>>> calm = f.with_value(0.01)
+>>> policy.observe(calm, window, model_version="v1", now=63.0)
+[]
+>>> [a.status for a in policy.observe(calm, window, model_version="v1", now=64.0)]
+['resolved']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from streamproc.contracts import Alert, alert_id
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The events a finding is about: event-time span and count."""
+
+    start: float
+    end: float
+    events: int
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One detector's verdict on one window of one model."""
+
+    signal: str
+    feature: str | None
+    detector: str
+    value: float
+    threshold: float
+    resolve_below: float
+    severity: str
+    message: str
+    resolve_after: int = 2
+
+    @property
+    def key(self) -> tuple[str, str | None, str]:
+        return (self.signal, self.feature, self.detector)
+
+    @property
+    def breached(self) -> bool:
+        return self.value > self.threshold
+
+    @property
+    def clean(self) -> bool:
+        return self.value < self.resolve_below
+
+    def with_value(self, value: float, message: str | None = None) -> Finding:
+        return dataclasses.replace(self, value=value, message=message or self.message)
+
+
+@dataclass(slots=True)
+class _Episode:
+    episode: str
+    severity: str
+    clean_windows: int = 0
+
+
+class AlertPolicy:
+    """Alert episodes of one model. Memory: one small record per firing key."""
+
+    __slots__ = ("model_id", "_open")
+
+    def __init__(self, model_id: str) -> None:
+        self.model_id = model_id
+        self._open: dict[tuple[str, str | None, str], _Episode] = {}
+
+    @property
+    def firing(self) -> dict[tuple[str, str | None, str], str]:
+        """Open episodes: key -> severity."""
+        return {key: ep.severity for key, ep in self._open.items()}
+
+    def observe(
+        self, finding: Finding, window: Window, *, model_version: str, now: float
+    ) -> list[Alert]:
+        """Feed one finding; return the alert it causes, if any (0 or 1)."""
+        episode = self._open.get(finding.key)
+        if episode is None:
+            if not finding.breached:
+                return []
+            episode = _Episode(episode=f"{window.end:.3f}", severity=finding.severity)
+            self._open[finding.key] = episode
+            return [self._alert("firing", finding, episode, window, model_version, now)]
+        if finding.clean:
+            episode.clean_windows += 1
+            if episode.clean_windows >= finding.resolve_after:
+                del self._open[finding.key]
+                return [self._alert("resolved", finding, episode, window, model_version, now)]
+        elif finding.breached:
+            episode.clean_windows = 0
+        return []
+
+    def _alert(
+        self,
+        status: str,
+        finding: Finding,
+        episode: _Episode,
+        window: Window,
+        model_version: str,
+        now: float,
+    ) -> Alert:
+        return Alert(
+            alert_id=alert_id(
+                self.model_id, finding.signal, finding.feature, finding.detector, episode.episode
+            ),
+            status=status,
+            severity=episode.severity,
+            model_id=self.model_id,
+            model_version=model_version,
+            signal=finding.signal,
+            feature=finding.feature,
+            detector=finding.detector,
+            value=finding.value,
+            threshold=finding.threshold,
+            window_start=window.start,
+            window_end=window.end,
+            window_events=window.events,
+            detected_at=now,
+            message=finding.message if status == "firing" else f"resolved: {finding.message}",
+        )

@@ -1,0 +1,38 @@
+"""Data-quality checks: a rate that rises above its baseline, and schema drift.
+
+A rate check (null ratio of a feature, inference error rate) is a one-sided
+binomial test with an effect-size floor: a window's rate ``r`` of ``n`` events
+breaches when ``r - p0`` exceeds both ``min_increase`` and
+``z(1 - alpha) * sqrt(p0 (1 - p0) / n)``, ``p0`` being the baseline rate.
+
+>>> round(rate_threshold(baseline_rate=0.02, window=1000, alpha=1e-6, min_increase=0.1), 3)
+0.12
+>>> round(rate_threshold(baseline_rate=0.2, window=200, alpha=1e-6, min_increase=0.1), 3)
+0.334
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+
+def rate_threshold(*, baseline_rate: float, window: int, alpha: float, min_increase: float) -> float:
+    """The rate above which a window of ``window`` events breaches."""
+    z = NormalDist().inv_cdf(1.0 - alpha)
+    noise = z * math.sqrt(baseline_rate * (1.0 - baseline_rate) / window)
+    return min(1.0, baseline_rate + max(min_increase, noise))
+
+
+def schema_message(feature: str, problem: str, share: float, events: int) -> str:
+    """The text of a schema alert.
+
+    >>> schema_message("age", "missing", 1.0, 1000)
+    "feature 'age' is missing in 100% of the last 1000 events"
+    """
+    what = {
+        "missing": "is missing",
+        "new": "is new (not in the baseline) and present",
+        "type": "has values of the wrong type",
+    }[problem]
+    return f"feature '{feature}' {what} in {share:.0%} of the last {events} events"

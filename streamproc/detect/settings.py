@@ -1,0 +1,105 @@
+"""Detector settings: one dataclass, defaults that mean something, per-model overrides.
+
+>>> s = Settings()
+>>> s.window_events, s.for_model("m", {"m": {"window_events": 500}}).window_events
+(1000, 500)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """How the detectors judge one model. All windows count events of one model.
+
+    Windows and baselines
+        window_events: events per tumbling judgement window (default 1000).
+        min_window_events: a window that closes early (see ``window_seconds``)
+            is judged only if it holds at least this many events (default 200).
+        window_seconds: a window also closes once it spans this much event
+            time, so a quiet model is still judged (default 60 s).
+        baseline_events: when no baseline is published for a model, the first
+            this many events are learned as its baseline (default 2000).
+        numeric_bins: quantile bins per numeric feature (default 10).
+        max_categories: categories kept per categorical feature; the rest share
+            one bin (default 20). A category below ``min_category_share`` of
+            the baseline also goes to the rest bin (default 0.01).
+
+    False alarms
+        false_alarm_events: expected number of events of one model between two
+            false alarms of any of its detectors (default 10,000,000). The
+            per-test significance follows from it, split over the tests of a
+            window (Bonferroni), see :mod:`streamproc.detect.psi`.
+        psi_min: PSI below this is never reported, however significant (an
+            effect-size floor; default 0.1, the usual "watch" level).
+        psi_critical: PSI at or above this is severity ``critical`` (0.25).
+        resolve_ratio: a level alert resolves once its statistic falls below
+            ``resolve_ratio`` times its firing threshold (hysteresis; 0.5).
+        resolve_windows: consecutive clean windows needed to resolve (2).
+        null_rate_min_increase: smallest rise of a feature's null ratio over
+            its baseline that is reported (default 0.1).
+        error_rate_min_increase: likewise for the inference error rate (0.05).
+        schema_min_share: share of a window's events that must lack a known
+            feature, carry an unknown one, or carry a value of the wrong type
+            before a schema alert fires (default 0.05).
+
+    ADWIN
+        adwin_delta: ADWIN's confidence (river's ``delta``; default 1e-5).
+        adwin_block: ADWIN is fed the mean of each block of this many values,
+            not every value (default 25): 25x fewer updates, same mean.
+        adwin_clock: ADWIN checks for change every this many blocks (8).
+        adwin_quiet_windows: an ADWIN alert resolves after this many windows
+            with no new change (default 5).
+
+    Bounds
+        max_features: features tracked per model; further ones only raise a
+            schema alert (default 200).
+    """
+
+    window_events: int = 1000
+    min_window_events: int = 200
+    window_seconds: float = 60.0
+    baseline_events: int = 2000
+    numeric_bins: int = 10
+    max_categories: int = 20
+    min_category_share: float = 0.01
+    false_alarm_events: float = 10_000_000
+    psi_min: float = 0.1
+    psi_critical: float = 0.25
+    resolve_ratio: float = 0.5
+    resolve_windows: int = 2
+    null_rate_min_increase: float = 0.1
+    error_rate_min_increase: float = 0.05
+    schema_min_share: float = 0.05
+    adwin_delta: float = 1e-5
+    adwin_block: int = 25
+    adwin_clock: int = 8
+    adwin_quiet_windows: int = 5
+    max_features: int = 200
+
+    def __post_init__(self) -> None:
+        if self.min_window_events < 1 or self.window_events < self.min_window_events:
+            raise ValueError("need 1 <= min_window_events <= window_events")
+        if self.numeric_bins < 2:
+            raise ValueError("numeric_bins must be at least 2")
+        if not 0 < self.resolve_ratio <= 1:
+            raise ValueError("resolve_ratio must be in (0, 1]")
+        if self.false_alarm_events <= self.window_events:
+            raise ValueError("false_alarm_events must exceed window_events")
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed; unknown names raise ``ValueError``."""
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - names)
+        if unknown:
+            raise ValueError(f"unknown detector setting(s): {', '.join(unknown)}")
+        return dataclasses.replace(self, **changes)
+
+    def for_model(self, model_id: str, overrides: dict[str, dict[str, Any]]) -> Settings:
+        """These settings with the overrides given for ``model_id`` applied."""
+        changes = overrides.get(model_id)
+        return self.replace(**changes) if changes else self

@@ -1,0 +1,85 @@
+"""Reading events and reference data from files (JSON lines or CSV).
+
+A JSON-lines file holds one inference event, or one JSON array of events, per
+line. For reference data, a line may also be a flat object of feature values
+(a training row); a CSV file is always read that way, its header naming the
+features. A column named ``prediction`` becomes the prediction (a number is a
+score, anything else a class).
+
+>>> import tempfile, os
+>>> path = os.path.join(tempfile.mkdtemp(), "ref.csv")
+>>> _ = open(path, "w").write("amount,country,prediction\\n1.5,DE,0.2\\n,FR,0.9\\n")
+>>> [e["features"] for e in read_reference(path, model_id="m")]
+[{'amount': 1.5, 'country': 'DE'}, {'amount': None, 'country': 'FR'}]
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from streamproc.contracts import Rejection, decode_record
+
+
+def _cell(text: str) -> Any:
+    if text == "":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def _as_event(row: dict[str, Any], model_id: str) -> dict[str, Any]:
+    if isinstance(row.get("features"), dict):
+        return {**row, "model_id": row.get("model_id") or model_id}
+    features = dict(row)
+    prediction = features.pop("prediction", None)
+    return {"model_id": model_id, "features": features, "prediction": prediction}
+
+
+def read_reference(path: str | Path, *, model_id: str) -> list[dict[str, Any]]:
+    """Reference events for a baseline from JSON lines or CSV (see module doc)."""
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        with path.open(newline="") as f:
+            return [
+                _as_event({k: _cell(v) for k, v in row.items()}, model_id)
+                for row in csv.DictReader(f)
+            ]
+    events = []
+    with path.open("rb") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{number}: not valid JSON ({exc})") from None
+            rows = obj if isinstance(obj, list) else [obj]
+            events += [_as_event(r, model_id) for r in rows if isinstance(r, dict)]
+    return events
+
+
+def read_event_lines(
+    path: str | Path, *, lines_per_batch: int = 10_000
+) -> Iterator[tuple[list[dict[str, Any]], list[tuple[int, Rejection]]]]:
+    """Valid events and (line number, rejection) pairs, a batch of lines at a time."""
+    with Path(path).open("rb") as f:
+        events: list[dict[str, Any]] = []
+        rejected: list[tuple[int, Rejection]] = []
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            good, bad = decode_record(line)
+            events += good
+            rejected += [(number, r) for r in bad]
+            if number % lines_per_batch == 0:
+                yield events, rejected
+                events, rejected = [], []
+        if events or rejected:
+            yield events, rejected

@@ -1,0 +1,70 @@
+"""The Faust application of a worker: lifecycle, web endpoints, batch ingestion.
+
+Faust runs the worker (signals, logging, the aiohttp web server) and starts
+:class:`~streamproc.stream.ingest.IngestService`, which does the consuming in
+batches. Endpoints on ``metrics_port``:
+
+- ``/metrics``: Prometheus exposition of every contract metric;
+- ``/health``: 200 while the worker runs;
+- ``/ready``: 200 once partitions are assigned and baselines are loaded, else 503.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+from faust.web import Request, Response, View
+
+from streamproc.config import WorkerConfig
+from streamproc.stream.ingest import IngestService
+
+CONTENT_TYPE_LATEST = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def create_app(config: WorkerConfig) -> tuple[faust.App, IngestService]:
+    """The Faust app and its ingest service, wired to ``config``."""
+    app = faust.App(
+        "streamproc-worker",
+        broker=",".join(f"kafka://{b}" for b in config.bootstrap.split(",")),
+        web_host=config.metrics_host,
+        web_port=config.metrics_port,
+        web_in_thread=False,
+        broker_rebalance_timeout=config.rebalance_timeout_s,
+        store="memory://",
+        topic_allow_declare=False,
+        autodiscover=False,
+    )
+    ingest = IngestService(config)
+
+    @app.page("/metrics")
+    async def metrics(web: View, request: Request) -> Response:
+        return web.bytes(ingest.metrics.exposition(), content_type=CONTENT_TYPE_LATEST)
+
+    @app.page("/health")
+    async def health(web: View, request: Request) -> Response:
+        return web.json({"status": "ok"})
+
+    @app.page("/ready")
+    async def ready(web: View, request: Request) -> Response:
+        body: dict[str, Any] = {
+            "partitions_assigned": ingest.ready,
+            "baselines_loaded": ingest.baselines_loaded,
+        }
+        status = 200 if ingest.ready and ingest.baselines_loaded else 503
+        return web.json(body, status=status)
+
+    return app, ingest
+
+
+def run_worker(config: WorkerConfig) -> None:
+    """Run a worker in the foreground until SIGINT/SIGTERM."""
+    app, ingest = create_app(config)
+    worker = faust.Worker(
+        app,
+        ingest,
+        loglevel=config.log_level,
+        redirect_stdouts=False,
+        quiet=True,
+    )
+    worker.execute_from_commandline()

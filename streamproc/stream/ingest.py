@@ -1,0 +1,283 @@
+"""Batch ingestion: Kafka records in, detectors run, alerts and dead letters out.
+
+Faust's per-message machinery costs ~100 us a record (DESIGN.md), so the
+worker does not consume through Faust agents. :class:`IngestService` is a
+``mode`` service started by the Faust worker; it owns an aiokafka consumer in
+the worker's consumer group and loops:
+
+1. ``getmany`` up to ``max_batch`` records;
+2. :func:`process_records`: decode, validate, group by model, columns,
+   detectors (synchronous, vectorised);
+3. publish alerts and dead letters, wait until the broker has them;
+4. commit the offsets, then update metrics.
+
+Offsets advance only after a batch is fully processed and its outputs are
+delivered: a crash replays at most the batch in flight (at-least-once), and
+stable alert ids make the replayed alerts recognisable as the same ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from mode import Service
+
+from streamproc.config import WorkerConfig
+from streamproc.contracts import Alert, EventColumns, columns_by_model, decode_record
+from streamproc.detect.baseline import Baseline
+from streamproc.detect.monitor import Monitor
+from streamproc.stream.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """One record (or array element) for the dead-letter topic."""
+
+    key: bytes | None
+    value: bytes | None
+    reason: str
+    headers: list[tuple[str, bytes]]
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What one polled batch produced."""
+
+    alerts: list[Alert] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    columns: list[EventColumns] = field(default_factory=list)
+    newest_event_time: float | None = None
+
+
+def process_records(records: list[ConsumerRecord], monitor: Monitor, *, now: float) -> BatchResult:
+    """Decode and judge a batch of event records (no I/O)."""
+    result = BatchResult()
+    events: list[dict[str, Any]] = []
+    defaults: list[float] = []
+    for record in records:
+        good, bad = decode_record(record.value)
+        if good:
+            events += good
+            defaults += [record.timestamp / 1000.0] * len(good)
+        for rejection in bad:
+            value = record.value
+            if rejection.index is not None:
+                value = orjson.dumps(orjson.loads(record.value)[rejection.index])
+            headers = [
+                ("error", rejection.detail.encode()),
+                ("error.reason", rejection.reason.encode()),
+                ("source.topic", record.topic.encode()),
+                ("source.partition", str(record.partition).encode()),
+                ("source.offset", str(record.offset).encode()),
+            ]
+            if rejection.index is not None:
+                headers.append(("source.index", str(rejection.index).encode()))
+            result.dead_letters.append(DeadLetter(record.key, value, rejection.reason, headers))
+    if events:
+        result.columns = columns_by_model(events, default_timestamp=defaults)
+        result.alerts = monitor.process(result.columns, now=now)
+        result.newest_event_time = max(float(c.timestamps.max()) for c in result.columns)
+    return result
+
+
+async def ensure_topics(bootstrap: str, config: WorkerConfig) -> None:
+    """Create the contract's topics that do not exist yet."""
+    t = config.topics
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(name, config.partitions, 1)
+            for name in (t.events, t.labels, t.alerts, t.dlq)
+            if name not in existing
+        ]
+        if t.baselines not in existing:
+            wanted.append(
+                NewTopic(t.baselines, 1, 1, topic_configs={"cleanup.policy": "compact"})
+            )
+        if wanted:
+            try:
+                await admin.create_topics(wanted)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()
+
+
+class IngestService(Service):
+    """The worker's batch consumer: events in, alerts, dead letters, metrics out."""
+
+    def __init__(self, config: WorkerConfig, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.config = config
+        self.monitor = Monitor(config.detectors, overrides=config.model_overrides)
+        self.metrics = Metrics(max_models=config.max_models, max_features=config.max_features)
+        self.ready = False
+        self.baselines_loaded = False
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._baseline_consumer: AIOKafkaConsumer | None = None
+
+    async def on_start(self) -> None:
+        c = self.config
+        await ensure_topics(c.bootstrap, c)
+        self._producer = AIOKafkaProducer(bootstrap_servers=c.bootstrap, linger_ms=5, acks="all")
+        await self._producer.start()
+        self._baseline_consumer = AIOKafkaConsumer(
+            bootstrap_servers=c.bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+        )
+        await self._baseline_consumer.start()
+        await self._load_baselines()
+        self._consumer = AIOKafkaConsumer(
+            c.topics.events,
+            bootstrap_servers=c.bootstrap,
+            group_id=c.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=c.max_batch,
+            rebalance_timeout_ms=int(c.rebalance_timeout_s * 1000),
+            fetch_max_bytes=64 * 1024 * 1024,
+            max_partition_fetch_bytes=16 * 1024 * 1024,
+        )
+        await self._consumer.start()
+
+    async def on_stop(self) -> None:
+        self.ready = False
+        for client in (self._consumer, self._baseline_consumer, self._producer):
+            if client is not None:
+                try:
+                    await client.stop()
+                except Exception:  # noqa: BLE001 - best effort on shutdown
+                    log.exception("error while stopping a Kafka client")
+
+    async def _load_baselines(self) -> None:
+        """Read the baselines topic to its end before judging any event."""
+        consumer = self._baseline_consumer
+        assert consumer is not None
+        partitions = consumer.partitions_for_topic(self.config.topics.baselines)
+        if not partitions:
+            await consumer._client.force_metadata_update()  # noqa: SLF001
+            partitions = consumer.partitions_for_topic(self.config.topics.baselines) or {0}
+        tps = [TopicPartition(self.config.topics.baselines, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        while any(await consumer.position(tp) < end[tp] for tp in tps):
+            batch = await consumer.getmany(*tps, timeout_ms=1000)
+            for records in batch.values():
+                for record in records:
+                    self._apply_baseline(record)
+        self.baselines_loaded = True
+        log.info("baselines loaded: %d", len(self.monitor._baselines))  # noqa: SLF001
+
+    def _apply_baseline(self, record: ConsumerRecord) -> None:
+        if record.value is None:
+            return
+        try:
+            baseline = Baseline.from_dict(orjson.loads(record.value))
+        except (orjson.JSONDecodeError, ValueError) as exc:
+            self.metrics.rejected.labels("bad_baseline").inc()
+            log.error("ignoring bad baseline at offset %d: %s", record.offset, exc)
+            return
+        current = self.monitor.models.get(baseline.model_id)
+        if current is not None and current.baseline is not None:
+            if current.baseline.created_at == baseline.created_at:
+                return  # our own learned baseline coming back
+        self.monitor.set_baseline(baseline)
+        log.info("baseline for model %s (%s)", baseline.model_id, baseline.source)
+
+    @Service.task
+    async def _follow_baselines(self) -> None:
+        while not self.should_stop:
+            if not self.baselines_loaded or self._baseline_consumer is None:
+                await self.sleep(0.2)
+                continue
+            batch = await self._baseline_consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                for record in records:
+                    self._apply_baseline(record)
+
+    @Service.task
+    async def _consume(self) -> None:
+        while not self.should_stop:
+            consumer = self._consumer
+            if consumer is None:
+                await self.sleep(0.1)
+                continue
+            batch = await consumer.getmany(
+                timeout_ms=self.config.poll_ms, max_records=self.config.max_batch
+            )
+            self.ready = bool(consumer.assignment())
+            if batch:
+                await self._handle([r for records in batch.values() for r in records])
+
+    async def _handle(self, records: list[ConsumerRecord]) -> None:
+        started = time.perf_counter()
+        result = process_records(records, self.monitor, now=time.time())
+        await self._publish(result)
+        assert self._consumer is not None
+        await self._consumer.commit()
+        self._record_metrics(result)
+        self.metrics.batch_duration.observe(time.perf_counter() - started)
+
+    async def _publish(self, result: BatchResult) -> None:
+        producer = self._producer
+        assert producer is not None
+        topics = self.config.topics
+        sends = [
+            await producer.send(topics.alerts, alert.to_json(), key=alert.model_id.encode())
+            for alert in result.alerts
+        ]
+        sends += [
+            await producer.send(topics.dlq, d.value, key=d.key, headers=d.headers)
+            for d in result.dead_letters
+        ]
+        for baseline in self._learned_baselines(result):
+            sends.append(
+                await producer.send(
+                    topics.baselines,
+                    orjson.dumps(baseline.to_dict()),
+                    key=baseline.model_id.encode(),
+                )
+            )
+        if sends:
+            await asyncio.gather(*sends)
+        for alert in result.alerts:
+            log.warning("alert %s %s: %s", alert.status, alert.model_id, alert.message)
+
+    def _learned_baselines(self, result: BatchResult) -> list[Baseline]:
+        learned = []
+        for columns in result.columns:
+            model = self.monitor.models[columns.model_id]
+            baseline = model.baseline
+            if baseline is not None and baseline.source == "learned" and not model.published:
+                model.published = True
+                learned.append(baseline)
+        return learned
+
+    def _record_metrics(self, result: BatchResult) -> None:
+        m = self.metrics
+        for d in result.dead_letters:
+            m.rejected.labels(d.reason).inc()
+        for columns in result.columns:
+            m.observe_model(
+                self.monitor.models[columns.model_id],
+                columns.size,
+                int(columns.errors.sum()),
+                columns.latency_ms,
+            )
+        m.observe_alerts(result.alerts)
+        m.observe_firing(self.monitor.models.values())
+        if result.newest_event_time is not None:
+            m.event_lag.set(max(0.0, time.time() - result.newest_event_time))

@@ -1,0 +1,198 @@
+"""Prometheus metrics of a worker (names and labels as in CONTRACT.md).
+
+Updated once per batch, never per event: counters are incremented by batch
+totals and the latency histogram is filled with numpy bucket counts. Label
+values are bounded: the first ``max_models`` models and the first
+``max_features`` features of each keep their own series; the rest are folded
+into ``"__other__"`` and counted in ``streamproc_metric_series_folded_total``.
+
+>>> m = Metrics(max_models=1, max_features=1)
+>>> m.model_label("a"), m.model_label("b"), m.feature_label("a", "x"), m.feature_label("a", "y")
+('a', '__other__', 'x', '__other__')
+"""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from collections.abc import Iterable
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
+
+from streamproc.contracts import Alert
+from streamproc.detect.monitor import ModelMonitor
+
+OTHER = "__other__"
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class _LatencyCollector(Collector):
+    """``streamproc_inference_latency_seconds``, filled from numpy arrays."""
+
+    def __init__(self) -> None:
+        self._edges = np.asarray(LATENCY_BUCKETS)
+        self._counts: dict[str, np.ndarray] = {}
+        self._sums: dict[str, float] = {}
+
+    def observe(self, model: str, seconds: np.ndarray) -> None:
+        seconds = seconds[~np.isnan(seconds)]
+        if not len(seconds):
+            return
+        bins = np.bincount(
+            np.searchsorted(self._edges, seconds, side="left"), minlength=len(self._edges) + 1
+        )
+        if model in self._counts:
+            self._counts[model] += bins
+        else:
+            self._counts[model] = bins.astype(np.int64)
+        self._sums[model] = self._sums.get(model, 0.0) + float(seconds.sum())
+
+    def collect(self) -> Iterable[HistogramMetricFamily]:
+        family = HistogramMetricFamily(
+            "streamproc_inference_latency_seconds",
+            "Inference latency reported by the model servers.",
+            labels=["model"],
+        )
+        for model, counts in self._counts.items():
+            cumulative = np.cumsum(counts).tolist()
+            buckets = [(repr(le), c) for le, c in zip(LATENCY_BUCKETS, cumulative, strict=False)]
+            buckets.append(("+Inf", cumulative[-1]))
+            family.add_metric([model], buckets, self._sums[model])
+        yield family
+
+
+class Metrics:
+    """The worker's metrics in their own registry."""
+
+    def __init__(self, *, max_models: int = 100, max_features: int = 50) -> None:
+        self.registry = r = CollectorRegistry()
+        self.max_models = max_models
+        self.max_features = max_features
+        self._models: set[str] = set()
+        self._features: dict[str, set[str]] = {}
+        self._firing: set[tuple[str, str, str]] = set()
+        self.events = Counter(
+            "streamproc_events", "Inference events processed.", ["model"], registry=r
+        )
+        self.rejected = Counter(
+            "streamproc_events_rejected",
+            "Records (or array elements) sent to the dead-letter topic, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.feature_psi = Gauge(
+            "streamproc_feature_psi",
+            "PSI of a feature over its last judged window.",
+            ["model", "feature"],
+            registry=r,
+        )
+        self.feature_psi_threshold = Gauge(
+            "streamproc_feature_psi_threshold",
+            "PSI alert threshold of a feature for its last window (depends on window size).",
+            ["model", "feature"],
+            registry=r,
+        )
+        self.null_ratio = Gauge(
+            "streamproc_feature_null_ratio",
+            "Share of null values of a feature over its last judged window.",
+            ["model", "feature"],
+            registry=r,
+        )
+        self.prediction_psi = Gauge(
+            "streamproc_prediction_psi",
+            "PSI of the prediction (score, else class) over its last judged window.",
+            ["model"],
+            registry=r,
+        )
+        self.alerts = Counter(
+            "streamproc_alerts",
+            "Alert events published (firing and resolved).",
+            ["model", "signal", "detector", "severity"],
+            registry=r,
+        )
+        self.alerts_firing = Gauge(
+            "streamproc_alerts_firing",
+            "Alert episodes currently firing.",
+            ["model", "signal", "severity"],
+            registry=r,
+        )
+        self.errors = Counter(
+            "streamproc_inference_errors", "Failed inferences reported.", ["model"], registry=r
+        )
+        self.batch_duration = Histogram(
+            "streamproc_batch_duration_seconds",
+            "Time to process one polled batch, from decode to committed offsets.",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+            registry=r,
+        )
+        self.event_lag = Gauge(
+            "streamproc_event_lag_seconds",
+            "Now minus the newest processed event time.",
+            registry=r,
+        )
+        self.folded = Counter(
+            "streamproc_metric_series_folded",
+            "Label values folded into __other__ because of the label caps.",
+            ["kind"],
+            registry=r,
+        )
+        self.latency = _LatencyCollector()
+        r.register(self.latency)
+
+    def model_label(self, model: str) -> str:
+        if model in self._models:
+            return model
+        if len(self._models) < self.max_models:
+            self._models.add(model)
+            return model
+        self.folded.labels("model").inc()
+        return OTHER
+
+    def feature_label(self, model: str, feature: str) -> str:
+        known = self._features.setdefault(model, set())
+        if feature in known:
+            return feature
+        if len(known) < self.max_features:
+            known.add(feature)
+            return feature
+        self.folded.labels("feature").inc()
+        return OTHER
+
+    def observe_model(self, monitor: ModelMonitor, events: int, errors: int, latency_ms: np.ndarray):
+        """Record one batch of one model and its latest window statistics."""
+        model = self.model_label(monitor.model_id)
+        self.events.labels(model).inc(events)
+        self.errors.labels(model).inc(errors)
+        self.latency.observe(model, latency_ms / 1000.0)
+        report = monitor.latest
+        if report is None:
+            return
+        for name, stats in report.features.items():
+            feature = self.feature_label(monitor.model_id, name)
+            self.feature_psi.labels(model, feature).set(stats.psi)
+            self.feature_psi_threshold.labels(model, feature).set(stats.psi_threshold)
+            self.null_ratio.labels(model, feature).set(stats.null_ratio)
+        if report.prediction_psi is not None:
+            self.prediction_psi.labels(model).set(report.prediction_psi)
+
+    def observe_alerts(self, alerts: Iterable[Alert]) -> None:
+        for a in alerts:
+            self.alerts.labels(self.model_label(a.model_id), a.signal, a.detector, a.severity).inc()
+
+    def observe_firing(self, monitors: Iterable[ModelMonitor]) -> None:
+        """Set ``streamproc_alerts_firing`` from the open episodes."""
+        tally: Tally[tuple[str, str, str]] = Tally()
+        for monitor in monitors:
+            model = self.model_label(monitor.model_id)
+            for (signal, _feature, _detector), severity in monitor.policy.firing.items():
+                tally[(model, signal, severity)] += 1
+        for key in self._firing - set(tally):
+            self.alerts_firing.labels(*key).set(0)
+        for key, count in tally.items():
+            self.alerts_firing.labels(*key).set(count)
+        self._firing = set(tally)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
