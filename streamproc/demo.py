@@ -133,6 +133,10 @@ def summarize(alerts: list[Alert], scenario: Scenario) -> tuple[str, bool]:
         if name not in expected:
             verdict = "FALSE ALARM by " + ", ".join(detectors)
         lines.append(f"  {name:<12} {state}  {verdict}")
+    from streamproc.simulate import FEATURES
+
+    quiet = sorted(set(FEATURES) - expected - fired)  # type: ignore[operator]
+    lines.append(f"  stable features with no alert: {', '.join(quiet)}")
     others = sorted({f"{a.signal}/{a.detector}" for a in alerts
                      if a.status == "firing" and a.signal != "feature"})
     if others:

@@ -22,6 +22,9 @@ import numpy as np
 
 #: Numeric features: name -> (mean, sd) of the normal they are drawn from.
 NORMAL_FEATURES = {"amount": (120.0, 40.0), "age": (41.0, 12.0)}
+FEATURES = (
+    "amount", "age", "income", "num_items", "tenure_days", "hour", "is_new", "country", "device"
+)
 COUNTRIES = {"DE": 0.4, "FR": 0.25, "ES": 0.15, "IT": 0.12, "NL": 0.08}
 DEVICES = {"ios": 0.45, "android": 0.4, "web": 0.15}
 

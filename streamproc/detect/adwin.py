@@ -22,6 +22,7 @@ True
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +31,11 @@ from river.drift import ADWIN
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """A change of mean detected after ``values_seen`` values of the stream."""
+    """A change of mean detected after ``values_seen`` values of the stream.
+
+    ``mean_before`` is ADWIN's estimate just before the change was flagged;
+    ``mean_after`` the mean of the latest ``clock`` blocks (the new level).
+    """
 
     values_seen: int
     mean_before: float
@@ -51,7 +56,7 @@ class BlockAdwin:
         ADWIN checks for a change every ``clock`` blocks.
     """
 
-    __slots__ = ("block", "_adwin", "_pending", "_seen")
+    __slots__ = ("block", "_adwin", "_pending", "_seen", "_recent")
 
     def __init__(self, *, block: int = 25, delta: float = 1e-5, clock: int = 8) -> None:
         if block < 1:
@@ -60,6 +65,7 @@ class BlockAdwin:
         self._adwin = ADWIN(delta=delta, clock=clock)
         self._pending = np.empty(0)
         self._seen = 0
+        self._recent: deque[float] = deque(maxlen=clock)
 
     @property
     def mean(self) -> float:
@@ -82,7 +88,9 @@ class BlockAdwin:
         for i, value in enumerate(means.tolist()):
             before = adwin.estimation
             adwin.update(value)
+            self._recent.append(value)
             if adwin.drift_detected:
-                changes.append(Change(base + (i + 1) * self.block, before, adwin.estimation))
+                recent = sum(self._recent) / len(self._recent)
+                changes.append(Change(base + (i + 1) * self.block, before, recent))
         self._seen = base + full
         return changes

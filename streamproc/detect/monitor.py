@@ -296,9 +296,12 @@ class ModelMonitor:
             )
         # ADWIN episodes resolve after quiet windows: report "no change" now.
         for key, hit in list(self._adwin_hits.items()):
-            alerts += self.policy.observe(
-                hit.with_value(0.0), window, model_version=self.model_version, now=now
+            what = f"feature '{hit.feature}'" if hit.feature else hit.signal
+            quiet = hit.with_value(
+                0.0, f"ADWIN saw no further change in the mean of {what} "
+                f"for {hit.resolve_after} windows"
             )
+            alerts += self.policy.observe(quiet, window, model_version=self.model_version, now=now)
             if hit.key not in self.policy.firing:
                 del self._adwin_hits[key]
         return alerts

@@ -173,7 +173,7 @@ class IngestService(Service):
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         end = await consumer.end_offsets(tps)
-        while any(await consumer.position(tp) < end[tp] for tp in tps):
+        while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
             batch = await consumer.getmany(*tps, timeout_ms=1000)
             for records in batch.values():
                 for record in records:
