@@ -139,10 +139,10 @@ async def _publish(bootstrap: str, topic: str, key: str, value: bytes) -> None:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from streamproc.contracts import columns_by_model
+    from streamproc.contracts import decode_records
     from streamproc.detect.baseline import Baseline
     from streamproc.detect.monitor import Monitor
-    from streamproc.files import read_event_lines
+    from streamproc.files import read_line_batches
 
     try:
         config = _config(args)
@@ -154,14 +154,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
     counts: Counter[str] = Counter()
     started = time.perf_counter()
     try:
-        for events, rejected in read_event_lines(args.input):
-            for line, rejection in rejected:
+        for numbers, lines in read_line_batches(args.input):
+            decoded = decode_records(lines, [0.0] * len(lines))
+            for index, rejection in decoded.rejections:
                 counts["rejected"] += 1
                 if counts["rejected"] <= 20:
-                    print(f"{args.input}:{line}: rejected: {rejection.detail}", file=sys.stderr)
-            counts["events"] += len(events)
-            batches = columns_by_model(events, default_timestamp=0.0)
-            for alert in monitor.process(batches, now=time.time()):
+                    print(f"{args.input}:{numbers[index]}: rejected: {rejection.detail}",
+                          file=sys.stderr)
+            counts["events"] += decoded.events
+            for alert in monitor.process(decoded.columns, now=time.time()):
                 counts[alert.status] += 1
                 out.write(alert.to_json() + b"\n")
     except OSError as exc:

@@ -17,9 +17,13 @@ columns (numpy arrays and lists) for the detectors.
 from __future__ import annotations
 
 import hashlib
+import operator
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from itertools import chain, repeat
+from operator import itemgetter
 from typing import Any, Final
 
 import numpy as np
@@ -33,6 +37,9 @@ __all__ = [
     "validate_label",
     "EventColumns",
     "columns_by_model",
+    "DecodedRecords",
+    "decode_records",
+    "column_values",
     "Alert",
     "alert_id",
     "format_alert",
@@ -241,9 +248,13 @@ def _category(value: Any) -> str:
 class EventColumns:
     """The valid events of one model in columnar form.
 
-    ``features`` maps each feature name seen in the batch to one raw value per
-    event (number, string, bool, ``None`` for null, :data:`MISSING` when the
-    event lacks the feature). Numeric arrays use NaN for "absent".
+    ``features`` maps each feature name seen in the batch to its column: one
+    raw value per event (number, string, bool, ``None`` for null,
+    :data:`MISSING` when the event lacks the feature). A column that holds
+    only floats and nulls may instead be a float64 array (NaN for null), and
+    one of only integers an int64 array: :func:`decode_records` builds them so
+    that the numbers leave Python objects early. :func:`column_values` gives
+    the raw values of either form. Numeric arrays use NaN for "absent".
     """
 
     model_id: str
@@ -306,6 +317,44 @@ class EventColumns:
             event_ids=[e.get("event_id") for e in events],
         )
 
+    @classmethod
+    def concat(cls, batches: Sequence[EventColumns]) -> EventColumns:
+        """One batch from several batches of the same model, in order.
+
+        >>> a = EventColumns.from_events("m", [{"model_id": "m", "features": {"x": 1.5}}],
+        ...                              default_timestamp=1.0)
+        >>> b = EventColumns.from_events("m", [{"model_id": "m", "features": {"y": "u"}}],
+        ...                              default_timestamp=2.0)
+        >>> c = EventColumns.concat([a, b])
+        >>> c.features["x"], c.features["y"], c.timestamps.tolist()
+        ([1.5, MISSING], [MISSING, 'u'], [1.0, 2.0])
+        """
+        if len(batches) == 1:
+            return batches[0]
+        names = dict.fromkeys(chain.from_iterable(b.features for b in batches))
+        features: dict[str, Any] = {}
+        for name in names:
+            parts = [b.features.get(name) for b in batches]
+            if all(type(p) is np.ndarray for p in parts) and len({p.dtype for p in parts}) == 1:
+                features[name] = np.concatenate(parts)  # type: ignore[arg-type]
+            else:
+                features[name] = [
+                    v
+                    for b, p in zip(batches, parts, strict=True)
+                    for v in ([MISSING] * b.size if p is None else column_values(p))
+                ]
+        return cls(
+            model_id=batches[-1].model_id,
+            model_version=batches[-1].model_version,
+            timestamps=np.concatenate([b.timestamps for b in batches]),
+            features=features,
+            prediction_scores=np.concatenate([b.prediction_scores for b in batches]),
+            prediction_labels=[v for b in batches for v in b.prediction_labels],
+            latency_ms=np.concatenate([b.latency_ms for b in batches]),
+            errors=np.concatenate([b.errors for b in batches]),
+            event_ids=[v for b in batches for v in b.event_ids],
+        )
+
     def slice(self, start: int, stop: int) -> EventColumns:
         """The events ``start:stop`` of this batch, as a new batch."""
         return EventColumns(
@@ -347,6 +396,282 @@ def columns_by_model(
         EventColumns.from_events(model_id, group, default_timestamp=ts)
         for model_id, (group, ts) in groups.items()
     ]
+
+
+def column_values(column: Any) -> list[Any]:
+    """The raw values of a feature column, whichever form it has.
+
+    >>> column_values(np.array([1.5, np.nan])), column_values(["a", None])
+    ([1.5, None], ['a', None])
+    """
+    if type(column) is np.ndarray:
+        values = column.tolist()
+        if column.dtype.kind == "f":
+            return [None if v != v else v for v in values]
+        return values
+    return column if type(column) is list else list(column)
+
+
+# -- the fast path: decode, validate and columnarise in bulk --------------------
+#
+# ``decode_record`` + ``validate_event`` + ``EventColumns.from_events`` walk every
+# event and every feature in Python: ~14 us an event of 20 features. The fast
+# path below decodes a small chunk of records (a few hundred events, so the
+# decoded objects are still in the CPU cache when they are columnarised), then
+# checks the chunk with C-level passes (``map(dict.get, ...)``, ``set(map(type,
+# ...))``, ``itemgetter`` + ``zip``) instead of per-event Python. If every check
+# passes, every event of the chunk is valid by exactly the rules of
+# ``validate_event``; if any fails, the chunk goes through the reference path
+# (``decode_record``), which finds and explains the bad events. Either way the
+# detectors see the same events.
+
+_NONE = type(None)
+_FEATURE_TYPES: Final = frozenset({float, int, str, bool, _NONE})
+_FEATURE_TYPES_OR_MISSING: Final = _FEATURE_TYPES | {_Missing}
+_NUMBER_OR_NONE: Final = frozenset({float, int, _NONE})
+_STR_OR_NONE: Final = frozenset({str, _NONE})
+_LABEL_TYPES: Final = frozenset({str, int, float, bool, _NONE})
+_FLOATS = (frozenset({float}), frozenset({float, _NONE}))
+_INTS = frozenset({int})
+_DICTS = frozenset({dict})
+_STRS = frozenset({str})
+_get = dict.get
+_valid_model_ids: set[str] = set()
+_VALID_MODEL_IDS_MAX = 100_000
+
+
+def _fields(events: list[dict[str, Any]], name: str) -> list[Any]:
+    return list(map(_get, events, repeat(name)))
+
+
+def _kinds(values: Any) -> frozenset[type]:
+    return frozenset(map(type, values))
+
+
+def _model_ids_valid(model_ids: list[Any]) -> bool:
+    if _kinds(model_ids) != _STRS:
+        return False
+    for model_id in set(model_ids):
+        if model_id not in _valid_model_ids:
+            if not MODEL_ID_PATTERN.fullmatch(model_id):
+                return False
+            if len(_valid_model_ids) >= _VALID_MODEL_IDS_MAX:
+                _valid_model_ids.clear()
+            _valid_model_ids.add(model_id)
+    return True
+
+
+def _feature_columns(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Columns of the features of valid-so-far events; None if a value is invalid."""
+    first = rows[0]
+    width = len(first)
+    raw: dict[str, Any] | None = None
+    allowed = _FEATURE_TYPES
+    if width and set(map(len, rows)) == {width}:
+        names = tuple(first)
+        try:
+            values = list(map(itemgetter(*names), rows))
+        except KeyError:
+            pass
+        else:  # every row has exactly the keys of the first
+            raw = dict(zip(names, zip(*values, strict=True), strict=True)) if width > 1 else {names[0]: values}
+    if raw is None:
+        names = tuple(dict.fromkeys(chain.from_iterable(rows)))
+        raw = {name: [row.get(name, MISSING) for row in rows] for name in names}
+        allowed = _FEATURE_TYPES_OR_MISSING
+    features: dict[str, Any] = {}
+    for name, column in raw.items():
+        kinds = _kinds(column)
+        if not kinds <= allowed:
+            return None
+        if kinds in _FLOATS:
+            features[name] = np.array(column, dtype=np.float64)
+        elif kinds == _INTS:
+            try:
+                features[name] = np.array(column, dtype=np.int64)
+            except OverflowError:
+                features[name] = list(column)
+        else:
+            features[name] = list(column)
+    return features
+
+
+def _prediction_columns(predictions: list[Any]) -> tuple[np.ndarray, list[Any]] | None:
+    n = len(predictions)
+    kinds = _kinds(predictions)
+    if kinds == _DICTS:
+        scores = _fields(predictions, "score")
+        labels = _fields(predictions, "label")
+        if not _kinds(scores) <= _NUMBER_OR_NONE:
+            return None
+        label_kinds = _kinds(labels)
+        if not label_kinds <= _STR_OR_NONE:
+            if not label_kinds <= _LABEL_TYPES:
+                return None
+            labels = [None if v is None else _category(v) for v in labels]
+        return np.array(scores, dtype=np.float64), labels
+    if kinds <= _NUMBER_OR_NONE:
+        return np.array(predictions, dtype=np.float64), [None] * n
+    if kinds <= _STR_OR_NONE:
+        return np.full(n, np.nan), predictions
+    return None
+
+
+def _fast_columns(model_id: str, events: list[dict[str, Any]], defaults: list[float]
+                  ) -> EventColumns | None:
+    """Columns of one model's events if all are valid, else None (no side effects)."""
+    n = len(events)
+    rows = _fields(events, "features")
+    if _kinds(rows) != _DICTS:
+        return None
+    features = _feature_columns(rows)
+    if features is None:
+        return None
+    prediction = _prediction_columns(_fields(events, "prediction"))
+    if prediction is None:
+        return None
+    latency = _fields(events, "latency_ms")
+    if not _kinds(latency) <= _NUMBER_OR_NONE:
+        return None
+    latency_ms = np.array(latency, dtype=np.float64)
+    if (latency_ms < 0).any():
+        return None
+    errors = _fields(events, "error")
+    if not _kinds(errors) <= _STR_OR_NONE:
+        return None
+    if not _kinds(_fields(events, "model_version")) <= _STR_OR_NONE:
+        return None
+    stamps = _fields(events, "timestamp")
+    kinds = _kinds(stamps)
+    if not kinds <= _NUMBER_OR_NONE:
+        return None  # RFC 3339 strings (or invalid values): the reference path
+    if _NONE in kinds:
+        stamps = [d if t is None else t for t, d in zip(stamps, defaults, strict=True)]
+    return EventColumns(
+        model_id=model_id,
+        model_version=events[-1].get("model_version") or "unknown",
+        timestamps=np.array(stamps, dtype=np.float64),
+        features=features,
+        prediction_scores=prediction[0],
+        prediction_labels=prediction[1],
+        latency_ms=latency_ms,
+        errors=np.fromiter(map(operator.is_not, errors, repeat(None)), dtype=bool, count=n),
+        event_ids=_fields(events, "event_id"),
+    )
+
+
+def _fast_chunk(events: list[Any], defaults: list[float]) -> list[EventColumns] | None:
+    """Columns per model of a chunk of decoded events, or None unless all are valid."""
+    if not events:
+        return []
+    if _kinds(events) != _DICTS:
+        return None
+    model_ids = _fields(events, "model_id")
+    if not _model_ids_valid(model_ids):
+        return None
+    first = model_ids[0]
+    if model_ids.count(first) == len(model_ids):
+        columns = _fast_columns(first, events, defaults)
+        return None if columns is None else [columns]
+    groups: dict[str, list[int]] = {}
+    for i, model_id in enumerate(model_ids):
+        group = groups.get(model_id)
+        if group is None:
+            groups[model_id] = [i]
+        else:
+            group.append(i)
+    out = []
+    for model_id, index in groups.items():
+        if len(index) == 1:
+            picked, stamps = [events[index[0]]], [defaults[index[0]]]
+        else:
+            pick = itemgetter(*index)
+            picked, stamps = list(pick(events)), list(pick(defaults))
+        columns = _fast_columns(model_id, picked, stamps)
+        if columns is None:
+            return None
+        out.append(columns)
+    return out
+
+
+@dataclass(slots=True)
+class DecodedRecords:
+    """What :func:`decode_records` made of a list of record values.
+
+    ``columns``: one :class:`EventColumns` per model, in order of first
+    appearance; ``rejections``: (index of the record, why) for every record or
+    array element that breaks the contract; ``events``: valid events.
+    """
+
+    columns: list[EventColumns]
+    rejections: list[tuple[int, Rejection]]
+    events: int
+
+
+def decode_records(
+    values: Sequence[bytes | None],
+    default_timestamps: Sequence[float],
+    *,
+    chunk_events: int = 256,
+) -> DecodedRecords:
+    """Decode, validate and columnarise many record values at once.
+
+    The same events, columns and rejections as :func:`decode_record` per
+    record followed by :func:`columns_by_model`, several times faster (see the
+    comment above). ``default_timestamps`` holds one Kafka record time per value.
+
+    >>> out = decode_records([b'{"model_id": "m", "features": {"x": 1.5}}', b'{"features": {}}',
+    ...                       b'[{"model_id": "m", "features": {"x": null}}]'], [1.0, 2.0, 3.0])
+    >>> [(c.model_id, column_values(c.features["x"])) for c in out.columns], out.events
+    ([('m', [1.5, None])], 2)
+    >>> out.rejections[0][0], out.rejections[0][1].reason
+    (1, 'missing_model_id')
+    """
+    parts: dict[str, list[EventColumns]] = {}
+    rejections: list[tuple[int, Rejection]] = []
+    loads = orjson.loads
+    total = len(values)
+    i = 0
+    while i < total:
+        start = i
+        events: list[Any] = []
+        defaults: list[float] = []
+        ok = True
+        while i < total and len(events) < chunk_events:
+            value = values[i]
+            i += 1
+            try:
+                obj = loads(value)  # type: ignore[arg-type]
+            except (orjson.JSONDecodeError, TypeError):
+                ok = False
+                break
+            if type(obj) is dict:
+                events.append(obj)
+                defaults.append(default_timestamps[i - 1])
+            elif type(obj) is list:
+                events += obj
+                defaults += [default_timestamps[i - 1]] * len(obj)
+            else:
+                ok = False
+                break
+        chunk = _fast_chunk(events, defaults) if ok else None
+        if chunk is None:  # the reference path finds and explains the bad events
+            good: list[dict[str, Any]] = []
+            stamps: list[float] = []
+            for k in range(start, i):
+                valid, bad = decode_record(values[k])
+                good += valid
+                stamps += [default_timestamps[k]] * len(valid)
+                rejections += [(k, r) for r in bad]
+            chunk = columns_by_model(good, default_timestamp=stamps) if good else []
+        for columns in chunk:
+            group = parts.get(columns.model_id)
+            if group is None:
+                parts[columns.model_id] = [columns]
+            else:
+                group.append(columns)
+    columns = [EventColumns.concat(group) for group in parts.values()]
+    return DecodedRecords(columns, rejections, sum(c.size for c in columns))
 
 
 def alert_id(model_id: str, signal: str, feature: str | None, detector: str, episode: str) -> str:

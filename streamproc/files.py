@@ -83,3 +83,24 @@ def read_event_lines(
                 events, rejected = [], []
         if events or rejected:
             yield events, rejected
+
+
+def read_line_batches(
+    path: str | Path, *, lines_per_batch: int = 10_000
+) -> Iterator[tuple[list[int], list[bytes]]]:
+    """Non-blank lines (undecoded) and their line numbers, a batch of lines at a time.
+
+    For :func:`streamproc.contracts.decode_records`, which decodes them in bulk.
+    """
+    with Path(path).open("rb") as f:
+        numbers: list[int] = []
+        lines: list[bytes] = []
+        for number, line in enumerate(f, 1):
+            if line.strip():
+                numbers.append(number)
+                lines.append(line)
+            if number % lines_per_batch == 0 and lines:
+                yield numbers, lines
+                numbers, lines = [], []
+        if lines:
+            yield numbers, lines

@@ -126,3 +126,68 @@ def generate(
                 }
             )
         yield out
+
+
+#: The load-test workload: 16 numeric and 4 categorical features per event.
+WIDE_NUMERIC = tuple(f"n{i:02d}" for i in range(16))
+WIDE_CATEGORICAL = {
+    "c00": ("DE", "FR", "ES", "IT", "NL"),
+    "c01": ("ios", "android", "web"),
+    "c02": ("a", "b", "c", "d", "e", "f", "g", "h"),
+    "c03": ("gold", "silver", "bronze"),
+}
+
+
+def wide_events(
+    *,
+    events: int,
+    models: int = 10,
+    seed: int = 0,
+    start_time: float = 1_763_766_000.0,
+    rate: float = 50_000.0,
+    drift_at: int | None = None,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """``events`` load-test events spread round-robin over ``models`` models.
+
+    Each has 16 numeric features (full-precision floats, as a model server
+    sends them), 4 categorical ones, a prediction (label and score) and a
+    latency. From event ``drift_at`` on (counting from ``offset``), ``n00``
+    shifts by 3 sd and ``c00`` puts most of its mass on one category.
+
+    >>> e = wide_events(events=2, models=2)
+    >>> [x["model_id"] for x in e], len(e[0]["features"])
+    (['model-000', 'model-001'], 20)
+    """
+    rng = np.random.default_rng(seed)
+    index = np.arange(offset, offset + events)
+    drifted = index >= drift_at if drift_at is not None else np.zeros(events, bool)
+    numeric = rng.normal(size=(events, len(WIDE_NUMERIC)))
+    numeric[:, 0] += 3.0 * drifted
+    numeric = (numeric * 10.0 + 50.0).tolist()
+    categorical = {}
+    for name, values in WIDE_CATEGORICAL.items():
+        codes = rng.integers(0, len(values), events)
+        if name == "c00":
+            codes = np.where(drifted & (rng.random(events) < 0.8), len(values) - 1, codes)
+        categorical[name] = [values[c] for c in codes.tolist()]
+    scores = rng.random(events).tolist()
+    latency = rng.lognormal(2.4, 0.3, events).tolist()
+    out = []
+    for i in range(events):
+        features: dict[str, Any] = dict(zip(WIDE_NUMERIC, numeric[i], strict=True))
+        for name, column in categorical.items():
+            features[name] = column[i]
+        out.append(
+            {
+                "model_id": f"model-{(offset + i) % models:03d}",
+                "model_version": "v1",
+                "event_id": f"e{offset + i}",
+                "timestamp": start_time + (offset + i) / rate,
+                "features": features,
+                "prediction": {"label": "yes" if scores[i] > 0.5 else "no", "score": scores[i]},
+                "latency_ms": latency[i],
+                "error": None,
+            }
+        )
+    return out

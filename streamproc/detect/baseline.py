@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from streamproc.contracts import MISSING, EventColumns, _category
+from streamproc.contracts import MISSING, EventColumns, _category, column_values
 
 SCHEMA = "baseline.v1"
 KNOWN_REST_LIMIT = 100
@@ -55,6 +55,10 @@ def numeric_view(column: list[Any]) -> ColumnView:
     >>> v.numbers.tolist()[::3], v.nulls, v.wrong_type
     ([1.0, 2.5], 1, 2)
     """
+    if type(column) is np.ndarray:  # built by decode_records: only numbers and nulls (NaN)
+        if column.dtype.kind != "f":
+            return ColumnView(column.astype(np.float64), None, 0, 0, 0)
+        return ColumnView(column, None, int(np.isnan(column).sum()), 0, 0)
     kinds = set(map(type, column))
     if kinds <= {float, int, type(None)}:
         numbers = np.array(column, dtype=np.float64)
@@ -81,6 +85,8 @@ def categorical_view(column: list[Any]) -> ColumnView:
     >>> v.labels, v.nulls, v.wrong_type
     (['DE', None, 'true', '3'], 1, 1)
     """
+    if type(column) is np.ndarray:
+        column = column_values(column)
     kinds = set(map(type, column))
     if kinds <= {str, type(None)}:
         nulls = column.count(None) if type(None) in kinds else 0
@@ -292,6 +298,7 @@ def fit_profile(column: list[Any], *, bins: int, max_categories: int, min_share:
 
     Numbers make a numeric feature; strings and booleans a categorical one.
     """
+    column = column_values(column)
     numeric = sum(1 for v in column if type(v) in _NUMERIC_TYPES)
     categorical = sum(1 for v in column if type(v) in (str, bool))
     if numeric >= categorical and numeric > 0:

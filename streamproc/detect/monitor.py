@@ -445,26 +445,7 @@ class ModelMonitor:
 
 def concat(batches: list[EventColumns]) -> EventColumns:
     """One batch from several batches of the same model, in order."""
-    if len(batches) == 1:
-        return batches[0]
-    names: set[str] = set().union(*(b.features for b in batches))
-    features = {
-        name: [
-            v for b in batches for v in b.features.get(name, [MISSING] * b.size)
-        ]
-        for name in names
-    }
-    return EventColumns(
-        model_id=batches[-1].model_id,
-        model_version=batches[-1].model_version,
-        timestamps=np.concatenate([b.timestamps for b in batches]),
-        features=features,
-        prediction_scores=np.concatenate([b.prediction_scores for b in batches]),
-        prediction_labels=[v for b in batches for v in b.prediction_labels],
-        latency_ms=np.concatenate([b.latency_ms for b in batches]),
-        errors=np.concatenate([b.errors for b in batches]),
-        event_ids=[v for b in batches for v in b.event_ids],
-    )
+    return EventColumns.concat(batches)
 
 
 class Monitor:

@@ -31,7 +31,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from mode import Service
 
 from streamproc.config import WorkerConfig
-from streamproc.contracts import Alert, EventColumns, columns_by_model, decode_record
+from streamproc.contracts import Alert, EventColumns, decode_records
 from streamproc.detect.baseline import Baseline
 from streamproc.detect.monitor import Monitor
 from streamproc.stream.metrics import Metrics
@@ -62,29 +62,26 @@ class BatchResult:
 def process_records(records: list[ConsumerRecord], monitor: Monitor, *, now: float) -> BatchResult:
     """Decode and judge a batch of event records (no I/O)."""
     result = BatchResult()
-    events: list[dict[str, Any]] = []
-    defaults: list[float] = []
-    for record in records:
-        good, bad = decode_record(record.value)
-        if good:
-            events += good
-            defaults += [record.timestamp / 1000.0] * len(good)
-        for rejection in bad:
-            value = record.value
-            if rejection.index is not None:
-                value = orjson.dumps(orjson.loads(record.value)[rejection.index])
-            headers = [
-                ("error", rejection.detail.encode()),
-                ("error.reason", rejection.reason.encode()),
-                ("source.topic", record.topic.encode()),
-                ("source.partition", str(record.partition).encode()),
-                ("source.offset", str(record.offset).encode()),
-            ]
-            if rejection.index is not None:
-                headers.append(("source.index", str(rejection.index).encode()))
-            result.dead_letters.append(DeadLetter(record.key, value, rejection.reason, headers))
-    if events:
-        result.columns = columns_by_model(events, default_timestamp=defaults)
+    decoded = decode_records(
+        [r.value for r in records], [r.timestamp / 1000.0 for r in records]
+    )
+    for index, rejection in decoded.rejections:
+        record = records[index]
+        value = record.value
+        if rejection.index is not None:
+            value = orjson.dumps(orjson.loads(record.value)[rejection.index])  # type: ignore[arg-type]
+        headers = [
+            ("error", rejection.detail.encode()),
+            ("error.reason", rejection.reason.encode()),
+            ("source.topic", record.topic.encode()),
+            ("source.partition", str(record.partition).encode()),
+            ("source.offset", str(record.offset).encode()),
+        ]
+        if rejection.index is not None:
+            headers.append(("source.index", str(rejection.index).encode()))
+        result.dead_letters.append(DeadLetter(record.key, value, rejection.reason, headers))
+    if decoded.columns:
+        result.columns = decoded.columns
         result.alerts = monitor.process(result.columns, now=now)
         result.newest_event_time = max(float(c.timestamps.max()) for c in result.columns)
     return result
