@@ -461,26 +461,48 @@ def _model_ids_valid(model_ids: list[Any]) -> bool:
     return True
 
 
-def _feature_columns(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """Columns of the features of valid-so-far events; None if a value is invalid."""
+def _feature_columns(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], bool] | None:
+    """Columns of the features of ``rows``, and whether all rows have the same keys.
+
+    None if a value breaks the contract. Features whose values are all floats
+    become one float64 matrix in a single C call, then one array each.
+    """
     first = rows[0]
     width = len(first)
-    raw: dict[str, Any] | None = None
-    allowed = _FEATURE_TYPES
+    raw: dict[str, Any] = {}
     if width and set(map(len, rows)) == {width}:
         names = tuple(first)
+        floats = tuple(name for name, value in first.items() if type(value) is float)
+        if len(floats) > 1:
+            try:
+                tuples = list(map(itemgetter(*floats), rows))
+            except KeyError:
+                tuples = None
+            if tuples is not None and _kinds(chain.from_iterable(tuples)) == _FLOATS[0]:
+                matrix = np.array(tuples, dtype=np.float64).T.copy()
+                raw = dict(zip(floats, matrix, strict=True))
+        rest = tuple(name for name in names if name not in raw)
         try:
-            values = list(map(itemgetter(*names), rows))
+            values = list(map(itemgetter(*rest), rows)) if rest else None
         except KeyError:
             pass
         else:  # every row has exactly the keys of the first
-            raw = dict(zip(names, zip(*values, strict=True), strict=True)) if width > 1 else {names[0]: values}
-    if raw is None:
-        names = tuple(dict.fromkeys(chain.from_iterable(rows)))
-        raw = {name: [row.get(name, MISSING) for row in rows] for name in names}
-        allowed = _FEATURE_TYPES_OR_MISSING
+            if values is not None:
+                columns = zip(*values, strict=True) if len(rest) > 1 else (values,)
+                raw.update(zip(rest, columns, strict=True))
+            return _typed({name: raw[name] for name in names}, _FEATURE_TYPES), True
+    names = tuple(dict.fromkeys(chain.from_iterable(rows)))
+    raw = {name: [row.get(name, MISSING) for row in rows] for name in names}
+    typed = _typed(raw, _FEATURE_TYPES_OR_MISSING)
+    return None if typed is None else (typed, False)
+
+
+def _typed(raw: dict[str, Any], allowed: frozenset[type]) -> dict[str, Any] | None:
     features: dict[str, Any] = {}
     for name, column in raw.items():
+        if type(column) is np.ndarray:
+            features[name] = column
+            continue
         kinds = _kinds(column)
         if not kinds <= allowed:
             return None
@@ -517,15 +539,20 @@ def _prediction_columns(predictions: list[Any]) -> tuple[np.ndarray, list[Any]] 
     return None
 
 
-def _fast_columns(model_id: str, events: list[dict[str, Any]], defaults: list[float]
-                  ) -> EventColumns | None:
-    """Columns of one model's events if all are valid, else None (no side effects)."""
+def _fast_columns(
+    model_id: str, events: list[dict[str, Any]], defaults: list[float]
+) -> tuple[EventColumns, list[Any], bool] | None:
+    """Columns of events if all are valid, else None (no side effects).
+
+    Also returns each event's ``model_version`` and whether all events have
+    the same feature names.
+    """
     n = len(events)
     rows = _fields(events, "features")
     if _kinds(rows) != _DICTS:
         return None
-    features = _feature_columns(rows)
-    if features is None:
+    typed = _feature_columns(rows)
+    if typed is None:
         return None
     prediction = _prediction_columns(_fields(events, "prediction"))
     if prediction is None:
@@ -539,7 +566,8 @@ def _fast_columns(model_id: str, events: list[dict[str, Any]], defaults: list[fl
     errors = _fields(events, "error")
     if not _kinds(errors) <= _STR_OR_NONE:
         return None
-    if not _kinds(_fields(events, "model_version")) <= _STR_OR_NONE:
+    versions = _fields(events, "model_version")
+    if not _kinds(versions) <= _STR_OR_NONE:
         return None
     stamps = _fields(events, "timestamp")
     kinds = _kinds(stamps)
@@ -547,21 +575,42 @@ def _fast_columns(model_id: str, events: list[dict[str, Any]], defaults: list[fl
         return None  # RFC 3339 strings (or invalid values): the reference path
     if _NONE in kinds:
         stamps = [d if t is None else t for t, d in zip(stamps, defaults, strict=True)]
-    return EventColumns(
+    columns = EventColumns(
         model_id=model_id,
-        model_version=events[-1].get("model_version") or "unknown",
+        model_version=versions[-1] or "unknown",
         timestamps=np.array(stamps, dtype=np.float64),
-        features=features,
+        features=typed[0],
         prediction_scores=prediction[0],
         prediction_labels=prediction[1],
         latency_ms=latency_ms,
         errors=np.fromiter(map(operator.is_not, errors, repeat(None)), dtype=bool, count=n),
         event_ids=_fields(events, "event_id"),
     )
+    return columns, versions, typed[1]
 
 
-def _fast_chunk(events: list[Any], defaults: list[float]) -> list[EventColumns] | None:
-    """Columns per model of a chunk of decoded events, or None unless all are valid."""
+@dataclass(slots=True)
+class _Piece:
+    """Valid events of several models in one set of columns (same feature names)."""
+
+    model_ids: list[str]
+    versions: list[Any]
+    columns: EventColumns
+
+    @property
+    def signature(self) -> tuple[Any, ...]:
+        return tuple(
+            (name, c.dtype if type(c) is np.ndarray else None)
+            for name, c in self.columns.features.items()
+        )
+
+
+def _fast_chunk(events: list[Any], defaults: list[float]) -> list[EventColumns | _Piece] | None:
+    """Columns of a chunk of decoded events, or None unless all are valid.
+
+    One :class:`_Piece` when the events share their feature names (split by
+    model later, once per batch), else one :class:`EventColumns` per model.
+    """
     if not events:
         return []
     if _kinds(events) != _DICTS:
@@ -570,9 +619,15 @@ def _fast_chunk(events: list[Any], defaults: list[float]) -> list[EventColumns] 
     if not _model_ids_valid(model_ids):
         return None
     first = model_ids[0]
-    if model_ids.count(first) == len(model_ids):
-        columns = _fast_columns(first, events, defaults)
-        return None if columns is None else [columns]
+    single = model_ids.count(first) == len(model_ids)
+    whole = _fast_columns(first, events, defaults)
+    if whole is None:
+        return None
+    columns, versions, uniform = whole
+    if single:
+        return [columns]
+    if uniform:
+        return [_Piece(model_ids, versions, columns)]
     groups: dict[str, list[int]] = {}
     for i, model_id in enumerate(model_ids):
         group = groups.get(model_id)
@@ -580,17 +635,59 @@ def _fast_chunk(events: list[Any], defaults: list[float]) -> list[EventColumns] 
             groups[model_id] = [i]
         else:
             group.append(i)
-    out = []
+    out: list[EventColumns | _Piece] = []
     for model_id, index in groups.items():
         if len(index) == 1:
             picked, stamps = [events[index[0]]], [defaults[index[0]]]
         else:
             pick = itemgetter(*index)
             picked, stamps = list(pick(events)), list(pick(defaults))
-        columns = _fast_columns(model_id, picked, stamps)
-        if columns is None:
-            return None
-        out.append(columns)
+        part = _fast_columns(model_id, picked, stamps)
+        assert part is not None  # the whole chunk was valid
+        out.append(part[0])
+    return out
+
+
+def _split(pieces: list[_Piece]) -> list[EventColumns]:
+    """Per-model columns of consecutive pieces with the same feature names."""
+    columns = EventColumns.concat([p.columns for p in pieces])
+    model_ids = [m for p in pieces for m in p.model_ids]
+    versions = [v for p in pieces for v in p.versions]
+    models = list(dict.fromkeys(model_ids))
+    code = {m: i for i, m in enumerate(models)}
+    codes = np.fromiter(map(code.__getitem__, model_ids), dtype=np.intp, count=len(model_ids))
+    order = np.argsort(codes, kind="stable")
+    ends = np.cumsum(np.bincount(codes, minlength=len(models))).tolist()
+    pick = itemgetter(*order.tolist())
+
+    def arrange(column: Any) -> Any:
+        return column[order] if type(column) is np.ndarray else pick(column)
+
+    features = {name: arrange(c) for name, c in columns.features.items()}
+    timestamps, scores = columns.timestamps[order], columns.prediction_scores[order]
+    latency, errors = columns.latency_ms[order], columns.errors[order]
+    labels, event_ids = pick(columns.prediction_labels), pick(columns.event_ids)
+    versions = list(pick(versions))
+    out = []
+    start = 0
+    for model_id, end in zip(models, ends, strict=True):
+        def cut(column: Any, start: int = start, end: int = end) -> Any:
+            return column[start:end] if type(column) is np.ndarray else list(column[start:end])
+
+        out.append(
+            EventColumns(
+                model_id=model_id,
+                model_version=versions[end - 1] or "unknown",
+                timestamps=timestamps[start:end],
+                features={name: cut(c) for name, c in features.items()},
+                prediction_scores=scores[start:end],
+                prediction_labels=cut(labels),
+                latency_ms=latency[start:end],
+                errors=errors[start:end],
+                event_ids=cut(event_ids),
+            )
+        )
+        start = end
     return out
 
 
@@ -629,6 +726,21 @@ def decode_records(
     """
     parts: dict[str, list[EventColumns]] = {}
     rejections: list[tuple[int, Rejection]] = []
+    pieces: list[_Piece] = []
+
+    def add(columns: EventColumns) -> None:
+        group = parts.get(columns.model_id)
+        if group is None:
+            parts[columns.model_id] = [columns]
+        else:
+            group.append(columns)
+
+    def flush() -> None:
+        if pieces:
+            for columns in _split(pieces):
+                add(columns)
+            pieces.clear()
+
     loads = orjson.loads
     total = len(values)
     i = 0
@@ -663,13 +775,16 @@ def decode_records(
                 good += valid
                 stamps += [default_timestamps[k]] * len(valid)
                 rejections += [(k, r) for r in bad]
-            chunk = columns_by_model(good, default_timestamp=stamps) if good else []
-        for columns in chunk:
-            group = parts.get(columns.model_id)
-            if group is None:
-                parts[columns.model_id] = [columns]
+            chunk = list(columns_by_model(good, default_timestamp=stamps)) if good else []
+        for part in chunk:
+            if type(part) is _Piece:
+                if pieces and part.signature != pieces[0].signature:
+                    flush()
+                pieces.append(part)
             else:
-                group.append(columns)
+                flush()
+                add(part)  # type: ignore[arg-type]
+    flush()
     columns = [EventColumns.concat(group) for group in parts.values()]
     return DecodedRecords(columns, rejections, sum(c.size for c in columns))
 
