@@ -367,7 +367,10 @@ def test_compose_services():
     for name in ("worker-1", "worker-2"):
         worker = services[name]
         assert worker["build"]["dockerfile"] == "deploy/Dockerfile"
-        assert worker["environment"]["STREAMPROC_BOOTSTRAP"] == "kafka:19092"
+        assert worker["environment"]["STREAMPROC_BOOTSTRAP"] in (
+            "kafka:19092",
+            "${STREAMPROC_BOOTSTRAP:-kafka:19092}",  # overridable, compose default
+        )
         check = " ".join(worker["healthcheck"]["test"])
         assert "python" in check and "urllib" in check and "/health" in check
         assert worker["depends_on"]["kafka-init"]["condition"] == "service_completed_successfully"
