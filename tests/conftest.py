@@ -82,10 +82,13 @@ def worker_env(bootstrap: str, topics: Topics, group: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def start_worker(bootstrap: str, tmp_path: Path) -> Iterator[Callable[..., RunningWorker]]:
-    """Start ``streamproc worker`` processes; all are stopped at teardown."""
+@pytest.fixture(scope="module")
+def start_worker(
+    bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., RunningWorker]]:
+    """Start ``streamproc worker`` processes; all are stopped when the module ends."""
     running: list[RunningWorker] = []
+    tmp_path = tmp_path_factory.mktemp("workers")
 
     def start(topics: Topics, *, group: str | None = None, ready_timeout: float = 60) -> RunningWorker:
         port = free_port()

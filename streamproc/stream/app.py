@@ -19,7 +19,7 @@ from faust.web import Request, Response, View
 from streamproc.config import WorkerConfig
 from streamproc.stream.ingest import IngestService
 
-CONTENT_TYPE_LATEST = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE_LATEST = "text/plain; version=0.0.4"  # aiohttp adds the charset itself
 
 
 def create_app(config: WorkerConfig) -> tuple[faust.App, IngestService]:
