@@ -13,8 +13,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,7 +90,9 @@ def start_worker(
     running: list[RunningWorker] = []
     tmp_path = tmp_path_factory.mktemp("workers")
 
-    def start(topics: Topics, *, group: str | None = None, ready_timeout: float = 60) -> RunningWorker:
+    def start(
+        topics: Topics, *, group: str | None = None, ready_timeout: float = 60
+    ) -> RunningWorker:
         port = free_port()
         log_path = tmp_path / f"worker-{port}.log"
         env = worker_env(bootstrap, topics, group or f"test-{uuid.uuid4().hex[:8]}")
@@ -159,7 +161,9 @@ def consume(
 
     async def run() -> list[ConsumerRecord]:
         consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+            topic,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
             enable_auto_commit=False,
         )
         await consumer.start()

@@ -103,9 +103,7 @@ async def ensure_topics(bootstrap: str, config: WorkerConfig) -> None:
             if name not in existing
         ]
         if t.baselines not in existing:
-            wanted.append(
-                NewTopic(t.baselines, 1, 1, topic_configs={"cleanup.policy": "compact"})
-            )
+            wanted.append(NewTopic(t.baselines, 1, 1, topic_configs={"cleanup.policy": "compact"}))
         if wanted:
             try:
                 await admin.create_topics(wanted)

@@ -68,7 +68,9 @@ def test_drift_alerts_name_exactly_the_drifted_features(bootstrap, worker):
     ), worker.log()[-2000:]
     for model in ("learned", "fitted"):
         alerts = alerts_for(bootstrap, worker.topics.alerts, model, expect=4, timeout=20)
-        features = {a["feature"] for a in alerts if a["status"] == "firing" and a["signal"] == "feature"}
+        features = {
+            a["feature"] for a in alerts if a["status"] == "firing" and a["signal"] == "feature"
+        }
         assert features == {"amount", "country", "income"}, (model, alerts)
         assert all(a["window"]["end"] >= 1_763_766_000.0 + 8.0 for a in alerts)
         assert {a["signal"] for a in alerts} <= {"feature", "prediction"}
@@ -108,22 +110,34 @@ def test_malformed_records_go_to_the_dlq_with_reasons(bootstrap, worker):
     def counted():
         now = worker.metrics()
         return metric(now, "streamproc_events_total", model="dlq-model") == 30
+
     assert wait_for(counted, timeout=20)
     after = worker.metrics()
     rejected = {
         reason: metric(after, "streamproc_events_rejected_total", reason=reason)
         - metric(before, "streamproc_events_rejected_total", reason=reason)
-        for reason in ("bad_json", "missing_model_id", "bad_features", "bad_feature_value",
-                       "missing_features")
+        for reason in (
+            "bad_json",
+            "missing_model_id",
+            "bad_features",
+            "bad_feature_value",
+            "missing_features",
+        )
     }
-    assert rejected == {"bad_json": 1, "missing_model_id": 1, "bad_features": 1,
-                        "bad_feature_value": 1, "missing_features": 1}
+    assert rejected == {
+        "bad_json": 1,
+        "missing_model_id": 1,
+        "bad_features": 1,
+        "bad_feature_value": 1,
+        "missing_features": 1,
+    }
 
 
 def test_metrics_over_http_match_what_was_sent(bootstrap, worker):
     """(c) every contract metric is served, and the counts match the events sent."""
-    events = events_of(Scenario.demo(model_id="metrics-model", drift_at=4000, error_rate=0.01),
-                       8000, seed=5)
+    events = events_of(
+        Scenario.demo(model_id="metrics-model", drift_at=4000, error_rate=0.01), 8000, seed=5
+    )
     produce_events(bootstrap, worker.topics.events, events)
     assert wait_for(
         lambda: metric(worker.metrics(), "streamproc_events_total", model="metrics-model") == 8000,
@@ -141,7 +155,8 @@ def test_metrics_over_http_match_what_was_sent(bootstrap, worker):
     assert metric(samples, "streamproc_inference_latency_seconds_count", model=m) == 8000
     total_latency = sum(e["latency_ms"] for e in events) / 1000
     assert metric(samples, "streamproc_inference_latency_seconds_sum", model=m) == pytest.approx(
-        total_latency, rel=1e-6)
+        total_latency, rel=1e-6
+    )
     assert metric(samples, "streamproc_alerts_total", model=m) >= len(alerts)
     assert metric(samples, "streamproc_feature_null_ratio", model=m, feature="income") > 0.2
     assert metric(samples, "streamproc_feature_psi", model=m, feature="country") > 0.5

@@ -13,8 +13,13 @@ COMMANDS = ["broker", "worker", "demo", "baseline fit", "replay", "produce", "al
 
 
 def streamproc(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "streamproc", *args], capture_output=True,
-                          text=True, check=check, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "streamproc", *args],
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=300,
+    )
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -36,8 +41,16 @@ def shifted_run(tmp_path_factory):
     reference, events, baseline = tmp / "ref.jsonl", tmp / "events.jsonl", tmp / "baseline.json"
     write_jsonl(reference, Scenario(), 20_000, seed=100)
     write_jsonl(events, Scenario(drift_at=50_000, mean_shift={"age": 0.5}), 100_000, seed=200)
-    streamproc("baseline", "fit", "--model", "fraud-detector", "--input", str(reference),
-               "--output", str(baseline))
+    streamproc(
+        "baseline",
+        "fit",
+        "--model",
+        "fraud-detector",
+        "--input",
+        str(reference),
+        "--output",
+        str(baseline),
+    )
     result = streamproc("replay", "--input", str(events), "--baseline", str(baseline))
     alerts = [orjson.loads(line) for line in result.stdout.splitlines()]
     return alerts, result.stderr
@@ -64,8 +77,10 @@ def test_replay_reports_rejected_lines(tmp_path):
 
 def test_baseline_fit_from_csv(tmp_path):
     csv = tmp_path / "ref.csv"
-    csv.write_text("amount,country,prediction\n" + "".join(
-        f"{i % 17},{'DE' if i % 3 else 'FR'},{(i % 10) / 10}\n" for i in range(500)))
+    csv.write_text(
+        "amount,country,prediction\n"
+        + "".join(f"{i % 17},{'DE' if i % 3 else 'FR'},{(i % 10) / 10}\n" for i in range(500))
+    )
     out = streamproc("baseline", "fit", "--model", "m", "--input", str(csv)).stdout
     baseline = orjson.loads(out)
     assert baseline["schema"] == "baseline.v1" and baseline["model_id"] == "m"

@@ -9,8 +9,10 @@ ROOT = Path(__file__).parents[2]
 
 def test_precedence_defaults_file_env_flags(tmp_path):
     path = tmp_path / "c.toml"
-    path.write_text('[worker]\nbootstrap = "file:1"\nmetrics_port = 1\n'
-                    '[detectors]\nwindow_events = 2000\n[models.m]\npsi_min = 0.2\n')
+    path.write_text(
+        '[worker]\nbootstrap = "file:1"\nmetrics_port = 1\n'
+        "[detectors]\nwindow_events = 2000\n[models.m]\npsi_min = 0.2\n"
+    )
     cfg = load_config(path, env={"STREAMPROC_METRICS_PORT": "2"}, flags={"bootstrap": None})
     assert (cfg.bootstrap, cfg.metrics_port) == ("file:1", 2)
     assert cfg.detectors.window_events == 2000

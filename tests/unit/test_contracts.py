@@ -71,8 +71,13 @@ def test_decode_single_array_and_garbage():
 def test_columns_keep_order_missing_and_nulls():
     events = [
         {"model_id": "m", "features": {"x": 1.0, "c": "a"}, "prediction": 0.5, "latency_ms": 3},
-        {"model_id": "m", "features": {"x": None}, "prediction": "yes", "error": "boom",
-         "timestamp": "2026-11-22T00:00:00+00:00"},
+        {
+            "model_id": "m",
+            "features": {"x": None},
+            "prediction": "yes",
+            "error": "boom",
+            "timestamp": "2026-11-22T00:00:00+00:00",
+        },
     ]
     cols = EventColumns.from_events("m", events, default_timestamp=5.0)
     assert cols.features["x"] == [1.0, None]
@@ -89,7 +94,8 @@ def test_columns_by_model_groups_and_keeps_record_timestamps():
     events = [{"model_id": m, "features": {}} for m in "abab"]
     groups = columns_by_model(events, default_timestamp=[1.0, 2.0, 3.0, 4.0])
     assert [(g.model_id, g.timestamps.tolist()) for g in groups] == [
-        ("a", [1.0, 3.0]), ("b", [2.0, 4.0])
+        ("a", [1.0, 3.0]),
+        ("b", [2.0, 4.0]),
     ]
 
 
@@ -99,12 +105,39 @@ def test_label_validation():
 
 
 def test_alert_round_trip_and_stable_id():
-    a = Alert(alert_id("m", "feature", "x", "psi", "60.000"), "firing", "warning", "m", "v",
-              "feature", "x", "psi", 0.31, 0.25, 0.0, 60.0, 5000, 61.2, "msg")
+    a = Alert(
+        alert_id("m", "feature", "x", "psi", "60.000"),
+        "firing",
+        "warning",
+        "m",
+        "v",
+        "feature",
+        "x",
+        "psi",
+        0.31,
+        0.25,
+        0.0,
+        60.0,
+        5000,
+        61.2,
+        "msg",
+    )
     data = orjson.loads(a.to_json())
-    assert set(data) == {"alert_id", "status", "severity", "model_id", "model_version", "signal",
-                         "feature", "detector", "value", "threshold", "window", "detected_at",
-                         "message"}
+    assert set(data) == {
+        "alert_id",
+        "status",
+        "severity",
+        "model_id",
+        "model_version",
+        "signal",
+        "feature",
+        "detector",
+        "value",
+        "threshold",
+        "window",
+        "detected_at",
+        "message",
+    }
     assert data["window"] == {"start": 0.0, "end": 60.0, "events": 5000}
     assert Alert.from_dict(data) == a
     assert alert_id("m", "feature", "x", "psi", "1") != alert_id("m", "feature", "y", "psi", "1")

@@ -22,8 +22,14 @@ def test_fit_profiles_every_feature_with_the_right_kind():
     b = Baseline.fit(reference_columns())
     kinds = {name: p.kind for name, p in b.features.items()}
     assert kinds == {
-        "age": "numeric", "amount": "numeric", "country": "categorical", "device": "categorical",
-        "hour": "numeric", "income": "numeric", "is_new": "categorical", "num_items": "numeric",
+        "age": "numeric",
+        "amount": "numeric",
+        "country": "categorical",
+        "device": "categorical",
+        "hour": "numeric",
+        "income": "numeric",
+        "is_new": "categorical",
+        "num_items": "numeric",
         "tenure_days": "numeric",
     }
     amount = b.features["amount"]
@@ -71,11 +77,18 @@ def test_views_count_nulls_missing_and_wrong_types():
     [
         ({"schema": "v0"}, "schema"),
         ({"schema": "baseline.v1", "features": {}}, "model_id"),
-        ({"schema": "baseline.v1", "model_id": "m", "features": {"x": {"kind": "weird"}}},
-         "features.x"),
-        ({"schema": "baseline.v1", "model_id": "m",
-          "features": {"x": {"kind": "numeric", "edges": [1, 2], "proportions": [1.0]}}},
-         "features.x"),
+        (
+            {"schema": "baseline.v1", "model_id": "m", "features": {"x": {"kind": "weird"}}},
+            "features.x",
+        ),
+        (
+            {
+                "schema": "baseline.v1",
+                "model_id": "m",
+                "features": {"x": {"kind": "numeric", "edges": [1, 2], "proportions": [1.0]}},
+            },
+            "features.x",
+        ),
     ],
 )
 def test_bad_baselines_are_rejected_with_the_field(data, message):

@@ -21,9 +21,12 @@ def fired(alerts):
 def test_demo_drifts_are_caught_and_nothing_else():
     alerts = run(Monitor(), Scenario.demo(drift_at=20_000), 40_000)
     assert fired(alerts) == {
-        ("feature", "amount", "psi"), ("feature", "amount", "adwin"),
-        ("feature", "country", "psi"), ("feature", "income", "null_rate"),
-        ("prediction", None, "psi"), ("prediction", None, "adwin"),
+        ("feature", "amount", "psi"),
+        ("feature", "amount", "adwin"),
+        ("feature", "country", "psi"),
+        ("feature", "income", "null_rate"),
+        ("prediction", None, "psi"),
+        ("prediction", None, "adwin"),
     }
     assert all(a.window_end >= 1_763_766_000.0 + 20_000 / 1000 for a in alerts)
 
@@ -43,8 +46,9 @@ def test_learned_baseline_uses_the_first_events_only():
 
 def test_published_baseline_is_used_from_the_first_event():
     reference = next(generate(Scenario(), events=10_000, batch=10_000, seed=5))
-    baseline = Baseline.fit(EventColumns.from_events("fraud-detector", reference,
-                                                     default_timestamp=0.0))
+    baseline = Baseline.fit(
+        EventColumns.from_events("fraud-detector", reference, default_timestamp=0.0)
+    )
     monitor = Monitor(baselines=[baseline])
     alerts = run(monitor, Scenario(drift_at=0, mean_shift={"age": 1.0}), 3000)
     assert ("feature", "age", "psi") in fired(alerts)
@@ -56,11 +60,15 @@ def test_schema_missing_new_and_type_change():
 
     monitor = Monitor(Settings(baseline_events=1000, window_events=500, min_window_events=100))
     rng = np.random.default_rng(0)
-    reference = [{"model_id": "m", "features": {"a": float(x), "b": "u", "c": float(x)}}
-                 for x in rng.normal(size=1000)]
+    reference = [
+        {"model_id": "m", "features": {"a": float(x), "b": "u", "c": float(x)}}
+        for x in rng.normal(size=1000)
+    ]
     monitor.process(columns_by_model(reference, default_timestamp=0.0), now=0.0)
-    broken = [{"model_id": "m", "features": {"a": "oops", "c": float(x), "d": 1.0}}
-              for x in rng.normal(size=500)]
+    broken = [
+        {"model_id": "m", "features": {"a": "oops", "c": float(x), "d": 1.0}}
+        for x in rng.normal(size=500)
+    ]
     alerts = monitor.process(columns_by_model(broken, default_timestamp=0.0), now=0.0)
     schema = {(a.feature, a.severity) for a in alerts if a.signal == "schema"}
     assert schema == {("a", "critical"), ("b", "critical"), ("d", "warning")}
@@ -76,8 +84,11 @@ def test_error_rate_jump():
 
 
 def test_windows_close_by_time_for_quiet_models():
-    monitor = Monitor(Settings(baseline_events=1000, window_events=100_000, min_window_events=200,
-                               window_seconds=10))
+    monitor = Monitor(
+        Settings(
+            baseline_events=1000, window_events=100_000, min_window_events=200, window_seconds=10
+        )
+    )
     scenario = Scenario.demo(drift_at=2000)
     alerts = []
     for chunk in generate(scenario, events=5000, batch=100, rate=50):
@@ -87,6 +98,8 @@ def test_windows_close_by_time_for_quiet_models():
 
 
 def test_per_model_overrides():
-    monitor = Monitor(overrides={"fraud-detector": {"window_events": 500, "min_window_events": 100}})
+    monitor = Monitor(
+        overrides={"fraud-detector": {"window_events": 500, "min_window_events": 100}}
+    )
     assert monitor.model("fraud-detector").settings.window_events == 500
     assert monitor.model("other").settings.window_events == 1000

@@ -4,16 +4,27 @@ W = Window(0.0, 60.0, 1000)
 
 
 def finding(value, feature="x"):
-    return Finding("feature", feature, "psi", value=value, threshold=0.2, resolve_below=0.1,
-                   severity="warning", message=f"psi {value}", resolve_after=2)
+    return Finding(
+        "feature",
+        feature,
+        "psi",
+        value=value,
+        threshold=0.2,
+        resolve_below=0.1,
+        severity="warning",
+        message=f"psi {value}",
+        resolve_after=2,
+    )
 
 
 def statuses(policy, values, feature="x"):
     out = []
     for i, v in enumerate(values):
         window = Window(i * 60.0, (i + 1) * 60.0, 1000)
-        out += [(i, a.status) for a in policy.observe(finding(v, feature), window,
-                                                      model_version="v", now=float(i))]
+        out += [
+            (i, a.status)
+            for a in policy.observe(finding(v, feature), window, model_version="v", now=float(i))
+        ]
     return out
 
 

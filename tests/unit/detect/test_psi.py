@@ -5,8 +5,12 @@ from streamproc.detect.psi import chi2_quantile, psi, psi_threshold
 
 
 def direct_psi(expected_counts, observed_counts):
-    e = (np.asarray(expected_counts, float) + 0.5) / (np.sum(expected_counts) + 0.5 * len(expected_counts))
-    o = (np.asarray(observed_counts, float) + 0.5) / (np.sum(observed_counts) + 0.5 * len(observed_counts))
+    e = (np.asarray(expected_counts, float) + 0.5) / (
+        np.sum(expected_counts) + 0.5 * len(expected_counts)
+    )
+    o = (np.asarray(observed_counts, float) + 0.5) / (
+        np.sum(observed_counts) + 0.5 * len(observed_counts)
+    )
     return float(np.sum((o - e) * np.log(o / e)))
 
 
@@ -31,7 +35,9 @@ def test_empty_bins_stay_finite():
     assert np.isfinite(psi(np.array([100, 0, 0]), np.array([0, 0, 100])))
 
 
-@pytest.mark.parametrize(("df", "p", "exact"), [(9, 0.95, 16.919), (9, 0.999, 27.877), (4, 0.99, 13.277)])
+@pytest.mark.parametrize(
+    ("df", "p", "exact"), [(9, 0.95, 16.919), (9, 0.999, 27.877), (4, 0.99, 13.277)]
+)
 def test_chi2_quantile_close_to_tables(df, p, exact):
     assert chi2_quantile(p, df) == pytest.approx(exact, rel=0.02)
 
@@ -50,8 +56,10 @@ def test_threshold_controls_false_alarms_on_small_windows():
     expected = np.bincount(np.searchsorted(edges, reference, side="right"), minlength=10)
     threshold = psi_threshold(bins=10, window=200, reference=10_000, alpha=1e-3, floor=0.0)
     values = [
-        psi(expected, np.bincount(np.searchsorted(edges, rng.normal(size=200), side="right"),
-                                  minlength=10))
+        psi(
+            expected,
+            np.bincount(np.searchsorted(edges, rng.normal(size=200), side="right"), minlength=10),
+        )
         for _ in range(2000)
     ]
     exceed = np.mean(np.asarray(values) > threshold)
