@@ -34,6 +34,8 @@ def test_broker_command_reports_a_busy_port(bootstrap):
         pytest.skip("the session broker is not local")
     result = subprocess.run(
         [sys.executable, "-m", "streamproc", "broker", "--port", port],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 1 and "already has a Kafka broker" in result.stderr
