@@ -77,6 +77,9 @@ _ENV = {
     "STREAMPROC_METRICS_HOST": ("metrics_host", str),
     "STREAMPROC_PARTITIONS": ("partitions", int),
     "STREAMPROC_LOG_LEVEL": ("log_level", str),
+    "STREAMPROC_REBALANCE_TIMEOUT_S": ("rebalance_timeout_s", float),
+    "STREAMPROC_MAX_MODELS": ("max_models", int),
+    "STREAMPROC_MAX_FEATURES": ("max_features", int),
 }
 _TOPIC_ENV = {f"STREAMPROC_TOPIC_{f.name.upper()}": f.name for f in dataclasses.fields(Topics)}
 
@@ -116,7 +119,10 @@ def load_config(
         detectors = Settings().replace(**data.get("detectors", {}))
         overrides = {str(m): dict(v) for m, v in data.get("models", {}).items()}
         for model_id, changes in overrides.items():
-            detectors.replace(**changes)  # validate now, not at the first event
+            try:
+                detectors.replace(**changes)  # validate now, not at the first event
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"[models.{model_id!r}]: {exc}") from None
         return WorkerConfig(
             **worker, topics=Topics(**topics), detectors=detectors, model_overrides=overrides
         )

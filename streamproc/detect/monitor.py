@@ -30,7 +30,6 @@ from streamproc.contracts import MISSING, Alert, EventColumns
 from streamproc.detect.adwin import BlockAdwin
 from streamproc.detect.baseline import (
     Baseline,
-    CategoricalProfile,
     NumericProfile,
     Profile,
     categorical_view,
@@ -298,8 +297,9 @@ class ModelMonitor:
         for key, hit in list(self._adwin_hits.items()):
             what = f"feature '{hit.feature}'" if hit.feature else hit.signal
             quiet = hit.with_value(
-                0.0, f"ADWIN saw no further change in the mean of {what} "
-                f"for {hit.resolve_after} windows"
+                0.0,
+                f"ADWIN saw no further change in the mean of {what} "
+                f"for {hit.resolve_after} windows",
             )
             alerts += self.policy.observe(quiet, window, model_version=self.model_version, now=now)
             if hit.key not in self.policy.firing:
