@@ -19,6 +19,7 @@ stable alert ids make the replayed alerts recognisable as the same ones.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from dataclasses import dataclass, field
@@ -178,6 +179,11 @@ class IngestService(Service):
             max_partition_fetch_bytes=16 * 1024 * 1024,
         )
         await self._consumer.start()
+        # Everything allocated so far (Faust, aiokafka, river, the baselines) lives
+        # as long as the worker: keep it out of the cyclic GC's full collections,
+        # which otherwise walk it again and again while batches churn objects.
+        gc.collect()
+        gc.freeze()
 
     async def on_stop(self) -> None:
         self.ready = False
@@ -245,7 +251,9 @@ class IngestService(Service):
             batch = await consumer.getmany(
                 timeout_ms=self.config.poll_ms, max_records=self.config.max_batch
             )
-            self.ready = bool(consumer.assignment())
+            assigned = consumer.assignment()
+            self.ready = bool(assigned)
+            self.metrics.assigned_partitions.set(len(assigned))
             if batch:
                 await self._handle([r for records in batch.values() for r in records])
 

@@ -73,6 +73,7 @@ class Metrics:
         self._models: set[str] = set()
         self._features: dict[str, set[str]] = {}
         self._firing: set[tuple[str, str, str]] = set()
+        self._reported: dict[str, object] = {}
         self.events = Counter(
             "streamproc_events", "Inference events processed.", ["model"], registry=r
         )
@@ -132,6 +133,11 @@ class Metrics:
             "Now minus the newest processed event time.",
             registry=r,
         )
+        self.assigned_partitions = Gauge(
+            "streamproc_assigned_partitions",
+            "Partitions of the events topic this worker currently owns.",
+            registry=r,
+        )
         self.folded = Counter(
             "streamproc_metric_series_folded",
             "Label values folded into __other__ because of the label caps.",
@@ -169,8 +175,9 @@ class Metrics:
         self.errors.labels(model).inc(errors)
         self.latency.observe(model, latency_ms / 1000.0)
         report = monitor.latest
-        if report is None:
-            return
+        if report is None or self._reported.get(monitor.model_id) is report:
+            return  # window statistics change once per judged window, not per batch
+        self._reported[monitor.model_id] = report
         for name, stats in report.features.items():
             feature = self.feature_label(monitor.model_id, name)
             self.feature_psi.labels(model, feature).set(stats.psi)
