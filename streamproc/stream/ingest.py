@@ -243,21 +243,26 @@ class IngestService(Service):
 
     @Service.task
     async def _consume(self) -> None:
+        per = 1.0  # events per record, smoothed
         while not self.should_stop:
             consumer = self._consumer
             if consumer is None:
                 await self.sleep(0.1)
                 continue
-            batch = await consumer.getmany(
-                timeout_ms=self.config.poll_ms, max_records=self.config.max_batch
-            )
+            # Records may carry arrays of events: take about ``max_batch`` events a
+            # poll, not ``max_batch`` records (which could be millions of events).
+            max_records = max(1, min(self.config.max_batch, int(self.config.max_batch / per)))
+            batch = await consumer.getmany(timeout_ms=self.config.poll_ms, max_records=max_records)
             assigned = consumer.assignment()
             self.ready = bool(assigned)
             self.metrics.assigned_partitions.set(len(assigned))
             if batch:
-                await self._handle([r for records in batch.values() for r in records])
+                records = [r for part in batch.values() for r in part]
+                events = await self._handle(records)
+                per = 0.8 * per + 0.2 * max(1.0, events / len(records))
 
-    async def _handle(self, records: list[ConsumerRecord]) -> None:
+    async def _handle(self, records: list[ConsumerRecord]) -> int:
+        """Process, publish, commit; return the number of valid events."""
         started = time.perf_counter()
         result = process_safely(records, self.monitor, now=time.time())
         await self._publish(result)
@@ -268,6 +273,7 @@ class IngestService(Service):
             log.warning("offsets not committed (%s); the partition's next owner redoes them", exc)
         self._record_metrics(result)
         self.metrics.batch_duration.observe(time.perf_counter() - started)
+        return sum(c.size for c in result.columns)
 
     async def _publish(self, result: BatchResult) -> None:
         producer = self._producer
