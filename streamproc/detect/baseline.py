@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from itertools import repeat
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -212,6 +213,7 @@ class CategoricalProfile:
         index = {name: i for i, name in enumerate(self.categories)}
         rest = len(self.categories)
         index.update({name: rest for name in self.known_rest})
+        index[None] = index[MISSING] = len(self.categories) + 2  # skipped: one past the bins
         self._index.update(index)
 
     @classmethod
@@ -252,10 +254,11 @@ class CategoricalProfile:
 
     def bin_counts(self, labels: list[Any]) -> np.ndarray:
         """Counts per bin (categories, rest, unseen); null and absent are skipped."""
-        unseen = self.bins - 1
-        index = self._index
-        codes = [index.get(v, unseen) for v in labels if v is not None and v is not MISSING]
-        return np.bincount(np.asarray(codes, dtype=np.intp), minlength=self.bins)
+        bins = self.bins
+        codes = np.fromiter(
+            map(self._index.get, labels, repeat(bins - 1)), dtype=np.intp, count=len(labels)
+        )
+        return np.bincount(codes, minlength=bins + 1)[:bins]
 
     def to_dict(self) -> dict[str, Any]:
         return {

