@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from itertools import repeat
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 import numpy as np
