@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from streamproc.contracts import MISSING, Alert, EventColumns
-from streamproc.detect.adwin import BlockAdwin
+from streamproc.detect.adwin import BlockAdwin, adwin_delta
 from streamproc.detect.baseline import (
     Baseline,
     CategoricalProfile,
@@ -111,6 +111,7 @@ class ModelMonitor:
         self._baseline: Baseline | None = None
         self._adwins: dict[tuple[str, str | None], BlockAdwin] = {}
         self._adwin_hits: dict[tuple[str, str | None], Finding] = {}
+        self._adwin_delta = 1e-6
         self._window = _WindowState()
         if baseline is not None:
             self.set_baseline(baseline)
@@ -137,11 +138,37 @@ class ModelMonitor:
         if baseline.prediction_score is not None:
             streams.append(("prediction", None))
         streams.append(("latency", None))
+        delta = s.adwin_delta
+        if delta is None:
+            delta = adwin_delta(
+                false_alarm_events=2 * s.false_alarm_events,
+                streams=len(streams),
+                block=s.adwin_block,
+                clock=s.adwin_clock,
+            )
+        self._adwin_delta = delta
         self._adwins = {
-            key: self._adwins.get(key)
-            or BlockAdwin(block=s.adwin_block, delta=s.adwin_delta, clock=s.adwin_clock)
-            for key in streams
+            key: self._adwins.get(key) or self._new_adwin(key, baseline, delta) for key in streams
         }
+
+    def _new_adwin(
+        self, key: tuple[str, str | None], baseline: Baseline, delta: float
+    ) -> BlockAdwin:
+        """An ADWIN for one stream, standardized by the baseline where it has one."""
+        s = self.settings
+        signal, feature = key
+        profile = (
+            baseline.features.get(feature)  # type: ignore[arg-type]
+            if signal == "feature"
+            else baseline.prediction_score if signal == "prediction" else None
+        )
+        if isinstance(profile, NumericProfile) and profile.count > 1:
+            center, scale = profile.mean, profile.std
+        else:
+            center, scale = None, 1.0  # learned from the stream's first values
+        return BlockAdwin(
+            block=s.adwin_block, delta=delta, clock=s.adwin_clock, center=center, scale=scale
+        )
 
     def update(self, batch: EventColumns, *, now: float) -> list[Alert]:
         """Take a batch of this model's events; return the alerts it causes."""
@@ -266,8 +293,8 @@ class ModelMonitor:
                 feature,
                 "adwin",
                 value=value,
-                threshold=self.settings.adwin_delta,
-                resolve_below=self.settings.adwin_delta,
+                threshold=self._adwin_delta,
+                resolve_below=self._adwin_delta,
                 severity="warning",
                 message=(
                     f"ADWIN detected a change in the mean of {what}: "
@@ -311,8 +338,10 @@ class ModelMonitor:
         baseline = self._baseline
         assert baseline is not None
         n = w.events
+        # Half the model's false-alarm budget goes to the window tests (the other
+        # half to ADWIN, see set_baseline), split evenly over this window's tests.
         tests = 2 * len(w.features) + 2
-        alpha = (n / s.false_alarm_events) / tests
+        alpha = (n / (2 * s.false_alarm_events)) / tests
         findings: list[Finding] = []
         stats: dict[str, FeatureStats] = {}
         for name, profile in baseline.features.items():
