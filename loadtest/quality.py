@@ -70,7 +70,7 @@ class Config:
     kswin_reps: int  # drifted streams per scenario for KSWIN (slow: ~0.2 ms/event)
 
 
-FULL = Config(500_000, 4, 18, 10_000, 20_000, 300_000, 15_000, 6)
+FULL = Config(500_000, 4, 18, 10_000, 20_000, 2_000_000, 15_000, 6)
 QUICK = Config(100_000, 2, 6, 10_000, 12_000, 50_000, 5_000, 2)
 
 
