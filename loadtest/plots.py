@@ -1,4 +1,4 @@
-"""Figures for docs/detection.md: a statistic over time, its threshold, the change and the alerts."""
+"""Figures for docs/detection.md: a statistic over time, its threshold, the change, the alerts."""
 
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ def window_series(stream: Stream, settings: Settings, what: str) -> dict[str, li
             baseline = model.baseline.features[target]  # type: ignore[union-attr,index]
             from streamproc.detect.quality import rate_threshold
 
-            alpha = step / (2 * settings.false_alarm_events) / (2 * len(baseline_features(model)) + 2)
+            tests = 2 * len(baseline_features(model)) + 2
+            alpha = step / (2 * settings.false_alarm_events) / tests
             out["threshold"].append(
                 rate_threshold(
                     baseline_rate=baseline.null_rate,
