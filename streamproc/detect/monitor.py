@@ -246,7 +246,7 @@ class ModelMonitor:
                 if column is None:
                     continue
                 values = numeric_view(column).numbers
-                profile = baseline.features[feature]  # type: ignore[index]
+                profile: Profile | None = baseline.features[feature]  # type: ignore[index]
             elif signal == "prediction":
                 values, profile = chunk.prediction_scores, baseline.prediction_score
             else:
@@ -356,9 +356,9 @@ class ModelMonitor:
         for name, present in w.new_features.items():
             findings.append(self._schema_finding(name, "new", present / n, n, "warning"))
         prediction_psi = None
-        profile = self._prediction_profile()
-        if profile is not None and w.prediction is not None:
-            prediction_psi, threshold = self._psi(profile, w.prediction, alpha)
+        prediction = self._prediction_profile()
+        if prediction is not None and w.prediction is not None:
+            prediction_psi, threshold = self._psi(prediction, w.prediction, alpha)
             if not math.isnan(prediction_psi):
                 findings.append(
                     self._psi_finding("prediction", None, prediction_psi, threshold, window)
