@@ -83,7 +83,11 @@ class EmbeddedBroker:
     """
 
     def __init__(
-        self, *, port: int | None = None, host: str = "127.0.0.1", log_path: str | Path | None = None
+        self,
+        *,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        log_path: str | Path | None = None,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)

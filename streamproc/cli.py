@@ -39,8 +39,10 @@ def cmd_broker(args: argparse.Namespace) -> int:
         broker.start()
     except BrokerError as exc:
         return _fail(str(exc), 1)
-    print(f"broker listening on {broker.bootstrap} (log: {broker.log_path}); Ctrl-C stops it",
-          flush=True)
+    print(
+        f"broker listening on {broker.bootstrap} (log: {broker.log_path}); Ctrl-C stops it",
+        flush=True,
+    )
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         code = broker.wait()
@@ -111,8 +113,11 @@ def cmd_baseline_fit(args: argparse.Namespace) -> int:
     payload = orjson.dumps(baseline.to_dict(), option=orjson.OPT_INDENT_2)
     if args.output:
         Path(args.output).write_bytes(payload + b"\n")
-        print(f"baseline of {args.model}: {len(baseline.features)} features from "
-              f"{baseline.events} events -> {args.output}", file=sys.stderr)
+        print(
+            f"baseline of {args.model}: {len(baseline.features)} features from "
+            f"{baseline.events} events -> {args.output}",
+            file=sys.stderr,
+        )
     if args.publish:
         asyncio.run(_publish(_bootstrap(args), config.topics.baselines, args.model, payload))
         print(f"published to {config.topics.baselines} at {_bootstrap(args)}", file=sys.stderr)
@@ -304,45 +309,70 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     def kafka(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--bootstrap", metavar="HOST:PORT",
-                       help="Kafka bootstrap servers (env STREAMPROC_BOOTSTRAP, "
-                       f"default {DEFAULT_BOOTSTRAP})")
+        p.add_argument(
+            "--bootstrap",
+            metavar="HOST:PORT",
+            help=f"Kafka bootstrap servers (env STREAMPROC_BOOTSTRAP, default {DEFAULT_BOOTSTRAP})",
+        )
 
     def config(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--config", metavar="FILE",
-                       help="TOML file with [worker], [detectors] and [models.\"ID\"] tables "
-                       "(env STREAMPROC_CONFIG)")
+        p.add_argument(
+            "--config",
+            metavar="FILE",
+            help='TOML file with [worker], [detectors] and [models."ID"] tables '
+            "(env STREAMPROC_CONFIG)",
+        )
 
-    p = add("broker", "Run the embedded Kafka-compatible broker (Tansu) in the foreground.",
-            cmd_broker)
+    p = add(
+        "broker", "Run the embedded Kafka-compatible broker (Tansu) in the foreground.", cmd_broker
+    )
     p.add_argument("--port", type=int, default=9092, help="port to listen on (default 9092)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--log", metavar="FILE", help="broker log file (default: a temp file)")
 
-    p = add("worker", "Run a processing worker: events in; alerts, DLQ and /metrics out.",
-            cmd_worker)
+    p = add(
+        "worker", "Run a processing worker: events in; alerts, DLQ and /metrics out.", cmd_worker
+    )
     kafka(p)
     config(p)
-    p.add_argument("--metrics-port", type=int, metavar="N",
-                   help="port of /metrics, /health, /ready (env STREAMPROC_METRICS_PORT, "
-                   "default 9108)")
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="N",
+        help="port of /metrics, /health, /ready (env STREAMPROC_METRICS_PORT, default 9108)",
+    )
     p.add_argument("--group-id", help="consumer group (default streamproc)")
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
 
-    p = add("demo", "Broker, worker and drifting synthetic traffic on this machine, with "
-            "live alerts.", cmd_demo)
-    p.add_argument("--duration", type=float, default=90.0, metavar="S",
-                   help="total run time in seconds (default 90)")
-    p.add_argument("--rate", type=float, default=2000.0, metavar="N",
-                   help="events per second (default 2000)")
+    p = add(
+        "demo",
+        "Broker, worker and drifting synthetic traffic on this machine, with live alerts.",
+        cmd_demo,
+    )
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=90.0,
+        metavar="S",
+        help="total run time in seconds (default 90)",
+    )
+    p.add_argument(
+        "--rate", type=float, default=2000.0, metavar="N", help="events per second (default 2000)"
+    )
 
-    baseline = sub.add_parser("baseline", help="Fit and publish baselines.",
-                              description="Fit and publish baselines (reference profiles).")
+    baseline = sub.add_parser(
+        "baseline",
+        help="Fit and publish baselines.",
+        description="Fit and publish baselines (reference profiles).",
+    )
     bsub = baseline.add_subparsers(dest="baseline_command", required=True, metavar="COMMAND")
-    p = bsub.add_parser("fit", help="Fit a baseline from JSON lines or CSV reference data.",
-                        description="Fit a baseline from JSON lines (events or flat rows) or "
-                        "CSV (one column per feature; 'prediction' column optional). Prints "
-                        "the baseline JSON unless --output or --publish is given.")
+    p = bsub.add_parser(
+        "fit",
+        help="Fit a baseline from JSON lines or CSV reference data.",
+        description="Fit a baseline from JSON lines (events or flat rows) or "
+        "CSV (one column per feature; 'prediction' column optional). Prints "
+        "the baseline JSON unless --output or --publish is given.",
+    )
     p.set_defaults(func=cmd_baseline_fit)
     p.add_argument("--model", required=True, help="model id")
     p.add_argument("--model-version", help="model version the baseline belongs to")
@@ -352,33 +382,58 @@ def build_parser() -> argparse.ArgumentParser:
     kafka(p)
     config(p)
 
-    p = add("replay", "Run the detectors over a JSON-lines file of events, without Kafka; "
-            "print alert events as JSON lines.", cmd_replay)
+    p = add(
+        "replay",
+        "Run the detectors over a JSON-lines file of events, without Kafka; "
+        "print alert events as JSON lines.",
+        cmd_replay,
+    )
     p.add_argument("--input", required=True, metavar="FILE", help="JSON-lines events")
-    p.add_argument("--baseline", action="append", default=[], metavar="FILE",
-                   help="baseline JSON (repeat for several models); without one, each model "
-                   "learns its baseline from its first events")
+    p.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="baseline JSON (repeat for several models); without one, each model "
+        "learns its baseline from its first events",
+    )
     config(p)
 
     p = add("produce", "Publish events from a JSON-lines file (or synthetic ones).", cmd_produce)
     p.add_argument("--input", metavar="FILE", help="JSON-lines events")
-    p.add_argument("--rate", type=float, metavar="N", help="events per second (default: as fast "
-                   "as possible)")
-    p.add_argument("--per-record", type=int, default=1, metavar="N",
-                   help="events per Kafka record; above 1 they are sent as JSON arrays")
+    p.add_argument(
+        "--rate", type=float, metavar="N", help="events per second (default: as fast as possible)"
+    )
+    p.add_argument(
+        "--per-record",
+        type=int,
+        default=1,
+        metavar="N",
+        help="events per Kafka record; above 1 they are sent as JSON arrays",
+    )
     p.add_argument("--topic", help="topic (default inference.events)")
-    p.add_argument("--simulate", action="store_true",
-                   help="send synthetic demo traffic instead of a file")
+    p.add_argument(
+        "--simulate", action="store_true", help="send synthetic demo traffic instead of a file"
+    )
     p.add_argument("--events", type=int, default=100_000, help="with --simulate: how many")
-    p.add_argument("--drift-at", type=int, default=20_000,
-                   help="with --simulate: event number where drift starts")
+    p.add_argument(
+        "--drift-at",
+        type=int,
+        default=20_000,
+        help="with --simulate: event number where drift starts",
+    )
     kafka(p)
 
     p = add("alerts", "Print alerts from the alert topic, readable by a person.", cmd_alerts)
     p.add_argument("--follow", "-f", action="store_true", help="keep waiting for new alerts")
     p.add_argument("--json", action="store_true", help="print alert JSON instead")
-    p.add_argument("--idle", type=float, default=2.0, metavar="S",
-                   help="without --follow: stop after S seconds with no new alert (default 2)")
+    p.add_argument(
+        "--idle",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="without --follow: stop after S seconds with no new alert (default 2)",
+    )
     p.add_argument("--topic", help="topic (default monitor.alerts)")
     kafka(p)
     return parser

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import numpy as np
@@ -92,16 +92,12 @@ def validate_event(obj: Any) -> Rejection | None:
     if model_id is None:
         return Rejection("missing_model_id", "model_id: required field is missing")
     if type(model_id) is not str or not MODEL_ID_PATTERN.fullmatch(model_id):
-        return Rejection(
-            "bad_model_id", "model_id: must be 1 to 128 characters of [A-Za-z0-9._:-]"
-        )
+        return Rejection("bad_model_id", "model_id: must be 1 to 128 characters of [A-Za-z0-9._:-]")
     features = obj.get("features")
     if features is None:
         return Rejection("missing_features", "features: required field is missing")
     if type(features) is not dict:
-        return Rejection(
-            "bad_features", f"features: must be an object, got {_type_name(features)}"
-        )
+        return Rejection("bad_features", f"features: must be an object, got {_type_name(features)}")
     for name, value in features.items():
         if type(value) in (dict, list):
             return Rejection(
@@ -133,9 +129,7 @@ def validate_event(obj: Any) -> Rejection | None:
         return Rejection("bad_model_version", "model_version: must be a string")
     timestamp = obj.get("timestamp")
     if timestamp is not None and parse_timestamp(timestamp) is None:
-        return Rejection(
-            "bad_timestamp", "timestamp: must be epoch seconds or an RFC 3339 string"
-        )
+        return Rejection("bad_timestamp", "timestamp: must be epoch seconds or an RFC 3339 string")
     return None
 
 
@@ -184,9 +178,7 @@ def decode_record(value: bytes | None) -> tuple[list[dict[str, Any]], list[Rejec
         if problem is None:
             good.append(item)
         else:
-            bad.append(
-                Rejection(problem.reason, f"[{index}] {problem.detail}", index)
-            )
+            bad.append(Rejection(problem.reason, f"[{index}] {problem.detail}", index))
     return good, bad
 
 
@@ -275,9 +267,9 @@ class EventColumns:
         )
         timestamps = np.fromiter(
             (
-                defaults[i] if (ts := e.get("timestamp")) is None else (
-                    ts if type(ts) is not str else parse_timestamp(ts)
-                )
+                defaults[i]
+                if (ts := e.get("timestamp")) is None
+                else (ts if type(ts) is not str else parse_timestamp(ts))
                 for i, e in enumerate(events)
             ),
             dtype=np.float64,
@@ -434,7 +426,7 @@ def format_alert(alert: Alert) -> str:
     >>> format_alert(a)
     "2026-11-22 00:00:00Z  FIRING    warning   m  feature/x  psi  PSI of feature 'x' is 0.30"
     """
-    when = datetime.fromtimestamp(alert.detected_at, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    when = datetime.fromtimestamp(alert.detected_at, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
     what = f"{alert.signal}/{alert.feature}" if alert.feature else alert.signal
     return (
         f"{when}Z  {alert.status.upper():<8}  {alert.severity:<8}  {alert.model_id}  "

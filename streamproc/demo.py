@@ -120,14 +120,20 @@ async def follow_alerts(
 
 def summarize(alerts: list[Alert], scenario: Scenario) -> tuple[str, bool]:
     """A summary, and whether the drifted features (only they) fired."""
-    fired = {a.feature for a in alerts if a.status == "firing" and a.signal in ("feature",)}
+    fired = {
+        a.feature for a in alerts if a.status == "firing" and a.signal == "feature" and a.feature
+    }
     expected = scenario.drifted_features
     lines = ["", "Summary", "-------"]
-    lines.append(f"alerts received: {len(alerts)} "
-                 f"({sum(a.status == 'firing' for a in alerts)} firing, "
-                 f"{sum(a.status == 'resolved' for a in alerts)} resolved)")
-    for name in sorted(expected | fired):  # type: ignore[operator]
-        detectors = sorted({a.detector for a in alerts if a.feature == name and a.status == "firing"})
+    lines.append(
+        f"alerts received: {len(alerts)} "
+        f"({sum(a.status == 'firing' for a in alerts)} firing, "
+        f"{sum(a.status == 'resolved' for a in alerts)} resolved)"
+    )
+    for name in sorted(expected | fired):
+        detectors = sorted(
+            {a.detector for a in alerts if a.feature == name and a.status == "firing"}
+        )
         state = "drifted" if name in expected else "stable "
         verdict = ("caught by " + ", ".join(detectors)) if detectors else "NOT caught"
         if name not in expected:
@@ -135,15 +141,26 @@ def summarize(alerts: list[Alert], scenario: Scenario) -> tuple[str, bool]:
         lines.append(f"  {name:<12} {state}  {verdict}")
     from streamproc.simulate import FEATURES
 
-    quiet = sorted(set(FEATURES) - expected - fired)  # type: ignore[operator]
+    quiet = sorted(set(FEATURES) - expected - fired)
     lines.append(f"  stable features with no alert: {', '.join(quiet)}")
-    others = sorted({f"{a.signal}/{a.detector}" for a in alerts
-                     if a.status == "firing" and a.signal != "feature"})
+    others = sorted(
+        {
+            f"{a.signal}/{a.detector}"
+            for a in alerts
+            if a.status == "firing" and a.signal != "feature"
+        }
+    )
     if others:
         lines.append(f"  other signals: {', '.join(others)}")
     ok = expected <= fired and fired <= expected
-    lines.append("result: " + ("every drifted feature caught, no false alarm" if ok
-                               else "MISMATCH between drifted and alerted features"))
+    lines.append(
+        "result: "
+        + (
+            "every drifted feature caught, no false alarm"
+            if ok
+            else "MISMATCH between drifted and alerted features"
+        )
+    )
     return "\n".join(lines), ok
 
 
@@ -167,8 +184,11 @@ def run_demo(*, duration: float, rate: float, out=sys.stdout) -> int:
             os.path.join(workdir, "worker.log"),
             STREAMPROC_LOG_LEVEL="WARNING",
         )
-        print(f"  worker   pid {worker.pid}, metrics http://127.0.0.1:{port}/metrics",
-              file=out, flush=True)
+        print(
+            f"  worker   pid {worker.pid}, metrics http://127.0.0.1:{port}/metrics",
+            file=out,
+            flush=True,
+        )
         if not wait_ready(port, 60.0, lambda: worker is not None and worker.poll() is None):
             print("worker did not become ready; see worker.log", file=out)
             return 1
@@ -180,8 +200,9 @@ def run_demo(*, duration: float, rate: float, out=sys.stdout) -> int:
             flush=True,
         )
         print("\nAlerts as they arrive:", file=out, flush=True)
-        asyncio.run(_traffic_and_alerts(broker.bootstrap, scenario, rate, traffic_seconds,
-                                        alerts, out))
+        asyncio.run(
+            _traffic_and_alerts(broker.bootstrap, scenario, rate, traffic_seconds, alerts, out)
+        )
         text, ok = summarize(alerts, scenario)
         print(text, file=out, flush=True)
         return 0 if ok else 2

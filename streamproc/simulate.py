@@ -23,7 +23,15 @@ import numpy as np
 #: Numeric features: name -> (mean, sd) of the normal they are drawn from.
 NORMAL_FEATURES = {"amount": (120.0, 40.0), "age": (41.0, 12.0)}
 FEATURES = (
-    "amount", "age", "income", "num_items", "tenure_days", "hour", "is_new", "country", "device"
+    "amount",
+    "age",
+    "income",
+    "num_items",
+    "tenure_days",
+    "hour",
+    "is_new",
+    "country",
+    "device",
 )
 COUNTRIES = {"DE": 0.4, "FR": 0.25, "ES": 0.15, "IT": 0.12, "NL": 0.08}
 DEVICES = {"ios": 0.45, "android": 0.4, "web": 0.15}
@@ -99,7 +107,9 @@ def generate(
             stable = _choice(rng, mix, size)
             if name in scenario.category_mix and drifted.any():
                 shifted = _choice(rng, scenario.category_mix[name], size)
-                stable = [s if not d else t for s, t, d in zip(stable, shifted, drifted, strict=True)]
+                stable = [
+                    s if not d else t for s, t, d in zip(stable, shifted, drifted, strict=True)
+                ]
             columns[name] = stable
         for name, share in scenario.null_flood.items():
             flood = drifted & (rng.random(size) < share)

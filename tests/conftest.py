@@ -13,8 +13,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,12 +82,17 @@ def worker_env(bootstrap: str, topics: Topics, group: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def start_worker(bootstrap: str, tmp_path: Path) -> Iterator[Callable[..., RunningWorker]]:
-    """Start ``streamproc worker`` processes; all are stopped at teardown."""
+@pytest.fixture(scope="module")
+def start_worker(
+    bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., RunningWorker]]:
+    """Start ``streamproc worker`` processes; all are stopped when the module ends."""
     running: list[RunningWorker] = []
+    tmp_path = tmp_path_factory.mktemp("workers")
 
-    def start(topics: Topics, *, group: str | None = None, ready_timeout: float = 60) -> RunningWorker:
+    def start(
+        topics: Topics, *, group: str | None = None, ready_timeout: float = 60
+    ) -> RunningWorker:
         port = free_port()
         log_path = tmp_path / f"worker-{port}.log"
         env = worker_env(bootstrap, topics, group or f"test-{uuid.uuid4().hex[:8]}")
@@ -156,7 +161,9 @@ def consume(
 
     async def run() -> list[ConsumerRecord]:
         consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+            topic,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
             enable_auto_commit=False,
         )
         await consumer.start()

@@ -224,7 +224,7 @@ class CategoricalProfile:
             return cls({}, 0.0, 0.0, frozenset(), 1.0 if nulls else 0.0, 0)
         ranked = counter.most_common()
         kept = [(k, c) for k, c in ranked[:max_categories] if c / total >= min_share]
-        others = ranked[len(kept):]
+        others = ranked[len(kept) :]
         named_rest = others[:KNOWN_REST_LIMIT]
         unnamed = sum(c for _, c in others[KNOWN_REST_LIMIT:])
         return cls(

@@ -30,7 +30,6 @@ from streamproc.contracts import MISSING, Alert, EventColumns
 from streamproc.detect.adwin import BlockAdwin, adwin_delta
 from streamproc.detect.baseline import (
     Baseline,
-    CategoricalProfile,
     NumericProfile,
     Profile,
     categorical_view,
@@ -274,7 +273,7 @@ class ModelMonitor:
                 if column is None:
                     continue
                 values = numeric_view(column).numbers
-                profile = baseline.features[feature]  # type: ignore[index]
+                profile: Profile | None = baseline.features[feature]  # type: ignore[index]
             elif signal == "prediction":
                 values, profile = chunk.prediction_scores, baseline.prediction_score
             else:
@@ -325,8 +324,9 @@ class ModelMonitor:
         for key, hit in list(self._adwin_hits.items()):
             what = f"feature '{hit.feature}'" if hit.feature else hit.signal
             quiet = hit.with_value(
-                0.0, f"ADWIN saw no further change in the mean of {what} "
-                f"for {hit.resolve_after} windows"
+                0.0,
+                f"ADWIN saw no further change in the mean of {what} "
+                f"for {hit.resolve_after} windows",
             )
             alerts += self.policy.observe(quiet, window, model_version=self.model_version, now=now)
             if hit.key not in self.policy.firing:
@@ -385,9 +385,9 @@ class ModelMonitor:
         for name, present in w.new_features.items():
             findings.append(self._schema_finding(name, "new", present / n, n, "warning"))
         prediction_psi = None
-        profile = self._prediction_profile()
-        if profile is not None and w.prediction is not None:
-            prediction_psi, threshold = self._psi(profile, w.prediction, alpha)
+        prediction = self._prediction_profile()
+        if prediction is not None and w.prediction is not None:
+            prediction_psi, threshold = self._psi(prediction, w.prediction, alpha)
             if not math.isnan(prediction_psi):
                 findings.append(
                     self._psi_finding("prediction", None, prediction_psi, threshold, window)
@@ -478,9 +478,7 @@ def concat(batches: list[EventColumns]) -> EventColumns:
         return batches[0]
     names: set[str] = set().union(*(b.features for b in batches))
     features = {
-        name: [
-            v for b in batches for v in b.features.get(name, [MISSING] * b.size)
-        ]
+        name: [v for b in batches for v in b.features.get(name, [MISSING] * b.size)]
         for name in names
     }
     return EventColumns(

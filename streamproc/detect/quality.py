@@ -17,7 +17,9 @@ import math
 from statistics import NormalDist
 
 
-def rate_threshold(*, baseline_rate: float, window: int, alpha: float, min_increase: float) -> float:
+def rate_threshold(
+    *, baseline_rate: float, window: int, alpha: float, min_increase: float
+) -> float:
     """The rate above which a window of ``window`` events breaches."""
     z = NormalDist().inv_cdf(1.0 - alpha)
     noise = z * math.sqrt(baseline_rate * (1.0 - baseline_rate) / window)

@@ -11,6 +11,8 @@ batches. Endpoints on ``metrics_port``:
 
 from __future__ import annotations
 
+import os
+import tempfile
 from typing import Any
 
 import faust
@@ -19,7 +21,7 @@ from faust.web import Request, Response, View
 from streamproc.config import WorkerConfig
 from streamproc.stream.ingest import IngestService
 
-CONTENT_TYPE_LATEST = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE_LATEST = "text/plain; version=0.0.4"  # aiohttp adds the charset itself
 
 
 def create_app(config: WorkerConfig) -> tuple[faust.App, IngestService]:
@@ -34,6 +36,9 @@ def create_app(config: WorkerConfig) -> tuple[faust.App, IngestService]:
         store="memory://",
         topic_allow_declare=False,
         autodiscover=False,
+        # Faust keeps nothing of ours on disk (store="memory://"); keep its
+        # data directory out of the working directory (read-only in k8s).
+        datadir=os.path.join(tempfile.gettempdir(), "streamproc-faust"),
     )
     ingest = IngestService(config)
 

@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import CommitFailedError, IllegalStateError, TopicAlreadyExistsError
 from mode import Service
 
 from streamproc.config import WorkerConfig
@@ -59,6 +59,51 @@ class BatchResult:
     newest_event_time: float | None = None
 
 
+def dead_letter(
+    record: ConsumerRecord, reason: str, detail: str, index: int | None = None
+) -> DeadLetter:
+    """The DLQ copy of a record (or of element ``index`` of an array record)."""
+    value = record.value
+    headers = [
+        ("error", detail.encode()),
+        ("error.reason", reason.encode()),
+        ("source.topic", record.topic.encode()),
+        ("source.partition", str(record.partition).encode()),
+        ("source.offset", str(record.offset).encode()),
+    ]
+    if index is not None:
+        value = orjson.dumps(orjson.loads(record.value)[index])
+        headers.append(("source.index", str(index).encode()))
+    return DeadLetter(record.key, value, reason, headers)
+
+
+def process_safely(records: list[ConsumerRecord], monitor: Monitor, *, now: float) -> BatchResult:
+    """:func:`process_records`, where a record that makes the detectors fail is
+    dead-lettered (reason ``processing_error``) instead of stopping the stream.
+
+    After a failure the batch is redone record by record; events of the failed
+    batch that were already counted before the failure may be counted twice.
+    """
+    try:
+        return process_records(records, monitor, now=now)
+    except Exception:  # noqa: BLE001 - a bug must not stop the stream
+        log.exception("batch of %d records failed; redoing it record by record", len(records))
+    result = BatchResult()
+    for record in records:
+        try:
+            part = process_records([record], monitor, now=now)
+        except Exception as exc:  # noqa: BLE001
+            detail = f"processing failed: {type(exc).__name__}: {exc}".splitlines()[0]
+            result.dead_letters.append(dead_letter(record, "processing_error", detail))
+            continue
+        result.alerts += part.alerts
+        result.dead_letters += part.dead_letters
+        result.columns += part.columns
+        if part.newest_event_time is not None:
+            result.newest_event_time = max(result.newest_event_time or 0.0, part.newest_event_time)
+    return result
+
+
 def process_records(records: list[ConsumerRecord], monitor: Monitor, *, now: float) -> BatchResult:
     """Decode and judge a batch of event records (no I/O)."""
     result = BatchResult()
@@ -70,19 +115,9 @@ def process_records(records: list[ConsumerRecord], monitor: Monitor, *, now: flo
             events += good
             defaults += [record.timestamp / 1000.0] * len(good)
         for rejection in bad:
-            value = record.value
-            if rejection.index is not None:
-                value = orjson.dumps(orjson.loads(record.value)[rejection.index])
-            headers = [
-                ("error", rejection.detail.encode()),
-                ("error.reason", rejection.reason.encode()),
-                ("source.topic", record.topic.encode()),
-                ("source.partition", str(record.partition).encode()),
-                ("source.offset", str(record.offset).encode()),
-            ]
-            if rejection.index is not None:
-                headers.append(("source.index", str(rejection.index).encode()))
-            result.dead_letters.append(DeadLetter(record.key, value, rejection.reason, headers))
+            result.dead_letters.append(
+                dead_letter(record, rejection.reason, rejection.detail, rejection.index)
+            )
     if events:
         result.columns = columns_by_model(events, default_timestamp=defaults)
         result.alerts = monitor.process(result.columns, now=now)
@@ -103,9 +138,7 @@ async def ensure_topics(bootstrap: str, config: WorkerConfig) -> None:
             if name not in existing
         ]
         if t.baselines not in existing:
-            wanted.append(
-                NewTopic(t.baselines, 1, 1, topic_configs={"cleanup.policy": "compact"})
-            )
+            wanted.append(NewTopic(t.baselines, 1, 1, topic_configs={"cleanup.policy": "compact"}))
         if wanted:
             try:
                 await admin.create_topics(wanted)
@@ -224,10 +257,13 @@ class IngestService(Service):
 
     async def _handle(self, records: list[ConsumerRecord]) -> None:
         started = time.perf_counter()
-        result = process_records(records, self.monitor, now=time.time())
+        result = process_safely(records, self.monitor, now=time.time())
         await self._publish(result)
         assert self._consumer is not None
-        await self._consumer.commit()
+        try:
+            await self._consumer.commit()
+        except (CommitFailedError, IllegalStateError) as exc:
+            log.warning("offsets not committed (%s); the partition's next owner redoes them", exc)
         self._record_metrics(result)
         self.metrics.batch_duration.observe(time.perf_counter() - started)
 

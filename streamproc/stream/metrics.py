@@ -160,7 +160,9 @@ class Metrics:
         self.folded.labels("feature").inc()
         return OTHER
 
-    def observe_model(self, monitor: ModelMonitor, events: int, errors: int, latency_ms: np.ndarray):
+    def observe_model(
+        self, monitor: ModelMonitor, events: int, errors: int, latency_ms: np.ndarray
+    ):
         """Record one batch of one model and its latest window statistics."""
         model = self.model_label(monitor.model_id)
         self.events.labels(model).inc(events)

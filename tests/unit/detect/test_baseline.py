@@ -1,0 +1,96 @@
+import numpy as np
+import orjson
+import pytest
+
+from streamproc.contracts import EventColumns
+from streamproc.detect.baseline import (
+    Baseline,
+    CategoricalProfile,
+    NumericProfile,
+    categorical_view,
+    numeric_view,
+)
+from streamproc.simulate import Scenario, generate
+
+
+def reference_columns(events=5000, seed=0):
+    batch = next(generate(Scenario(), events=events, batch=events, seed=seed))
+    return EventColumns.from_events("fraud-detector", batch, default_timestamp=0.0)
+
+
+def test_fit_profiles_every_feature_with_the_right_kind():
+    b = Baseline.fit(reference_columns())
+    kinds = {name: p.kind for name, p in b.features.items()}
+    assert kinds == {
+        "age": "numeric",
+        "amount": "numeric",
+        "country": "categorical",
+        "device": "categorical",
+        "hour": "numeric",
+        "income": "numeric",
+        "is_new": "categorical",
+        "num_items": "numeric",
+        "tenure_days": "numeric",
+    }
+    amount = b.features["amount"]
+    assert isinstance(amount, NumericProfile)
+    assert len(amount.edges) == 9 and sum(amount.proportions) == pytest.approx(1.0)
+    assert amount.mean == pytest.approx(120, abs=3) and amount.std == pytest.approx(40, rel=0.05)
+    country = b.features["country"]
+    assert isinstance(country, CategoricalProfile)
+    assert country.categories["DE"] == pytest.approx(0.4, abs=0.03)
+    assert b.prediction_score is not None and b.prediction_label is not None
+    assert b.events == 5000 and b.error_rate < 0.01
+
+
+def test_round_trip_through_json():
+    b = Baseline.fit(reference_columns(1000))
+    again = Baseline.from_dict(orjson.loads(orjson.dumps(b.to_dict())))
+    assert again.to_dict() == b.to_dict()
+
+
+def test_discrete_values_get_fewer_distinct_bins():
+    counts = np.random.default_rng(0).poisson(1, 10_000).astype(float)
+    p = NumericProfile.fit(counts, bins=10)
+    assert len(p.edges) < 9 and list(p.edges) == sorted(set(p.edges))
+    assert p.bin_counts(counts).sum() == 10_000
+
+
+def test_high_cardinality_keeps_a_bounded_profile():
+    labels = [f"user-{i}" for i in range(5000)]
+    p = CategoricalProfile.fit(labels, max_categories=20)
+    assert p.categories == {}  # none reaches 1 %
+    assert len(p.known_rest) == 100 and p.unseen == pytest.approx(0.98)
+
+
+def test_views_count_nulls_missing_and_wrong_types():
+    from streamproc.contracts import MISSING
+
+    v = numeric_view([1.0, None, MISSING, "x", 2])
+    assert (v.nulls, v.missing, v.wrong_type) == (1, 1, 1)
+    c = categorical_view(["a", None, MISSING, 5])
+    assert (c.nulls, c.missing, c.wrong_type) == (1, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"schema": "v0"}, "schema"),
+        ({"schema": "baseline.v1", "features": {}}, "model_id"),
+        (
+            {"schema": "baseline.v1", "model_id": "m", "features": {"x": {"kind": "weird"}}},
+            "features.x",
+        ),
+        (
+            {
+                "schema": "baseline.v1",
+                "model_id": "m",
+                "features": {"x": {"kind": "numeric", "edges": [1, 2], "proportions": [1.0]}},
+            },
+            "features.x",
+        ),
+    ],
+)
+def test_bad_baselines_are_rejected_with_the_field(data, message):
+    with pytest.raises(ValueError, match=message):
+        Baseline.from_dict(data)

@@ -1,0 +1,105 @@
+import numpy as np
+
+from streamproc.contracts import EventColumns, columns_by_model
+from streamproc.detect.baseline import Baseline
+from streamproc.detect.monitor import Monitor
+from streamproc.detect.settings import Settings
+from streamproc.simulate import Scenario, generate
+
+
+def run(monitor, scenario, events, seed=0, batch=2000):
+    alerts = []
+    for chunk in generate(scenario, events=events, batch=batch, seed=seed):
+        alerts += monitor.process(columns_by_model(chunk, default_timestamp=0.0), now=0.0)
+    return alerts
+
+
+def fired(alerts):
+    return {(a.signal, a.feature, a.detector) for a in alerts if a.status == "firing"}
+
+
+def test_demo_drifts_are_caught_and_nothing_else():
+    alerts = run(Monitor(), Scenario.demo(drift_at=20_000), 40_000)
+    assert fired(alerts) == {
+        ("feature", "amount", "psi"),
+        ("feature", "amount", "adwin"),
+        ("feature", "country", "psi"),
+        ("feature", "income", "null_rate"),
+        ("prediction", None, "psi"),
+        ("prediction", None, "adwin"),
+    }
+    assert all(a.window_end >= 1_763_766_000.0 + 20_000 / 1000 for a in alerts)
+
+
+def test_stationary_stream_has_no_alert():
+    assert run(Monitor(), Scenario(), 200_000, seed=11) == []
+
+
+def test_learned_baseline_uses_the_first_events_only():
+    monitor = Monitor(Settings(baseline_events=3000))
+    run(monitor, Scenario(), 2500)
+    assert monitor.models["fraud-detector"].baseline is None
+    run(monitor, Scenario(), 1000, seed=1)
+    baseline = monitor.models["fraud-detector"].baseline
+    assert baseline is not None and baseline.events == 3000 and baseline.source == "learned"
+
+
+def test_published_baseline_is_used_from_the_first_event():
+    reference = next(generate(Scenario(), events=10_000, batch=10_000, seed=5))
+    baseline = Baseline.fit(
+        EventColumns.from_events("fraud-detector", reference, default_timestamp=0.0)
+    )
+    monitor = Monitor(baselines=[baseline])
+    alerts = run(monitor, Scenario(drift_at=0, mean_shift={"age": 1.0}), 3000)
+    assert ("feature", "age", "psi") in fired(alerts)
+
+
+def test_schema_missing_new_and_type_change():
+    def events(n, features):
+        return [{"model_id": "m", "features": dict(features)} for _ in range(n)]
+
+    monitor = Monitor(Settings(baseline_events=1000, window_events=500, min_window_events=100))
+    rng = np.random.default_rng(0)
+    reference = [
+        {"model_id": "m", "features": {"a": float(x), "b": "u", "c": float(x)}}
+        for x in rng.normal(size=1000)
+    ]
+    monitor.process(columns_by_model(reference, default_timestamp=0.0), now=0.0)
+    broken = [
+        {"model_id": "m", "features": {"a": "oops", "c": float(x), "d": 1.0}}
+        for x in rng.normal(size=500)
+    ]
+    alerts = monitor.process(columns_by_model(broken, default_timestamp=0.0), now=0.0)
+    schema = {(a.feature, a.severity) for a in alerts if a.signal == "schema"}
+    assert schema == {("a", "critical"), ("b", "critical"), ("d", "warning")}
+    messages = " ".join(a.message for a in alerts if a.signal == "schema")
+    assert "wrong type" in messages and "missing" in messages and "is new" in messages
+
+
+def test_error_rate_jump():
+    monitor = Monitor()
+    run(monitor, Scenario(), 5000)
+    alerts = run(monitor, Scenario(error_rate=0.3), 2000, seed=3)
+    assert ("errors", None, "error_rate") in fired(alerts)
+
+
+def test_windows_close_by_time_for_quiet_models():
+    monitor = Monitor(
+        Settings(
+            baseline_events=1000, window_events=100_000, min_window_events=200, window_seconds=10
+        )
+    )
+    scenario = Scenario.demo(drift_at=2000)
+    alerts = []
+    for chunk in generate(scenario, events=5000, batch=100, rate=50):
+        alerts += monitor.process(columns_by_model(chunk, default_timestamp=0.0), now=0.0)
+    assert ("feature", "country", "psi") in fired(alerts)
+    assert all(a.window_events < 1000 for a in alerts if a.detector == "psi")
+
+
+def test_per_model_overrides():
+    monitor = Monitor(
+        overrides={"fraud-detector": {"window_events": 500, "min_window_events": 100}}
+    )
+    assert monitor.model("fraud-detector").settings.window_events == 500
+    assert monitor.model("other").settings.window_events == 1000

@@ -1,0 +1,66 @@
+import orjson
+from aiokafka import ConsumerRecord
+
+from streamproc.detect.monitor import Monitor
+from streamproc.stream.ingest import process_records, process_safely
+
+
+def record(value: bytes, offset: int = 0, key: bytes = b"m") -> ConsumerRecord:
+    return ConsumerRecord(
+        topic="inference.events",
+        partition=2,
+        offset=offset,
+        timestamp=1_000_000,
+        timestamp_type=0,
+        key=key,
+        value=value,
+        checksum=None,
+        serialized_key_size=1,
+        serialized_value_size=len(value),
+        headers=(),
+    )
+
+
+def event(model: str = "m", **features) -> dict:
+    return {"model_id": model, "features": features or {"x": 1.0}}
+
+
+def test_bad_records_become_dead_letters_with_headers():
+    records = [
+        record(orjson.dumps(event()), 0),
+        record(b"[1, 2", 1),
+        record(orjson.dumps([event(), {"model_id": "m"}]), 2),
+    ]
+    result = process_records(records, Monitor(), now=0.0)
+    assert sum(c.size for c in result.columns) == 2
+    assert result.newest_event_time == 1000.0  # the record time stands in
+    whole, element = result.dead_letters
+    assert whole.value == b"[1, 2" and whole.reason == "bad_json"
+    headers = dict(whole.headers)
+    assert headers["source.offset"] == b"1" and headers["source.partition"] == b"2"
+    assert headers["source.topic"] == b"inference.events"
+    assert element.value == orjson.dumps({"model_id": "m"})
+    assert dict(element.headers)["source.index"] == b"1"
+    assert dict(element.headers)["error"] == b"[1] features: required field is missing"
+
+
+class FailsFor(Monitor):
+    """A monitor with a bug that bites on one model."""
+
+    def process(self, batches, *, now):
+        if any(b.model_id == "poison" for b in batches):
+            raise ZeroDivisionError("boom")
+        return super().process(batches, now=now)
+
+
+def test_a_detector_failure_dead_letters_only_the_record_that_caused_it():
+    records = [
+        record(orjson.dumps(event()), 0),
+        record(orjson.dumps(event("poison")), 1),
+        record(orjson.dumps(event()), 2),
+    ]
+    result = process_safely(records, FailsFor(), now=0.0)
+    assert [c.model_id for c in result.columns] == ["m", "m"]
+    (dead,) = result.dead_letters
+    assert dead.reason == "processing_error"
+    assert dict(dead.headers)["error"] == b"processing failed: ZeroDivisionError: boom"

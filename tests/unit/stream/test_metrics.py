@@ -1,0 +1,53 @@
+import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
+
+from streamproc.contracts import columns_by_model
+from streamproc.detect.monitor import Monitor
+from streamproc.detect.settings import Settings
+from streamproc.simulate import Scenario, generate
+from streamproc.stream.metrics import Metrics
+
+
+def samples(m: Metrics) -> dict:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(m.exposition().decode())
+        for s in f.samples
+    }
+
+
+def test_latency_histogram_from_arrays():
+    m = Metrics()
+    monitor = Monitor().model("a")
+    m.observe_model(monitor, 4, 1, np.array([1.0, 3.0, 30.0, np.nan]))
+    s = samples(m)
+
+    def bucket(le: str) -> float:
+        return s[("streamproc_inference_latency_seconds_bucket", (("le", le), ("model", "a")))]
+
+    assert bucket("0.001") == 1 and bucket("0.005") == 2 and bucket("0.05") == 3
+    assert bucket("+Inf") == 3
+    assert s[("streamproc_inference_latency_seconds_count", (("model", "a"),))] == 3
+    assert s[("streamproc_inference_latency_seconds_sum", (("model", "a"),))] == 0.034
+    assert s[("streamproc_events_total", (("model", "a"),))] == 4
+    assert s[("streamproc_inference_errors_total", (("model", "a"),))] == 1
+
+
+def test_labels_are_capped_and_folding_is_counted():
+    m = Metrics(max_models=2, max_features=3)
+    monitor = Monitor(Settings(baseline_events=1000))
+    for chunk in generate(Scenario.demo(drift_at=1000), events=3000, batch=3000):
+        for model in ("a", "b", "c"):
+            events = [{**e, "model_id": model} for e in chunk]
+            monitor.process(columns_by_model(events, default_timestamp=0.0), now=0.0)
+    for model in ("a", "b", "c"):
+        m.observe_model(monitor.models[model], 1, 0, np.array([]))
+    m.observe_firing(monitor.models.values())
+    s = samples(m)
+    models = {dict(k[1]).get("model") for k in s if k[0] == "streamproc_feature_psi"}
+    features = {dict(k[1])["feature"] for k in s if k[0] == "streamproc_feature_psi"}
+    assert models == {"a", "b", "__other__"}
+    assert len(features) == 4 and "__other__" in features
+    assert s[("streamproc_metric_series_folded_total", (("kind", "model"),))] >= 1
+    firing = {k: v for k, v in s.items() if k[0] == "streamproc_alerts_firing"}
+    assert firing and all(v >= 1 for v in firing.values())

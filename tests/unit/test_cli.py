@@ -1,0 +1,98 @@
+"""The command line, run as a user would (subprocesses, real files, no Kafka)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from streamproc.simulate import Scenario, generate
+
+COMMANDS = ["broker", "worker", "demo", "baseline fit", "replay", "produce", "alerts"]
+
+
+def streamproc(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "streamproc", *args],
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command):
+    out = streamproc(*command.split(), "--help").stdout
+    assert out.startswith("usage: streamproc " + command)
+
+
+def write_jsonl(path: Path, scenario: Scenario, events: int, seed: int) -> None:
+    with path.open("wb") as f:
+        for batch in generate(scenario, events=events, batch=5000, seed=seed):
+            f.write(b"".join(orjson.dumps(e) + b"\n" for e in batch))
+
+
+@pytest.fixture(scope="module")
+def shifted_run(tmp_path_factory):
+    """A fitted baseline and a 100,000-event file, 0.5 sd shift of 'age' from event 50,000."""
+    tmp = tmp_path_factory.mktemp("replay")
+    reference, events, baseline = tmp / "ref.jsonl", tmp / "events.jsonl", tmp / "baseline.json"
+    write_jsonl(reference, Scenario(), 20_000, seed=100)
+    write_jsonl(events, Scenario(drift_at=50_000, mean_shift={"age": 0.5}), 100_000, seed=200)
+    streamproc(
+        "baseline",
+        "fit",
+        "--model",
+        "fraud-detector",
+        "--input",
+        str(reference),
+        "--output",
+        str(baseline),
+    )
+    result = streamproc("replay", "--input", str(events), "--baseline", str(baseline))
+    alerts = [orjson.loads(line) for line in result.stdout.splitlines()]
+    return alerts, result.stderr
+
+
+def test_replay_reports_the_shifted_feature_and_the_prediction_only(shifted_run):
+    alerts, stderr = shifted_run
+    firing = {(a["signal"], a["feature"]) for a in alerts if a["status"] == "firing"}
+    assert ("feature", "age") in firing
+    assert firing <= {("feature", "age"), ("prediction", None)}
+    first = min(a["window"]["end"] for a in alerts if a["status"] == "firing")
+    assert first >= 1_763_766_000.0 + 50_000 / 1000.0  # nothing before the shift
+    assert "replayed 100000 events" in stderr
+
+
+def test_replay_reports_rejected_lines(tmp_path):
+    path = tmp_path / "e.jsonl"
+    path.write_text('{"model_id": "m", "features": {"x": 1}}\nnot json\n{"features": {}}\n')
+    result = streamproc("replay", "--input", str(path))
+    assert ":2: rejected: value: not valid JSON" in result.stderr
+    assert ":3: rejected: model_id: required field is missing" in result.stderr
+    assert "2 rejected" in result.stderr
+
+
+def test_baseline_fit_from_csv(tmp_path):
+    csv = tmp_path / "ref.csv"
+    csv.write_text(
+        "amount,country,prediction\n"
+        + "".join(f"{i % 17},{'DE' if i % 3 else 'FR'},{(i % 10) / 10}\n" for i in range(500))
+    )
+    out = streamproc("baseline", "fit", "--model", "m", "--input", str(csv)).stdout
+    baseline = orjson.loads(out)
+    assert baseline["schema"] == "baseline.v1" and baseline["model_id"] == "m"
+    assert baseline["features"]["amount"]["kind"] == "numeric"
+    assert baseline["features"]["country"]["kind"] == "categorical"
+    assert baseline["prediction"]["score"]["kind"] == "numeric"
+
+
+def test_clear_errors_for_missing_files_and_bad_config(tmp_path):
+    missing = streamproc("replay", "--input", str(tmp_path / "nope.jsonl"), check=False)
+    assert missing.returncode == 2 and "No such file" in missing.stderr
+    config = tmp_path / "c.toml"
+    config.write_text("[detectors]\nwindow = 5\n")
+    bad = streamproc("replay", "--input", str(config), "--config", str(config), check=False)
+    assert bad.returncode == 2 and "unknown detector setting(s): window" in bad.stderr
