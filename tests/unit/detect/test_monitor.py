@@ -99,7 +99,7 @@ def test_windows_close_by_time_for_quiet_models():
 
 def test_per_model_overrides():
     monitor = Monitor(
-        overrides={"fraud-detector": {"window_events": 500, "min_window_events": 100}}
+        overrides={"fraud-detector": {"window_events": 2000, "min_window_events": 100}}
     )
-    assert monitor.model("fraud-detector").settings.window_events == 500
-    assert monitor.model("other").settings.window_events == 1000
+    assert monitor.model("fraud-detector").settings.window_events == 2000
+    assert monitor.model("other").settings.window_events == Settings().window_events == 500
