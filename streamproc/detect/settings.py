@@ -62,7 +62,8 @@ class Settings:
             many values, not every value (default 25): 25x fewer updates.
         adwin_clock: ADWIN checks for change every this many blocks (8).
         adwin_quiet_windows: an ADWIN alert resolves after this many windows
-            with no new change (default 5).
+            with no new change (default 10, i.e. 5,000 events at the default
+            window, as 5 windows of 1,000 were before the window shrank).
 
     Bounds
         max_features: features tracked per model; further ones only raise a
@@ -87,7 +88,7 @@ class Settings:
     adwin_delta: float | None = None
     adwin_block: int = 25
     adwin_clock: int = 8
-    adwin_quiet_windows: int = 5
+    adwin_quiet_windows: int = 10
     max_features: int = 200
 
     def __post_init__(self) -> None:
