@@ -33,7 +33,12 @@ from aiokafka import (
     TopicPartition,
 )
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import CommitFailedError, IllegalStateError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
+    KafkaConnectionError,
+    TopicAlreadyExistsError,
+)
 from mode import Service
 
 from streamproc.config import WorkerConfig
@@ -192,7 +197,13 @@ class IngestService(Service):
 
     async def on_start(self) -> None:
         c = self.config
-        await ensure_topics(c.bootstrap, c)
+        try:
+            await ensure_topics(c.bootstrap, c)
+        except KafkaConnectionError:
+            log.error(
+                "cannot reach Kafka at %s: check --bootstrap / STREAMPROC_BOOTSTRAP", c.bootstrap
+            )
+            raise
         self._producer = AIOKafkaProducer(bootstrap_servers=c.bootstrap, linger_ms=5, acks="all")
         await self._producer.start()
         self._state = AIOKafkaConsumer(
