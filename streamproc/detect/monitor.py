@@ -98,10 +98,17 @@ class ModelMonitor:
     ``baseline_events`` events it will be learned from.
     """
 
-    def __init__(self, model_id: str, settings: Settings, baseline: Baseline | None = None):
+    def __init__(
+        self,
+        model_id: str,
+        settings: Settings,
+        baseline: Baseline | None = None,
+        *,
+        policy: AlertPolicy | None = None,
+    ):
         self.model_id = model_id
         self.settings = settings
-        self.policy = AlertPolicy(model_id)
+        self.policy = policy or AlertPolicy(model_id)
         self.model_version = "unknown"
         self.latest: WindowReport | None = None
         self.published = False  # set by the worker once a learned baseline is published
@@ -109,7 +116,6 @@ class ModelMonitor:
         self._learned = 0
         self._baseline: Baseline | None = None
         self._adwins: dict[tuple[str, str | None], BlockAdwin] = {}
-        self._adwin_hits: dict[tuple[str, str | None], Finding] = {}
         self._adwin_delta = 1e-6
         self._window = _WindowState()
         if baseline is not None:
@@ -302,7 +308,6 @@ class ModelMonitor:
                 ),
                 resolve_after=self.settings.adwin_quiet_windows,
             )
-            self._adwin_hits[key] = finding
             w = self._window
             alerts += self.policy.observe(
                 finding, Window(w.start, w.end, w.events), model_version=self.model_version, now=now
@@ -321,16 +326,24 @@ class ModelMonitor:
                 finding, window, model_version=self.model_version, now=now
             )
         # ADWIN episodes resolve after quiet windows: report "no change" now.
-        for key, hit in list(self._adwin_hits.items()):
-            what = f"feature '{hit.feature}'" if hit.feature else hit.signal
-            quiet = hit.with_value(
-                0.0,
-                f"ADWIN saw no further change in the mean of {what} "
-                f"for {hit.resolve_after} windows",
+        s = self.settings
+        for signal, feature, detector in list(self.policy.firing):
+            if detector != "adwin":
+                continue
+            what = f"feature '{feature}'" if feature else signal
+            quiet = Finding(
+                signal,
+                feature,
+                "adwin",
+                value=0.0,
+                threshold=self._adwin_delta,
+                resolve_below=self._adwin_delta,
+                severity="warning",
+                message=f"ADWIN saw no further change in the mean of {what} "
+                f"for {s.adwin_quiet_windows} windows",
+                resolve_after=s.adwin_quiet_windows,
             )
             alerts += self.policy.observe(quiet, window, model_version=self.model_version, now=now)
-            if hit.key not in self.policy.firing:
-                del self._adwin_hits[key]
         return alerts
 
     def _judge(self, w: _WindowState, window: Window) -> tuple[list[Finding], WindowReport]:
@@ -511,14 +524,38 @@ class Monitor:
         self.overrides = overrides or {}
         self.models: dict[str, ModelMonitor] = {}
         self._baselines: dict[str, Baseline] = {b.model_id: b for b in baselines}
+        self._dormant: dict[str, AlertPolicy] = {}  # open episodes of models not run here
 
     def model(self, model_id: str) -> ModelMonitor:
         monitor = self.models.get(model_id)
         if monitor is None:
             settings = self.settings.for_model(model_id, self.overrides)
-            monitor = ModelMonitor(model_id, settings, self._baselines.get(model_id))
+            policy = self._dormant.pop(model_id, None)
+            monitor = ModelMonitor(model_id, settings, self._baselines.get(model_id), policy=policy)
             self.models[model_id] = monitor
         return monitor
+
+    def restore_alert(self, alert: Alert) -> None:
+        """Take note of a published alert (e.g. read back from the alert topic).
+
+        A model run here is ignored (its own policy knows better); for others
+        the open episodes are kept (a small record each) until the model's
+        first event here, so the next owner of a model carries its episodes on.
+        """
+        if alert.model_id in self.models:
+            return
+        policy = self._dormant.setdefault(alert.model_id, AlertPolicy(alert.model_id))
+        policy.restore(alert)
+        if not policy.firing:
+            del self._dormant[alert.model_id]
+
+    def forget(self, model_ids: Iterable[str]) -> None:
+        """Drop the state of models no longer run here (their partitions moved to
+        another worker), keeping their open episodes."""
+        for model_id in model_ids:
+            monitor = self.models.pop(model_id, None)
+            if monitor is not None and monitor.policy.firing:
+                self._dormant[model_id] = monitor.policy
 
     def set_baseline(self, baseline: Baseline) -> None:
         """Use ``baseline`` for its model from now on."""
