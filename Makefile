@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint clean bench-quality
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -18,6 +18,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Detection-quality benchmark: prints the table, rewrites docs/detection.md and docs/img/*.png.
+bench-quality: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) loadtest/quality.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check streamproc tests loadtest

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import os
 import signal
 import sys
 import time
@@ -18,10 +17,6 @@ import orjson
 from streamproc import __version__
 
 DEFAULT_BOOTSTRAP = "localhost:9092"
-
-
-def _bootstrap(args: argparse.Namespace) -> str:
-    return args.bootstrap or os.environ.get("STREAMPROC_BOOTSTRAP", DEFAULT_BOOTSTRAP)
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -92,7 +87,7 @@ def cmd_baseline_fit(args: argparse.Namespace) -> int:
     from streamproc.detect.baseline import Baseline
 
     try:
-        config = _config(args)
+        config = _config(args, bootstrap=args.bootstrap)
         events = _reference_events(args.input, args.model)
     except (OSError, ValueError) as exc:
         return _fail(str(exc))
@@ -120,8 +115,8 @@ def cmd_baseline_fit(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     if args.publish:
-        asyncio.run(_publish(_bootstrap(args), config.topics.baselines, args.model, payload))
-        print(f"published to {config.topics.baselines} at {_bootstrap(args)}", file=sys.stderr)
+        asyncio.run(_publish(config.bootstrap, config.topics.baselines, args.model, payload))
+        print(f"published to {config.topics.baselines} at {config.bootstrap}", file=sys.stderr)
     if not args.output and not args.publish:
         sys.stdout.buffer.write(payload + b"\n")
     return 0
@@ -193,11 +188,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
-    from streamproc.config import Topics
-
-    topic = args.topic or Topics().events
     try:
-        sent = asyncio.run(_produce(args, _bootstrap(args), topic))
+        config = _config(args, bootstrap=args.bootstrap)
+        topic = args.topic or config.topics.events
+        sent = asyncio.run(_produce(args, config.bootstrap, topic))
     except (OSError, ValueError) as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
@@ -262,10 +256,12 @@ def _read_raw_events(path: str):
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
-    from streamproc.config import Topics
-
     try:
-        asyncio.run(_alerts(_bootstrap(args), args.topic or Topics().alerts, args))
+        config = _config(args, bootstrap=args.bootstrap)
+    except ValueError as exc:
+        return _fail(str(exc))
+    try:
+        asyncio.run(_alerts(config.bootstrap, args.topic or config.topics.alerts, args))
     except KeyboardInterrupt:
         return 0
     return 0
@@ -432,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --simulate: event number where drift starts",
     )
     kafka(p)
+    config(p)
 
     p = add("alerts", "Print alerts from the alert topic, readable by a person.", cmd_alerts)
     p.add_argument("--follow", "-f", action="store_true", help="keep waiting for new alerts")
@@ -445,6 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--topic", help="topic (default monitor.alerts)")
     kafka(p)
+    config(p)
     return parser
 
 

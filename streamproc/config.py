@@ -7,7 +7,7 @@ The TOML file has three optional tables::
     metrics_port = 9108
 
     [detectors]                    # any streamproc.detect.settings.Settings field
-    window_events = 1000
+    window_events = 500
 
     [models."fraud-detector"]      # per-model detector overrides
     psi_min = 0.2

@@ -120,7 +120,9 @@ async def follow_alerts(
 
 def summarize(alerts: list[Alert], scenario: Scenario) -> tuple[str, bool]:
     """A summary, and whether the drifted features (only they) fired."""
-    fired = {a.feature for a in alerts if a.status == "firing" and a.signal in ("feature",)}
+    fired = {
+        a.feature for a in alerts if a.status == "firing" and a.signal == "feature" and a.feature
+    }
     expected = scenario.drifted_features
     lines = ["", "Summary", "-------"]
     lines.append(
@@ -128,7 +130,7 @@ def summarize(alerts: list[Alert], scenario: Scenario) -> tuple[str, bool]:
         f"({sum(a.status == 'firing' for a in alerts)} firing, "
         f"{sum(a.status == 'resolved' for a in alerts)} resolved)"
     )
-    for name in sorted(expected | fired):  # type: ignore[operator]
+    for name in sorted(expected | fired):
         detectors = sorted(
             {a.detector for a in alerts if a.feature == name and a.status == "firing"}
         )
@@ -139,7 +141,7 @@ def summarize(alerts: list[Alert], scenario: Scenario) -> tuple[str, bool]:
         lines.append(f"  {name:<12} {state}  {verdict}")
     from streamproc.simulate import FEATURES
 
-    quiet = sorted(set(FEATURES) - expected - fired)  # type: ignore[operator]
+    quiet = sorted(set(FEATURES) - expected - fired)
     lines.append(f"  stable features with no alert: {', '.join(quiet)}")
     others = sorted(
         {

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from streamproc.contracts import MISSING, Alert, EventColumns
-from streamproc.detect.adwin import BlockAdwin
+from streamproc.detect.adwin import BlockAdwin, adwin_delta
 from streamproc.detect.baseline import (
     Baseline,
     NumericProfile,
@@ -98,10 +98,17 @@ class ModelMonitor:
     ``baseline_events`` events it will be learned from.
     """
 
-    def __init__(self, model_id: str, settings: Settings, baseline: Baseline | None = None):
+    def __init__(
+        self,
+        model_id: str,
+        settings: Settings,
+        baseline: Baseline | None = None,
+        *,
+        policy: AlertPolicy | None = None,
+    ):
         self.model_id = model_id
         self.settings = settings
-        self.policy = AlertPolicy(model_id)
+        self.policy = policy or AlertPolicy(model_id)
         self.model_version = "unknown"
         self.latest: WindowReport | None = None
         self.published = False  # set by the worker once a learned baseline is published
@@ -109,7 +116,7 @@ class ModelMonitor:
         self._learned = 0
         self._baseline: Baseline | None = None
         self._adwins: dict[tuple[str, str | None], BlockAdwin] = {}
-        self._adwin_hits: dict[tuple[str, str | None], Finding] = {}
+        self._adwin_delta = 1e-6
         self._window = _WindowState()
         if baseline is not None:
             self.set_baseline(baseline)
@@ -136,11 +143,39 @@ class ModelMonitor:
         if baseline.prediction_score is not None:
             streams.append(("prediction", None))
         streams.append(("latency", None))
+        delta = s.adwin_delta
+        if delta is None:
+            delta = adwin_delta(
+                false_alarm_events=2 * s.false_alarm_events,
+                streams=len(streams),
+                block=s.adwin_block,
+                clock=s.adwin_clock,
+            )
+        self._adwin_delta = delta
         self._adwins = {
-            key: self._adwins.get(key)
-            or BlockAdwin(block=s.adwin_block, delta=s.adwin_delta, clock=s.adwin_clock)
-            for key in streams
+            key: self._adwins.get(key) or self._new_adwin(key, baseline, delta) for key in streams
         }
+
+    def _new_adwin(
+        self, key: tuple[str, str | None], baseline: Baseline, delta: float
+    ) -> BlockAdwin:
+        """An ADWIN for one stream, standardized by the baseline where it has one."""
+        s = self.settings
+        signal, feature = key
+        profile = (
+            baseline.features.get(feature)  # type: ignore[arg-type]
+            if signal == "feature"
+            else baseline.prediction_score
+            if signal == "prediction"
+            else None
+        )
+        if isinstance(profile, NumericProfile) and profile.count > 1:
+            center, scale = profile.mean, profile.std
+        else:
+            center, scale = None, 1.0  # learned from the stream's first values
+        return BlockAdwin(
+            block=s.adwin_block, delta=delta, clock=s.adwin_clock, center=center, scale=scale
+        )
 
     def update(self, batch: EventColumns, *, now: float) -> list[Alert]:
         """Take a batch of this model's events; return the alerts it causes."""
@@ -246,7 +281,7 @@ class ModelMonitor:
                 if column is None:
                     continue
                 values = numeric_view(column).numbers
-                profile = baseline.features[feature]  # type: ignore[index]
+                profile: Profile | None = baseline.features[feature]  # type: ignore[index]
             elif signal == "prediction":
                 values, profile = chunk.prediction_scores, baseline.prediction_score
             else:
@@ -265,8 +300,8 @@ class ModelMonitor:
                 feature,
                 "adwin",
                 value=value,
-                threshold=self.settings.adwin_delta,
-                resolve_below=self.settings.adwin_delta,
+                threshold=self._adwin_delta,
+                resolve_below=self._adwin_delta,
                 severity="warning",
                 message=(
                     f"ADWIN detected a change in the mean of {what}: "
@@ -275,7 +310,6 @@ class ModelMonitor:
                 ),
                 resolve_after=self.settings.adwin_quiet_windows,
             )
-            self._adwin_hits[key] = finding
             w = self._window
             alerts += self.policy.observe(
                 finding, Window(w.start, w.end, w.events), model_version=self.model_version, now=now
@@ -294,16 +328,24 @@ class ModelMonitor:
                 finding, window, model_version=self.model_version, now=now
             )
         # ADWIN episodes resolve after quiet windows: report "no change" now.
-        for key, hit in list(self._adwin_hits.items()):
-            what = f"feature '{hit.feature}'" if hit.feature else hit.signal
-            quiet = hit.with_value(
-                0.0,
-                f"ADWIN saw no further change in the mean of {what} "
-                f"for {hit.resolve_after} windows",
+        s = self.settings
+        for signal, feature, detector in list(self.policy.firing):
+            if detector != "adwin":
+                continue
+            what = f"feature '{feature}'" if feature else signal
+            quiet = Finding(
+                signal,
+                feature,
+                "adwin",
+                value=0.0,
+                threshold=self._adwin_delta,
+                resolve_below=self._adwin_delta,
+                severity="warning",
+                message=f"ADWIN saw no further change in the mean of {what} "
+                f"for {s.adwin_quiet_windows} windows",
+                resolve_after=s.adwin_quiet_windows,
             )
             alerts += self.policy.observe(quiet, window, model_version=self.model_version, now=now)
-            if hit.key not in self.policy.firing:
-                del self._adwin_hits[key]
         return alerts
 
     def _judge(self, w: _WindowState, window: Window) -> tuple[list[Finding], WindowReport]:
@@ -311,8 +353,10 @@ class ModelMonitor:
         baseline = self._baseline
         assert baseline is not None
         n = w.events
+        # Half the model's false-alarm budget goes to the window tests (the other
+        # half to ADWIN, see set_baseline), split evenly over this window's tests.
         tests = 2 * len(w.features) + 2
-        alpha = (n / s.false_alarm_events) / tests
+        alpha = (n / (2 * s.false_alarm_events)) / tests
         findings: list[Finding] = []
         stats: dict[str, FeatureStats] = {}
         for name, profile in baseline.features.items():
@@ -356,9 +400,9 @@ class ModelMonitor:
         for name, present in w.new_features.items():
             findings.append(self._schema_finding(name, "new", present / n, n, "warning"))
         prediction_psi = None
-        profile = self._prediction_profile()
-        if profile is not None and w.prediction is not None:
-            prediction_psi, threshold = self._psi(profile, w.prediction, alpha)
+        prediction = self._prediction_profile()
+        if prediction is not None and w.prediction is not None:
+            prediction_psi, threshold = self._psi(prediction, w.prediction, alpha)
             if not math.isnan(prediction_psi):
                 findings.append(
                     self._psi_finding("prediction", None, prediction_psi, threshold, window)
@@ -465,14 +509,38 @@ class Monitor:
         self.overrides = overrides or {}
         self.models: dict[str, ModelMonitor] = {}
         self._baselines: dict[str, Baseline] = {b.model_id: b for b in baselines}
+        self._dormant: dict[str, AlertPolicy] = {}  # open episodes of models not run here
 
     def model(self, model_id: str) -> ModelMonitor:
         monitor = self.models.get(model_id)
         if monitor is None:
             settings = self.settings.for_model(model_id, self.overrides)
-            monitor = ModelMonitor(model_id, settings, self._baselines.get(model_id))
+            policy = self._dormant.pop(model_id, None)
+            monitor = ModelMonitor(model_id, settings, self._baselines.get(model_id), policy=policy)
             self.models[model_id] = monitor
         return monitor
+
+    def restore_alert(self, alert: Alert) -> None:
+        """Take note of a published alert (e.g. read back from the alert topic).
+
+        A model run here is ignored (its own policy knows better); for others
+        the open episodes are kept (a small record each) until the model's
+        first event here, so the next owner of a model carries its episodes on.
+        """
+        if alert.model_id in self.models:
+            return
+        policy = self._dormant.setdefault(alert.model_id, AlertPolicy(alert.model_id))
+        policy.restore(alert)
+        if not policy.firing:
+            del self._dormant[alert.model_id]
+
+    def forget(self, model_ids: Iterable[str]) -> None:
+        """Drop the state of models no longer run here (their partitions moved to
+        another worker), keeping their open episodes."""
+        for model_id in model_ids:
+            monitor = self.models.pop(model_id, None)
+            if monitor is not None and monitor.policy.firing:
+                self._dormant[model_id] = monitor.policy
 
     def set_baseline(self, baseline: Baseline) -> None:
         """Use ``baseline`` for its model from now on."""

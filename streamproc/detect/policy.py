@@ -7,7 +7,9 @@ between the two changes nothing). An episode fires on the first breach and
 resolves after ``resolve_after`` consecutive clean windows: one ``firing`` and
 one ``resolved`` alert per episode, never a repeat while it lasts. The
 episode's id is derived from the event time of the window that started it, so
-replaying the same events gives the same ``alert_id``.
+replaying the same events gives the same ``alert_id``; :meth:`AlertPolicy.restore`
+re-opens episodes from published alerts, so a restarted worker (or the next
+owner of a model) neither fires an open episode again nor loses its resolve.
 
 >>> policy = AlertPolicy("m")
 >>> window = Window(start=0.0, end=60.0, events=1000)
@@ -73,7 +75,7 @@ class Finding:
 
 @dataclass(slots=True)
 class _Episode:
-    episode: str
+    alert_id: str
     severity: str
     clean_windows: int = 0
 
@@ -92,6 +94,25 @@ class AlertPolicy:
         """Open episodes: key -> severity."""
         return {key: ep.severity for key, ep in self._open.items()}
 
+    def restore(self, alert: Alert) -> None:
+        """Replay a published alert of this model: a ``firing`` one re-opens its
+        episode, a ``resolved`` one closes it.
+
+        >>> policy = AlertPolicy("m")
+        >>> window = Window(0.0, 60.0, 1000)
+        >>> f = Finding("feature", "x", "psi", 0.4, 0.2, 0.1, "warning", "PSI 0.4")
+        >>> fired = policy.observe(f, window, model_version="v", now=0.0)
+        >>> again = AlertPolicy("m")
+        >>> again.restore(fired[0])
+        >>> again.observe(f, window, model_version="v", now=1.0)  # still open: no repeat
+        []
+        """
+        key = (alert.signal, alert.feature, alert.detector)
+        if alert.status == "firing":
+            self._open.setdefault(key, _Episode(alert.alert_id, alert.severity))
+        elif key in self._open and self._open[key].alert_id == alert.alert_id:
+            del self._open[key]
+
     def observe(
         self, finding: Finding, window: Window, *, model_version: str, now: float
     ) -> list[Alert]:
@@ -100,7 +121,16 @@ class AlertPolicy:
         if episode is None:
             if not finding.breached:
                 return []
-            episode = _Episode(episode=f"{window.end:.3f}", severity=finding.severity)
+            episode = _Episode(
+                alert_id(
+                    self.model_id,
+                    finding.signal,
+                    finding.feature,
+                    finding.detector,
+                    f"{window.end:.3f}",
+                ),
+                finding.severity,
+            )
             self._open[finding.key] = episode
             return [self._alert("firing", finding, episode, window, model_version, now)]
         if finding.clean:
@@ -122,9 +152,7 @@ class AlertPolicy:
         now: float,
     ) -> Alert:
         return Alert(
-            alert_id=alert_id(
-                self.model_id, finding.signal, finding.feature, finding.detector, episode.episode
-            ),
+            alert_id=episode.alert_id,
             status=status,
             severity=episode.severity,
             model_id=self.model_id,

@@ -1,8 +1,8 @@
 """Detector settings: one dataclass, defaults that mean something, per-model overrides.
 
 >>> s = Settings()
->>> s.window_events, s.for_model("m", {"m": {"window_events": 500}}).window_events
-(1000, 500)
+>>> s.window_events, s.for_model("m", {"m": {"window_events": 2000}}).window_events
+(500, 2000)
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ class Settings:
     """How the detectors judge one model. All windows count events of one model.
 
     Windows and baselines
-        window_events: events per tumbling judgement window (default 1000).
+        window_events: events per tumbling judgement window (default 500; the
+            PSI threshold grows as the window shrinks, so small windows stay
+            safe and catch large changes sooner; measured in docs/detection.md).
         min_window_events: a window that closes early (see ``window_seconds``)
             is judged only if it holds at least this many events (default 200).
         window_seconds: a window also closes once it spans this much event
@@ -30,10 +32,14 @@ class Settings:
             the baseline also goes to the rest bin (default 0.01).
 
     False alarms
-        false_alarm_events: expected number of events of one model between two
-            false alarms of any of its detectors (default 10,000,000). The
-            per-test significance follows from it, split over the tests of a
-            window (Bonferroni), see :mod:`streamproc.detect.psi`.
+        false_alarm_events: the false-alarm budget: expected number of events
+            of one model between two false alarms of any of its detectors
+            (default 10,000,000). Every threshold follows from it: half the
+            budget goes to the window tests (PSI, null rate, error rate), split
+            evenly over the tests of a window (Bonferroni; per-test alpha =
+            window / (2 * false_alarm_events * tests), see
+            :mod:`streamproc.detect.psi`), half to the ADWIN streams (see
+            ``adwin_delta``). The mapping is documented in docs/detection.md.
         psi_min: PSI below this is never reported, however significant (an
             effect-size floor; default 0.1, the usual "watch" level).
         psi_critical: PSI at or above this is severity ``critical`` (0.25).
@@ -48,19 +54,23 @@ class Settings:
             before a schema alert fires (default 0.05).
 
     ADWIN
-        adwin_delta: ADWIN's confidence (river's ``delta``; default 1e-5).
-        adwin_block: ADWIN is fed the mean of each block of this many values,
-            not every value (default 25): 25x fewer updates, same mean.
+        adwin_delta: ADWIN's confidence (river's ``delta``). Default ``None``:
+            derived from ``false_alarm_events`` by
+            :func:`streamproc.detect.adwin.adwin_delta` (about 1e-6 for 20
+            numeric features); a number here overrides the budget.
+        adwin_block: ADWIN is fed the standardized sum of each block of this
+            many values, not every value (default 25): 25x fewer updates.
         adwin_clock: ADWIN checks for change every this many blocks (8).
         adwin_quiet_windows: an ADWIN alert resolves after this many windows
-            with no new change (default 5).
+            with no new change (default 10, i.e. 5,000 events at the default
+            window, as 5 windows of 1,000 were before the window shrank).
 
     Bounds
         max_features: features tracked per model; further ones only raise a
             schema alert (default 200).
     """
 
-    window_events: int = 1000
+    window_events: int = 500
     min_window_events: int = 200
     window_seconds: float = 60.0
     baseline_events: int = 2000
@@ -75,10 +85,10 @@ class Settings:
     null_rate_min_increase: float = 0.1
     error_rate_min_increase: float = 0.05
     schema_min_share: float = 0.05
-    adwin_delta: float = 1e-5
+    adwin_delta: float | None = None
     adwin_block: int = 25
     adwin_clock: int = 8
-    adwin_quiet_windows: int = 5
+    adwin_quiet_windows: int = 10
     max_features: int = 200
 
     def __post_init__(self) -> None:

@@ -26,9 +26,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import CommitFailedError, IllegalStateError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
+    KafkaConnectionError,
+    TopicAlreadyExistsError,
+)
 from mode import Service
 
 from streamproc.config import WorkerConfig
@@ -143,8 +154,29 @@ async def ensure_topics(bootstrap: str, config: WorkerConfig) -> None:
         await admin.close()
 
 
+class _Handoff(ConsumerRebalanceListener):
+    """Drops the state of models whose partitions move to another worker."""
+
+    def __init__(self, service: IngestService) -> None:
+        self.service = service
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self.service.release(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("assigned partitions: %s", sorted(tp.partition for tp in assigned))
+
+
 class IngestService(Service):
-    """The worker's batch consumer: events in, alerts, dead letters, metrics out."""
+    """The worker's batch consumer: events in, alerts, dead letters, metrics out.
+
+    Besides the events it reads two topics from the beginning, without a
+    consumer group, and keeps following them: ``monitor.baselines`` (the
+    baselines to judge against) and ``monitor.alerts`` (the open alert
+    episodes, so that a restarted worker, or the next owner of a model after a
+    rebalance, neither repeats a ``firing`` alert nor loses its ``resolved``).
+    Events are judged only once both are read to their end.
+    """
 
     def __init__(self, config: WorkerConfig, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -155,20 +187,26 @@ class IngestService(Service):
         self.baselines_loaded = False
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
-        self._baseline_consumer: AIOKafkaConsumer | None = None
+        self._state: AIOKafkaConsumer | None = None
+        self._partition_of: dict[bytes, int] = {}  # record key (model id) -> partition
 
     async def on_start(self) -> None:
         c = self.config
-        await ensure_topics(c.bootstrap, c)
+        try:
+            await ensure_topics(c.bootstrap, c)
+        except KafkaConnectionError:
+            log.error(
+                "cannot reach Kafka at %s: check --bootstrap / STREAMPROC_BOOTSTRAP", c.bootstrap
+            )
+            raise
         self._producer = AIOKafkaProducer(bootstrap_servers=c.bootstrap, linger_ms=5, acks="all")
         await self._producer.start()
-        self._baseline_consumer = AIOKafkaConsumer(
+        self._state = AIOKafkaConsumer(
             bootstrap_servers=c.bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
         )
-        await self._baseline_consumer.start()
-        await self._load_baselines()
+        await self._state.start()
+        await self._catch_up()
         self._consumer = AIOKafkaConsumer(
-            c.topics.events,
             bootstrap_servers=c.bootstrap,
             group_id=c.group_id,
             enable_auto_commit=False,
@@ -178,6 +216,7 @@ class IngestService(Service):
             fetch_max_bytes=64 * 1024 * 1024,
             max_partition_fetch_bytes=16 * 1024 * 1024,
         )
+        self._consumer.subscribe([c.topics.events], listener=_Handoff(self))
         await self._consumer.start()
         # Everything allocated so far (Faust, aiokafka, river, the baselines) lives
         # as long as the worker: keep it out of the cyclic GC's full collections,
@@ -187,36 +226,61 @@ class IngestService(Service):
 
     async def on_stop(self) -> None:
         self.ready = False
-        for client in (self._consumer, self._baseline_consumer, self._producer):
+        for client in (self._consumer, self._state, self._producer):
             if client is not None:
                 try:
                     await client.stop()
                 except Exception:  # noqa: BLE001 - best effort on shutdown
                     log.exception("error while stopping a Kafka client")
 
-    async def _load_baselines(self) -> None:
-        """Read the baselines topic to its end before judging any event."""
-        consumer = self._baseline_consumer
+    def release(self, revoked: set[TopicPartition]) -> None:
+        """Forget the models of partitions that were taken away."""
+        gone = {tp.partition for tp in revoked if tp.topic == self.config.topics.events}
+        keys = [key for key, partition in self._partition_of.items() if partition in gone]
+        for key in keys:
+            del self._partition_of[key]
+        self.monitor.forget(key.decode(errors="replace") for key in keys)
+        self.ready = False
+
+    async def _catch_up(self) -> None:
+        """Read the baselines and alerts topics to their end."""
+        consumer = self._state
         assert consumer is not None
-        partitions = consumer.partitions_for_topic(self.config.topics.baselines)
-        if not partitions:
-            await consumer._client.force_metadata_update()  # noqa: SLF001
-            partitions = consumer.partitions_for_topic(self.config.topics.baselines) or {0}
-        tps = [TopicPartition(self.config.topics.baselines, p) for p in sorted(partitions)]
+        topics = (self.config.topics.baselines, self.config.topics.alerts)
+        await consumer._client.force_metadata_update()  # noqa: SLF001
+        tps = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(consumer.partitions_for_topic(topic) or {0})
+        ]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         end = await consumer.end_offsets(tps)
         while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
-            batch = await consumer.getmany(*tps, timeout_ms=1000)
-            for records in batch.values():
-                for record in records:
-                    self._apply_baseline(record)
+            self._apply_state(await consumer.getmany(*tps, timeout_ms=1000))
         self.baselines_loaded = True
-        log.info("baselines loaded: %d", len(self.monitor._baselines))  # noqa: SLF001
+        log.info("state read: %d baselines", len(self.monitor._baselines))  # noqa: SLF001
+
+    def _apply_state(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        for tp, records in batch.items():
+            apply = (
+                self._apply_baseline
+                if tp.topic == self.config.topics.baselines
+                else (self._apply_alert)
+            )
+            for record in records:
+                if record.value is not None:
+                    apply(record)
+
+    def _apply_alert(self, record: ConsumerRecord) -> None:
+        try:
+            alert = Alert.from_dict(orjson.loads(record.value))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            log.error("ignoring unreadable alert at offset %d: %s", record.offset, exc)
+            return
+        self.monitor.restore_alert(alert)
 
     def _apply_baseline(self, record: ConsumerRecord) -> None:
-        if record.value is None:
-            return
         try:
             baseline = Baseline.from_dict(orjson.loads(record.value))
         except (orjson.JSONDecodeError, ValueError) as exc:
@@ -231,15 +295,12 @@ class IngestService(Service):
         log.info("baseline for model %s (%s)", baseline.model_id, baseline.source)
 
     @Service.task
-    async def _follow_baselines(self) -> None:
+    async def _follow_state(self) -> None:
         while not self.should_stop:
-            if not self.baselines_loaded or self._baseline_consumer is None:
+            if not self.baselines_loaded or self._state is None:
                 await self.sleep(0.2)
                 continue
-            batch = await self._baseline_consumer.getmany(timeout_ms=500)
-            for records in batch.values():
-                for record in records:
-                    self._apply_baseline(record)
+            self._apply_state(await self._state.getmany(timeout_ms=500))
 
     @Service.task
     async def _consume(self) -> None:
@@ -264,6 +325,9 @@ class IngestService(Service):
     async def _handle(self, records: list[ConsumerRecord]) -> int:
         """Process, publish, commit; return the number of valid events."""
         started = time.perf_counter()
+        for record in records:
+            if record.key is not None:
+                self._partition_of[record.key] = record.partition
         # Decoding makes many short-lived containers and no reference cycles: the
         # cyclic GC would only rescan them (~7 % of the batch time here).
         gc.disable()

@@ -14,7 +14,6 @@ import subprocess
 import time
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import orjson
 import pytest

@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 from river.drift import ADWIN
 
@@ -13,7 +15,8 @@ def test_block_of_one_matches_river_adwin_exactly():
         river.update(x)
         if river.drift_detected:
             expected.append(i + 1)
-    ours = BlockAdwin(block=1, delta=0.002, clock=32)
+    # one value per block, no standardization, no clipping: river's ADWIN exactly
+    ours = BlockAdwin(block=1, delta=0.002, clock=32, center=0.0, scale=1.0, clip=math.inf)
     got = [c.values_seen for c in ours.update(stream)]
     assert expected and got == expected
 

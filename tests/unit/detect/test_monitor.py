@@ -99,7 +99,36 @@ def test_windows_close_by_time_for_quiet_models():
 
 def test_per_model_overrides():
     monitor = Monitor(
-        overrides={"fraud-detector": {"window_events": 500, "min_window_events": 100}}
+        overrides={"fraud-detector": {"window_events": 2000, "min_window_events": 100}}
     )
-    assert monitor.model("fraud-detector").settings.window_events == 500
-    assert monitor.model("other").settings.window_events == 1000
+    assert monitor.model("fraud-detector").settings.window_events == 2000
+    assert monitor.model("other").settings.window_events == Settings().window_events == 500
+
+
+def test_a_new_monitor_carries_on_the_episodes_of_published_alerts():
+    """After a restart: no second 'firing' for an open episode, and its resolve keeps the id."""
+    first = Monitor()
+    reference = run(first, Scenario.demo(drift_at=10_000), 12_000)
+    firing = [a for a in reference if a.status == "firing"]
+    baseline = first.models["fraud-detector"].baseline
+    assert firing and baseline is not None
+
+    second = Monitor(baselines=[baseline])
+    for alert in reference:
+        second.restore_alert(alert)
+    again = run(second, Scenario.demo(drift_at=0), 5_000, seed=7)
+    assert not [a for a in again if a.status == "firing" and a.detector != "adwin"]
+    calm = run(second, Scenario(), 5_000, seed=8)
+    resolved = {a.alert_id for a in calm if a.status == "resolved"}
+    still_open = {a.alert_id for a in firing if a.detector != "adwin"}
+    assert still_open <= resolved
+
+
+def test_forget_keeps_open_episodes_for_when_the_model_comes_back():
+    monitor = Monitor()
+    alerts = run(monitor, Scenario.demo(drift_at=5_000), 8_000)
+    open_before = monitor.models["fraud-detector"].policy.firing
+    assert open_before and alerts
+    monitor.forget(["fraud-detector"])
+    assert "fraud-detector" not in monitor.models
+    assert monitor.model("fraud-detector").policy.firing == open_before

@@ -21,9 +21,10 @@ def test_latency_histogram_from_arrays():
     monitor = Monitor().model("a")
     m.observe_model(monitor, 4, 1, np.array([1.0, 3.0, 30.0, np.nan]))
     s = samples(m)
-    bucket = lambda le: s[
-        ("streamproc_inference_latency_seconds_bucket", (("le", le), ("model", "a")))
-    ]  # noqa: E731
+
+    def bucket(le: str) -> float:
+        return s[("streamproc_inference_latency_seconds_bucket", (("le", le), ("model", "a")))]
+
     assert bucket("0.001") == 1 and bucket("0.005") == 2 and bucket("0.05") == 3
     assert bucket("+Inf") == 3
     assert s[("streamproc_inference_latency_seconds_count", (("model", "a"),))] == 3
