@@ -203,7 +203,8 @@ def naive_faust(bootstrap: str, topic: str, events: int, timeout: float = 120) -
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not out.exists():
         time.sleep(0.2)
-    stop(child)
+    child.kill()  # its own consumer group: nobody waits for it to leave
+    child.wait()
     if not out.exists():
         raise RuntimeError("naive Faust agent did not finish")
     return float(json.loads(out.read_text())["events_per_s"])
