@@ -89,7 +89,7 @@ def main() -> int:
         )
         first = None
         while (worker.metric("streamproc_events_total") or 0) < args.events:
-            if first is None and (worker.metric("streamproc_events_total") or 0) > 0:
+            if first is None and (worker.metric("streamproc_events_total") or 0) > 0:  # noqa: SIM102
                 first = time.perf_counter()
             time.sleep(0.05)
         print(f"drained in {time.perf_counter() - (first or 0):.2f} s after the first event")
