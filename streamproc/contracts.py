@@ -326,9 +326,9 @@ class EventColumns:
         names = dict.fromkeys(chain.from_iterable(b.features for b in batches))
         features: dict[str, Any] = {}
         for name in names:
-            parts = [b.features.get(name) for b in batches]
+            parts: list[Any] = [b.features.get(name) for b in batches]
             if all(type(p) is np.ndarray for p in parts) and len({p.dtype for p in parts}) == 1:
-                features[name] = np.concatenate(parts)  # type: ignore[arg-type]
+                features[name] = np.concatenate(parts)
             else:
                 features[name] = [
                     v
@@ -418,8 +418,8 @@ def column_values(column: Any) -> list[Any]:
 # detectors see the same events.
 
 _NONE = type(None)
-_FEATURE_TYPES: Final = frozenset({float, int, str, bool, _NONE})
-_FEATURE_TYPES_OR_MISSING: Final = _FEATURE_TYPES | {_Missing}
+_FEATURE_TYPES: Final[frozenset[type]] = frozenset({float, int, str, bool, _NONE})
+_FEATURE_TYPES_OR_MISSING: Final[frozenset[type]] = _FEATURE_TYPES | {_Missing}
 _NUMBER_OR_NONE: Final = frozenset({float, int, _NONE})
 _STR_OR_NONE: Final = frozenset({str, _NONE})
 _LABEL_TYPES: Final = frozenset({str, int, float, bool, _NONE})
@@ -482,7 +482,8 @@ def _feature_columns(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], bool] 
             if values is not None:
                 columns = zip(*values, strict=True) if len(rest) > 1 else (values,)
                 raw.update(zip(rest, columns, strict=True))
-            return _typed({name: raw[name] for name in names}, _FEATURE_TYPES), True
+            typed = _typed({name: raw[name] for name in names}, _FEATURE_TYPES)
+            return None if typed is None else (typed, True)
     names = tuple(dict.fromkeys(chain.from_iterable(rows)))
     raw = {name: [row.get(name, MISSING) for row in rows] for name in names}
     typed = _typed(raw, _FEATURE_TYPES_OR_MISSING)

@@ -210,7 +210,7 @@ class CategoricalProfile:
     kind = "categorical"
 
     def __post_init__(self) -> None:
-        index = {name: i for i, name in enumerate(self.categories)}
+        index: dict[Any, int] = {name: i for i, name in enumerate(self.categories)}
         rest = len(self.categories)
         index.update({name: rest for name in self.known_rest})
         index[None] = index[MISSING] = len(self.categories) + 2  # skipped: one past the bins

@@ -1,0 +1,146 @@
+"""decode_records (the bulk fast path) must give exactly what the reference
+path gives: decode_record per record, then columns_by_model."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+
+from streamproc.contracts import (
+    EventColumns,
+    column_values,
+    columns_by_model,
+    decode_record,
+    decode_records,
+)
+from streamproc.simulate import wide_events
+
+
+def reference(values: list[bytes | None], stamps: list[float]):
+    good: list[dict[str, Any]] = []
+    defaults: list[float] = []
+    rejections = []
+    for i, value in enumerate(values):
+        valid, bad = decode_record(value)
+        good += valid
+        defaults += [stamps[i]] * len(valid)
+        rejections += [(i, r) for r in bad]
+    columns = columns_by_model(good, default_timestamp=defaults) if good else []
+    return columns, rejections
+
+
+def same_columns(a: EventColumns, b: EventColumns) -> None:
+    assert a.model_id == b.model_id
+    assert a.model_version == b.model_version
+    assert a.size == b.size
+    np.testing.assert_array_equal(a.timestamps, b.timestamps)
+    assert set(a.features) == set(b.features)
+    for name in a.features:
+        left, right = column_values(a.features[name]), column_values(b.features[name])
+        assert left == right, name
+        assert [type(v) for v in left] == [type(v) for v in right], name
+    np.testing.assert_array_equal(a.prediction_scores, b.prediction_scores)
+    assert a.prediction_labels == b.prediction_labels
+    np.testing.assert_array_equal(a.latency_ms, b.latency_ms)
+    np.testing.assert_array_equal(a.errors, b.errors)
+    assert a.event_ids == b.event_ids
+
+
+def check(values: list[bytes | None], chunk_events: int = 256) -> None:
+    stamps = [float(i) for i in range(len(values))]
+    fast = decode_records(values, stamps, chunk_events=chunk_events)
+    slow_columns, slow_rejections = reference(values, stamps)
+    assert fast.rejections == slow_rejections
+    assert [c.model_id for c in fast.columns] == [c.model_id for c in slow_columns]
+    for a, b in zip(fast.columns, slow_columns, strict=True):
+        same_columns(a, b)
+    assert fast.events == sum(c.size for c in slow_columns)
+
+
+def events(n: int = 40, models: int = 3) -> list[dict[str, Any]]:
+    return wide_events(events=n, models=models)
+
+
+MUTATIONS = {
+    "null numeric": lambda e: e["features"].__setitem__("n01", None),
+    "string in numeric": lambda e: e["features"].__setitem__("n02", "x"),
+    "bool in numeric": lambda e: e["features"].__setitem__("n03", True),
+    "int in numeric": lambda e: e["features"].__setitem__("n04", 3),
+    "huge int": lambda e: e["features"].__setitem__("n04", 2**64 - 1),
+    "list value": lambda e: e["features"].__setitem__("n05", [1]),
+    "dict value": lambda e: e["features"].__setitem__("c00", {"a": 1}),
+    "missing feature": lambda e: e["features"].pop("c01"),
+    "new feature": lambda e: e["features"].__setitem__("extra", 1.5),
+    "negative latency": lambda e: e.__setitem__("latency_ms", -1),
+    "bool latency": lambda e: e.__setitem__("latency_ms", True),
+    "null latency": lambda e: e.__setitem__("latency_ms", None),
+    "rfc3339 timestamp": lambda e: e.__setitem__("timestamp", "2026-11-22T00:00:00Z"),
+    "bad timestamp": lambda e: e.__setitem__("timestamp", "yesterday"),
+    "no timestamp": lambda e: e.pop("timestamp"),
+    "int timestamp": lambda e: e.__setitem__("timestamp", 1763766000),
+    "score prediction": lambda e: e.__setitem__("prediction", 0.25),
+    "class prediction": lambda e: e.__setitem__("prediction", "fraud"),
+    "bool prediction": lambda e: e.__setitem__("prediction", True),
+    "numeric label": lambda e: e["prediction"].__setitem__("label", 3),
+    "bool score": lambda e: e["prediction"].__setitem__("score", True),
+    "list prediction": lambda e: e.__setitem__("prediction", [1]),
+    "error string": lambda e: e.__setitem__("error", "timeout"),
+    "error number": lambda e: e.__setitem__("error", 1),
+    "empty version": lambda e: e.__setitem__("model_version", ""),
+    "numeric version": lambda e: e.__setitem__("model_version", 2),
+    "bad model id": lambda e: e.__setitem__("model_id", "bad id!"),
+    "numeric model id": lambda e: e.__setitem__("model_id", 7),
+    "no features": lambda e: e.pop("features"),
+    "features list": lambda e: e.__setitem__("features", [1, 2]),
+    "no event id": lambda e: e.pop("event_id"),
+}
+
+
+@pytest.mark.parametrize("mutation", sorted(MUTATIONS))
+@pytest.mark.parametrize("where", [0, 17, 39])
+def test_single_event_records_with_one_odd_event(mutation: str, where: int) -> None:
+    batch = events()
+    MUTATIONS[mutation](batch[where])
+    check([orjson.dumps(e) for e in batch])
+
+
+@pytest.mark.parametrize("mutation", sorted(MUTATIONS))
+def test_array_records_with_one_odd_event(mutation: str) -> None:
+    batch = events(300, models=1)
+    MUTATIONS[mutation](batch[150])
+    values = [orjson.dumps(batch[i : i + 100]) for i in range(0, 300, 100)]
+    check(values, chunk_events=64)
+
+
+def test_whole_column_of_one_kind() -> None:
+    for mutation in (
+        "null numeric",
+        "int in numeric",
+        "string in numeric",
+        "no timestamp",
+        "score prediction",
+        "class prediction",
+        "numeric label",
+        "null latency",
+    ):
+        batch = events(30)
+        for e in batch:
+            MUTATIONS[mutation](e)
+        check([orjson.dumps(e) for e in batch])
+
+
+def test_bad_records_and_mixed_models() -> None:
+    batch = events(60, models=4)
+    other = copy.deepcopy(batch[:10])
+    for e in other:
+        e["model_id"] = "other"
+        e["features"] = {"a": 1, "b": "x"}
+    values: list[bytes | None] = [orjson.dumps(e) for e in batch]
+    values[5:5] = [orjson.dumps(e) for e in other]
+    values += [b"not json", b"[1, 2]", b"42", None, b"[]", orjson.dumps(batch[:3])]
+    for chunk in (1, 7, 256):
+        check(values, chunk_events=chunk)
