@@ -21,7 +21,11 @@ def streamproc(bootstrap: str, topics, *args: str) -> subprocess.CompletedProces
         env[f"STREAMPROC_TOPIC_{name.upper()}"] = getattr(topics, name)
     return subprocess.run(
         [sys.executable, "-m", "streamproc", *args],
-        env=env, capture_output=True, text=True, timeout=120, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
 
 
@@ -35,17 +39,35 @@ def test_publish_produce_arrays_and_read_alerts(bootstrap, start_worker, tmp_pat
         with path.open("wb") as f:
             for batch in generate(scenario, events=n, batch=5000, seed=seed):
                 f.write(b"".join(orjson.dumps(e) + b"\n" for e in batch))
-    fit = streamproc(bootstrap, topics, "baseline", "fit", "--model", "fraud-detector",
-                     "--input", str(reference), "--publish", "--config", "/dev/null")
+    fit = streamproc(
+        bootstrap,
+        topics,
+        "baseline",
+        "fit",
+        "--model",
+        "fraud-detector",
+        "--input",
+        str(reference),
+        "--publish",
+        "--config",
+        "/dev/null",
+    )
     assert "published to " + topics.baselines in fit.stderr
 
     worker = start_worker(topics)
-    produced = streamproc(bootstrap, topics, "produce", "--input", str(events),
-                          "--per-record", "100", "--topic", topics.events)
-    assert "sent 8000 events" in produced.stderr
-    assert wait_for(
-        lambda: metric(worker.metrics(), "streamproc_events_total") == 8000, timeout=60
+    produced = streamproc(
+        bootstrap,
+        topics,
+        "produce",
+        "--input",
+        str(events),
+        "--per-record",
+        "100",
+        "--topic",
+        topics.events,
     )
+    assert "sent 8000 events" in produced.stderr
+    assert wait_for(lambda: metric(worker.metrics(), "streamproc_events_total") == 8000, timeout=60)
     assert "baseline for model fraud-detector (fit)" in worker.log()
 
     def printed() -> str:

@@ -102,8 +102,9 @@ def test_block_adwin_positions():
 def test_block_adwin_heavy_tail_has_no_false_alarm():
     rng = np.random.default_rng(4)
     values = rng.lognormal(0.0, 1.5, 300_000)
-    detector = BlockAdwin(block=25, delta=1e-6, center=float(values[:2000].mean()),
-                          scale=float(values[:2000].std()))
+    detector = BlockAdwin(
+        block=25, delta=1e-6, center=float(values[:2000].mean()), scale=float(values[:2000].std())
+    )
     assert detector.update(values) == []
 
 
@@ -119,9 +120,17 @@ def test_block_adwin_learns_its_scale_without_a_baseline():
 def test_adwin_delta_follows_the_budget():
     s = Settings()
     assert s.adwin_delta is None
-    delta = adwin_delta(false_alarm_events=2 * s.false_alarm_events, streams=20,
-                        block=s.adwin_block, clock=s.adwin_clock)
+    delta = adwin_delta(
+        false_alarm_events=2 * s.false_alarm_events,
+        streams=20,
+        block=s.adwin_block,
+        clock=s.adwin_clock,
+    )
     assert delta == pytest.approx(5e-7)
     # a budget ten times larger makes ADWIN ten times stricter
-    assert adwin_delta(false_alarm_events=20 * s.false_alarm_events, streams=20,
-                       block=s.adwin_block, clock=s.adwin_clock) == pytest.approx(delta / 10)
+    assert adwin_delta(
+        false_alarm_events=20 * s.false_alarm_events,
+        streams=20,
+        block=s.adwin_block,
+        clock=s.adwin_clock,
+    ) == pytest.approx(delta / 10)
