@@ -156,16 +156,34 @@ class BlockAdwin:
         z = np.clip((finite[:full] - self.center) / self.scale, -self.clip, self.clip)
         sums = z.reshape(-1, self.block).sum(axis=1)
         changes: list[Change] = []
+        # river's ADWIN.update and .estimation are Python wrappers (properties
+        # calling properties) around its compiled AdaptiveWindowing; calling the
+        # helper directly does the same updates at a third of the cost. As in
+        # ADWIN.update, the window is reset on the update after a detection.
         adwin = self._adwin
+        helper = adwin._helper
+        width, total = helper.get_width, helper.get_total
+        recent = self._recent
         base = self._seen
-        for i, value in enumerate(sums.tolist()):
-            before = adwin.estimation
-            adwin.update(value)
-            self._recent.append(value)
-            if adwin.drift_detected:
-                recent = sum(self._recent) / len(self._recent)
+        values = sums.tolist()
+        for i, value in enumerate(values):
+            if adwin._drift_detected:
+                adwin._reset()
+                helper = adwin._helper
+                width, total = helper.get_width, helper.get_total
+            n = width()
+            before = total() / n if n else 0.0
+            if helper.update(value):
+                adwin._drift_detected = True
+                last = list(recent) + values[: i + 1]
+                last = last[-(recent.maxlen or len(last)) :]
                 changes.append(
-                    Change(base + (i + 1) * self.block, self._unit(before), self._unit(recent))
+                    Change(
+                        base + (i + 1) * self.block,
+                        self._unit(before),
+                        self._unit(sum(last) / len(last)),
+                    )
                 )
+        recent.extend(values[-(recent.maxlen or len(values)) :])
         self._seen = base + full
         return changes
