@@ -140,10 +140,9 @@ async def _publish(bootstrap: str, topic: str, key: str, value: bytes) -> None:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from streamproc.contracts import decode_records
     from streamproc.detect.baseline import Baseline
     from streamproc.detect.monitor import Monitor
-    from streamproc.files import read_line_batches
+    from streamproc.files import decoded_line_batches
 
     try:
         config = _config(args)
@@ -155,10 +154,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     counts: Counter[str] = Counter()
     started = time.perf_counter()
     try:
-        for numbers, lines in read_line_batches(args.input):
+        for numbers, decoded in decoded_line_batches(args.input):
             gc.disable()  # short-lived containers, no cycles (see stream/ingest.py)
             try:
-                decoded = decode_records(lines, [0.0] * len(lines))
                 alerts = monitor.process(decoded.columns, now=time.time())
             finally:
                 gc.enable()

@@ -16,13 +16,17 @@ score, anything else a class).
 from __future__ import annotations
 
 import csv
+import gc
+import os
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from streamproc.contracts import Rejection, decode_record
+from streamproc.contracts import DecodedRecords, Rejection, decode_record, decode_records
 
 
 def _cell(text: str) -> Any:
@@ -104,3 +108,53 @@ def read_line_batches(
                 numbers, lines = [], []
         if lines:
             yield numbers, lines
+
+
+def _decode_lines(lines: list[bytes]) -> DecodedRecords:
+    gc.disable()  # short-lived containers, no cycles (see stream/ingest.py)
+    try:
+        return decode_records(lines, [0.0] * len(lines))
+    finally:
+        gc.enable()
+
+
+def decoded_line_batches(
+    path: str | Path,
+    *,
+    lines_per_batch: int = 10_000,
+    processes: int | None = None,
+    ahead: int = 3,
+    min_bytes: int = 16 << 20,
+) -> Iterator[tuple[list[int], DecodedRecords]]:
+    """:func:`read_line_batches` decoded by :func:`decode_records`, in order.
+
+    For a file of at least ``min_bytes``, ``processes`` child processes
+    (default: 2 on a machine with 2 or more CPUs, else none) decode while the
+    caller works on the previous batches (at most ``ahead`` batches per process
+    are in flight, so memory stays bounded). Decoding is more than half of a
+    replay's time; on 2 CPUs, two decoding children next to the detecting
+    parent replayed 400,000 events in 3.3-4.0 s, one child in 4.6-5.7 s, none
+    in 4.4-7.4 s (a noisy shared machine). Smaller files are decoded here (a
+    child costs ~0.2 s to start).
+    """
+    if processes is None:
+        processes = 2 if (os.cpu_count() or 1) >= 2 else 0
+    batches = read_line_batches(path, lines_per_batch=lines_per_batch)
+    if processes < 1 or os.path.getsize(path) < min_bytes:
+        for numbers, lines in batches:
+            yield numbers, _decode_lines(lines)
+        return
+    pending: deque[tuple[list[int], Future[DecodedRecords]]] = deque()
+    with ProcessPoolExecutor(processes) as pool:
+        try:
+            for numbers, lines in batches:
+                pending.append((numbers, pool.submit(_decode_lines, lines)))
+                if len(pending) > ahead * processes:
+                    done, future = pending.popleft()
+                    yield done, future.result()
+            while pending:
+                done, future = pending.popleft()
+                yield done, future.result()
+        finally:
+            for _, future in pending:
+                future.cancel()
