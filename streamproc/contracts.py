@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain, repeat
 from operator import itemgetter
-from typing import Any, Final
+from typing import Annotated, Any, Final, Union
 
+import msgspec
 import numpy as np
 import orjson
 
@@ -687,6 +688,136 @@ def _split(pieces: list[_Piece]) -> list[EventColumns]:
     return out
 
 
+# -- the fastest path: typed decoding with msgspec ------------------------------
+#
+# msgspec decodes a record straight into the structs below and checks the types
+# of the known fields in C while it parses (~0.5 us an event faster than
+# ``orjson.loads`` to dicts here, and the type passes over the top-level fields
+# are then unnecessary). It accepts a subset of what ``validate_event`` accepts,
+# with the same values: unknown fields are refused (msgspec would skip them
+# without checking their numbers or UTF-8, which orjson rejects), integers must
+# fit an int64 (beyond it orjson gives a float and msgspec an int), and
+# timestamps must be numbers. Whatever it refuses, the chunk is decoded again
+# by the orjson path above, and from there by the reference path: the checks
+# and the explanations of bad events are unchanged.
+
+_Int = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+_Num = Union[_Int, float]  # noqa: UP007 (msgspec needs typing unions on 3.11)
+
+
+class _Prediction(msgspec.Struct, forbid_unknown_fields=True):
+    score: Union[_Num, None] = None  # noqa: UP007
+    label: Union[str, _Int, float, bool, None] = None  # noqa: UP007
+
+
+class _Event(msgspec.Struct, forbid_unknown_fields=True):
+    model_id: str
+    features: dict[str, Union[str, bool, _Int, float, None]]  # noqa: UP007
+    model_version: Union[str, None] = None  # noqa: UP007
+    event_id: Union[str, _Int, float, bool, None] = None  # noqa: UP007
+    timestamp: Union[_Num, None] = None  # noqa: UP007
+    prediction: Union[bool, _Int, float, str, _Prediction, None] = None  # noqa: UP007
+    latency_ms: Union[_Num, None] = None  # noqa: UP007
+    error: Union[str, None] = None  # noqa: UP007
+
+
+_decode_typed = msgspec.json.Decoder(Union[_Event, list[_Event]]).decode  # noqa: UP007
+_TYPED_ERRORS = (msgspec.DecodeError, ValueError, TypeError)
+_PREDICTIONS = frozenset({_Prediction})
+_attr = operator.attrgetter
+_model_id_of, _features_of, _version_of = (
+    _attr("model_id"),
+    _attr("features"),
+    _attr("model_version"),
+)
+_stamp_of, _prediction_of, _latency_of = (
+    _attr("timestamp"),
+    _attr("prediction"),
+    _attr("latency_ms"),
+)
+_error_of, _event_id_of = _attr("error"), _attr("event_id")
+_score_of, _label_of = _attr("score"), _attr("label")
+
+
+def _typed_columns(
+    model_id: str, events: list[_Event], defaults: list[float]
+) -> tuple[EventColumns, list[Any], bool] | None:
+    """:func:`_fast_columns` of typed events (their field types are checked)."""
+    n = len(events)
+    typed = _feature_columns(list(map(_features_of, events)))
+    if typed is None:
+        return None
+    predictions = list(map(_prediction_of, events))
+    kinds = _kinds(predictions)
+    if kinds == _PREDICTIONS:
+        scores = np.array(list(map(_score_of, predictions)), dtype=np.float64)
+        labels = list(map(_label_of, predictions))
+        if not _kinds(labels) <= _STR_OR_NONE:
+            labels = [None if v is None else _category(v) for v in labels]
+    elif kinds <= _NUMBER_OR_NONE:
+        scores, labels = np.array(predictions, dtype=np.float64), [None] * n
+    elif kinds <= _STR_OR_NONE:
+        scores, labels = np.full(n, np.nan), predictions
+    else:
+        return None
+    latency_ms = np.array(list(map(_latency_of, events)), dtype=np.float64)
+    if (latency_ms < 0).any():
+        return None
+    errors = list(map(_error_of, events))
+    versions = list(map(_version_of, events))
+    stamps = list(map(_stamp_of, events))
+    if None in stamps:
+        stamps = [d if t is None else t for t, d in zip(stamps, defaults, strict=True)]
+    columns = EventColumns(
+        model_id=model_id,
+        model_version=versions[-1] or "unknown",
+        timestamps=np.array(stamps, dtype=np.float64),
+        features=typed[0],
+        prediction_scores=scores,
+        prediction_labels=labels,
+        latency_ms=latency_ms,
+        errors=np.fromiter(map(operator.is_not, errors, repeat(None)), dtype=bool, count=n),
+        event_ids=list(map(_event_id_of, events)),
+    )
+    return columns, versions, typed[1]
+
+
+def _typed_chunk(events: list[_Event], defaults: list[float]) -> list[EventColumns | _Piece] | None:
+    """:func:`_fast_chunk` of typed events."""
+    if not events:
+        return []
+    model_ids = list(map(_model_id_of, events))
+    if not _model_ids_valid(model_ids):
+        return None
+    first = model_ids[0]
+    whole = _typed_columns(first, events, defaults)
+    if whole is None:
+        return None
+    columns, versions, uniform = whole
+    if model_ids.count(first) == len(model_ids):
+        return [columns]
+    if uniform:
+        return [_Piece(model_ids, versions, columns)]
+    groups: dict[str, list[int]] = {}
+    for i, model_id in enumerate(model_ids):
+        group = groups.get(model_id)
+        if group is None:
+            groups[model_id] = [i]
+        else:
+            group.append(i)
+    out: list[EventColumns | _Piece] = []
+    for model_id, index in groups.items():
+        if len(index) == 1:
+            picked, stamps = [events[index[0]]], [defaults[index[0]]]
+        else:
+            pick = itemgetter(*index)
+            picked, stamps = list(pick(events)), list(pick(defaults))
+        part = _typed_columns(model_id, picked, stamps)
+        assert part is not None  # the whole chunk was valid
+        out.append(part[0])
+    return out
+
+
 @dataclass(slots=True)
 class DecodedRecords:
     """What :func:`decode_records` made of a list of record values.
@@ -737,45 +868,30 @@ def decode_records(
                 add(columns)
             pieces.clear()
 
-    loads = orjson.loads
     total = len(values)
     i = 0
     while i < total:
         start = i
         events: list[Any] = []
         defaults: list[float] = []
-        ok = True
+        chunk: list[EventColumns | _Piece] | None = None
         while i < total and len(events) < chunk_events:
             value = values[i]
             i += 1
             try:
-                obj = loads(value)  # type: ignore[arg-type]
-            except (orjson.JSONDecodeError, TypeError):
-                ok = False
+                obj = _decode_typed(value)  # type: ignore[arg-type]
+            except _TYPED_ERRORS:
                 break
-            if type(obj) is dict:
-                events.append(obj)
-                defaults.append(default_timestamps[i - 1])
-            elif type(obj) is list:
+            if type(obj) is list:
                 events += obj
                 defaults += [default_timestamps[i - 1]] * len(obj)
             else:
-                ok = False
-                break
-        chunk = _fast_chunk(events, defaults) if ok else None
-        if chunk is None:  # the reference path finds and explains the bad events
-            good: list[dict[str, Any]] = []
-            stamps: list[float] = []
-            for k in range(start, i):
-                valid, bad = decode_record(values[k])
-                good += valid
-                stamps += [default_timestamps[k]] * len(valid)
-                rejections += [(k, r) for r in bad]
-            # The valid rest usually passes the fast checks (a chunk with one bad
-            # event among 256 is otherwise columnarised event by event).
-            chunk = _fast_chunk(good, stamps) if good else []
-            if chunk is None:
-                chunk = list(columns_by_model(good, default_timestamp=stamps))
+                events.append(obj)
+                defaults.append(default_timestamps[i - 1])
+        else:
+            chunk = _typed_chunk(events, defaults)
+        if chunk is None:  # the orjson path, then the reference path, explain why
+            chunk, i = _orjson_chunk(values, default_timestamps, start, chunk_events, rejections)
         for part in chunk:
             if type(part) is _Piece:
                 if pieces and part.signature != pieces[0].signature:
@@ -787,6 +903,55 @@ def decode_records(
     flush()
     columns = [EventColumns.concat(group) for group in parts.values()]
     return DecodedRecords(columns, rejections, sum(c.size for c in columns))
+
+
+def _orjson_chunk(
+    values: Sequence[bytes | None],
+    default_timestamps: Sequence[float],
+    i: int,
+    chunk_events: int,
+    rejections: list[tuple[int, Rejection]],
+) -> tuple[list[EventColumns | _Piece], int]:
+    """Columns of the next chunk of records from ``i`` (orjson, then the reference
+    path if needed), and the index of the record after the chunk."""
+    loads = orjson.loads
+    total = len(values)
+    start = i
+    events: list[Any] = []
+    defaults: list[float] = []
+    ok = True
+    while i < total and len(events) < chunk_events:
+        value = values[i]
+        i += 1
+        try:
+            obj = loads(value)  # type: ignore[arg-type]
+        except (orjson.JSONDecodeError, TypeError):
+            ok = False
+            break
+        if type(obj) is dict:
+            events.append(obj)
+            defaults.append(default_timestamps[i - 1])
+        elif type(obj) is list:
+            events += obj
+            defaults += [default_timestamps[i - 1]] * len(obj)
+        else:
+            ok = False
+            break
+    chunk = _fast_chunk(events, defaults) if ok else None
+    if chunk is None:  # the reference path finds and explains the bad events
+        good: list[dict[str, Any]] = []
+        stamps: list[float] = []
+        for k in range(start, i):
+            valid, bad = decode_record(values[k])
+            good += valid
+            stamps += [default_timestamps[k]] * len(valid)
+            rejections += [(k, r) for r in bad]
+        # The valid rest usually passes the fast checks (a chunk with one bad
+        # event among 256 is otherwise columnarised event by event).
+        chunk = _fast_chunk(good, stamps) if good else []
+        if chunk is None:
+            chunk = list(columns_by_model(good, default_timestamp=stamps))
+    return chunk, i
 
 
 def alert_id(model_id: str, signal: str, feature: str | None, detector: str, episode: str) -> str:

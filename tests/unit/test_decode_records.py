@@ -4,6 +4,7 @@ path gives: decode_record per record, then columns_by_model."""
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import numpy as np
@@ -144,3 +145,45 @@ def test_bad_records_and_mixed_models() -> None:
     values += [b"not json", b"[1, 2]", b"42", None, b"[]", orjson.dumps(batch[:3])]
     for chunk in (1, 7, 256):
         check(values, chunk_events=chunk)
+
+
+def _raw(event: dict[str, Any], **raw: bytes) -> bytes:
+    """An encoded event with extra top-level fields given as raw JSON text."""
+    body = orjson.dumps(event)[:-1]
+    return body + b"".join(b',"' + k.encode() + b'":' + v for k, v in raw.items()) + b"}"
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"tags": b'["a", 1]'},  # an unknown field (valid JSON)
+        {"tags": b"1e400"},  # orjson rejects the number; msgspec would skip it unchecked
+        {"tags": b'"\xff"'},  # invalid UTF-8 in an unknown field
+        {"tags": b"123456789012345678901234567890"},  # orjson: float, msgspec: int
+        {"model_id": b'"other"'},  # a duplicate key: the last one counts
+        {"latency_ms": b"1e400"},
+        {"latency_ms": b"-9223372036854775809"},  # below int64
+        {"timestamp": b"9223372036854775808"},  # above int64
+        {"event_id": b'{"a": 1}'},
+    ],
+)
+def test_typed_decoding_gives_way_to_the_reference(odd: dict[str, bytes]) -> None:
+    """What msgspec refuses or might read differently takes the orjson paths."""
+    values = dumps_each_plain(events())
+    values[5] = _raw(orjson.loads(values[5]), **odd)
+    check(values)
+
+
+def test_typed_decoding_of_odd_numbers() -> None:
+    evs = events()
+    evs[3]["features"]["n00"] = 123456789012345678901234567890  # orjson: a float
+    evs[4]["features"]["n01"] = -(2**63) - 1
+    evs[5]["prediction"]["score"] = 2**63
+    evs[6]["features"]["n02"] = 5e-324
+    evs[7]["features"]["n03"] = -0.0
+    evs[8]["features"]["n04"] = 1e-400
+    check([json.dumps(e).encode() for e in evs])
+
+
+def dumps_each_plain(items: list[dict[str, Any]]) -> list[bytes | None]:
+    return [orjson.dumps(e) for e in items]
