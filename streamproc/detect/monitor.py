@@ -36,7 +36,7 @@ from streamproc.detect.baseline import (
     numeric_view,
 )
 from streamproc.detect.policy import AlertPolicy, Finding, Window
-from streamproc.detect.psi import psi, psi_threshold
+from streamproc.detect.psi import psi_against, psi_threshold, smoothed
 from streamproc.detect.quality import rate_threshold, schema_message
 from streamproc.detect.settings import Settings
 
@@ -118,6 +118,7 @@ class ModelMonitor:
         self._adwins: dict[tuple[str, str | None], BlockAdwin] = {}
         self._adwin_delta = 1e-6
         self._window = _WindowState()
+        self._expected: dict[int, tuple[Profile, np.ndarray]] = {}  # smoothed baseline bins
         if baseline is not None:
             self.set_baseline(baseline)
 
@@ -132,6 +133,7 @@ class ModelMonitor:
         """
         s = self.settings
         self._baseline = baseline
+        self._expected.clear()
         self.published = published
         self._learning.clear()
         self._learned = 0
@@ -422,8 +424,11 @@ class ModelMonitor:
         )
         if observed < self.settings.min_window_events // 2:
             return math.nan, threshold
-        expected = np.asarray(profile.proportions) * max(profile.count, 1)
-        return psi(expected, counts), threshold
+        cached = self._expected.get(id(profile))
+        if cached is None or cached[0] is not profile:
+            expected = np.asarray(profile.proportions) * max(profile.count, 1)
+            cached = self._expected[id(profile)] = (profile, smoothed(expected))
+        return psi_against(cached[1], counts), threshold
 
     def _psi_finding(
         self, signal: str, feature: str | None, value: float, threshold: float, window: Window

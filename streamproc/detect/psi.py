@@ -22,6 +22,7 @@ large enough to matter.
 
 from __future__ import annotations
 
+import functools
 import math
 from statistics import NormalDist
 
@@ -48,11 +49,21 @@ def psi(expected: np.ndarray, observed: np.ndarray) -> float:
     >>> round(psi(np.array([500, 500]), np.array([900, 100])), 4)
     0.8762
     """
-    q = smoothed(expected)
+    return psi_against(smoothed(expected), observed)
+
+
+def psi_against(q: np.ndarray, observed: np.ndarray) -> float:
+    """:func:`psi` with the expected side already smoothed (``q = smoothed(expected)``).
+
+    >>> psi_against(smoothed(np.array([500, 500])), np.array([900, 100])) == psi(
+    ...     np.array([500, 500]), np.array([900, 100]))
+    True
+    """
     p = smoothed(observed)
     return float(np.sum((p - q) * np.log(p / q)))
 
 
+@functools.lru_cache(maxsize=4096)  # the same few (alpha, bins) every window
 def chi2_quantile(probability: float, df: int) -> float:
     """Quantile of the chi-squared distribution (Wilson-Hilferty approximation).
 

@@ -13,15 +13,18 @@ breaches when ``r - p0`` exceeds both ``min_increase`` and
 
 from __future__ import annotations
 
+import functools
 import math
 from statistics import NormalDist
+
+_inv_cdf = functools.lru_cache(maxsize=4096)(NormalDist().inv_cdf)
 
 
 def rate_threshold(
     *, baseline_rate: float, window: int, alpha: float, min_increase: float
 ) -> float:
     """The rate above which a window of ``window`` events breaches."""
-    z = NormalDist().inv_cdf(1.0 - alpha)
+    z = _inv_cdf(1.0 - alpha)
     noise = z * math.sqrt(baseline_rate * (1.0 - baseline_rate) / window)
     return min(1.0, baseline_rate + max(min_increase, noise))
 
