@@ -52,6 +52,8 @@ class Metric(NamedTuple):
 # author): the size-aware PSI alert threshold per feature.
 EXTRA_METRICS = (
     Metric("streamproc_feature_psi_threshold", "gauge", frozenset({"model", "feature"})),
+    Metric("streamproc_consumer_lag_records", "gauge", frozenset()),
+    Metric("streamproc_assigned_partitions", "gauge", frozenset()),
 )
 
 # Series that Prometheus itself produces for every target.

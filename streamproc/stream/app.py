@@ -27,7 +27,9 @@ CONTENT_TYPE_LATEST = "text/plain; version=0.0.4"  # aiohttp adds the charset it
 def create_app(config: WorkerConfig) -> tuple[faust.App, IngestService]:
     """The Faust app and its ingest service, wired to ``config``."""
     app = faust.App(
-        "streamproc-worker",
+        # Faust's own consumer group: one per streamproc group, so that workers
+        # of other groups (other deployments, tests) never rebalance with ours.
+        f"streamproc-{config.group_id}",
         broker=",".join(f"kafka://{b}" for b in config.bootstrap.split(",")),
         web_host=config.metrics_host,
         web_port=config.metrics_port,

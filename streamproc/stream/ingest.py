@@ -189,6 +189,7 @@ class IngestService(Service):
         self._producer: AIOKafkaProducer | None = None
         self._state: AIOKafkaConsumer | None = None
         self._partition_of: dict[bytes, int] = {}  # record key (model id) -> partition
+        self._newest_event_time: float | None = None
 
     async def on_start(self) -> None:
         c = self.config
@@ -321,6 +322,18 @@ class IngestService(Service):
                 records = [r for part in batch.values() for r in part]
                 events = await self._handle(records)
                 per = 0.8 * per + 0.2 * max(1.0, events / len(records))
+            await self._measure_lag(consumer, assigned)
+
+    async def _measure_lag(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition]) -> None:
+        """Records waiting in the owned partitions, and the age of the newest event."""
+        waiting = 0
+        for tp in assigned:
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                waiting += max(0, highwater - await consumer.position(tp))
+        self.metrics.consumer_lag.set(waiting)
+        if self._newest_event_time is not None:
+            self.metrics.event_lag.set(max(0.0, time.time() - self._newest_event_time))
 
     async def _handle(self, records: list[ConsumerRecord]) -> int:
         """Process, publish, commit; return the number of valid events."""
@@ -394,4 +407,4 @@ class IngestService(Service):
         m.observe_alerts(result.alerts)
         m.observe_firing(self.monitor.models.values())
         if result.newest_event_time is not None:
-            m.event_lag.set(max(0.0, time.time() - result.newest_event_time))
+            self._newest_event_time = max(self._newest_event_time or 0.0, result.newest_event_time)

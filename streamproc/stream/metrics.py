@@ -133,6 +133,11 @@ class Metrics:
             "Now minus the newest processed event time.",
             registry=r,
         )
+        self.consumer_lag = Gauge(
+            "streamproc_consumer_lag_records",
+            "Records in this worker's partitions of the events topic not yet consumed.",
+            registry=r,
+        )
         self.assigned_partitions = Gauge(
             "streamproc_assigned_partitions",
             "Partitions of the events topic this worker currently owns.",

@@ -164,3 +164,4 @@ def test_metrics_over_http_match_what_was_sent(bootstrap, worker):
     firing = metric(samples, "streamproc_alerts_firing", model=m, signal="feature")
     assert firing >= 3
     assert 0 <= metric(samples, "streamproc_event_lag_seconds") < 10**9
+    assert metric(samples, "streamproc_consumer_lag_records") == 0  # all consumed
