@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import operator
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain, repeat
@@ -601,6 +601,42 @@ class _Piece:
         )
 
 
+def _by_model(
+    model_ids: list[str],
+    events: list[Any],
+    defaults: list[float],
+    columns_of: Callable[[str, list[Any], list[float]], Any],
+) -> list[EventColumns | _Piece] | None:
+    """Columns of a chunk via ``columns_of`` (``None`` unless all events are valid).
+
+    One :class:`_Piece` when the events share their feature names (split by
+    model later, once per batch), else one :class:`EventColumns` per model.
+    """
+    first = model_ids[0]
+    whole = columns_of(first, events, defaults)
+    if whole is None:
+        return None
+    columns, versions, uniform = whole
+    if model_ids.count(first) == len(model_ids):
+        return [columns]
+    if uniform:
+        return [_Piece(model_ids, versions, columns)]
+    groups: dict[str, list[int]] = {}
+    for i, model_id in enumerate(model_ids):
+        groups.setdefault(model_id, []).append(i)
+    out: list[EventColumns | _Piece] = []
+    for model_id, index in groups.items():
+        if len(index) == 1:
+            picked, stamps = [events[index[0]]], [defaults[index[0]]]
+        else:
+            pick = itemgetter(*index)
+            picked, stamps = list(pick(events)), list(pick(defaults))
+        part = columns_of(model_id, picked, stamps)
+        assert part is not None  # the whole chunk was valid
+        out.append(part[0])
+    return out
+
+
 def _fast_chunk(events: list[Any], defaults: list[float]) -> list[EventColumns | _Piece] | None:
     """Columns of a chunk of decoded events, or None unless all are valid.
 
@@ -614,34 +650,7 @@ def _fast_chunk(events: list[Any], defaults: list[float]) -> list[EventColumns |
     model_ids = _fields(events, "model_id")
     if not _model_ids_valid(model_ids):
         return None
-    first = model_ids[0]
-    single = model_ids.count(first) == len(model_ids)
-    whole = _fast_columns(first, events, defaults)
-    if whole is None:
-        return None
-    columns, versions, uniform = whole
-    if single:
-        return [columns]
-    if uniform:
-        return [_Piece(model_ids, versions, columns)]
-    groups: dict[str, list[int]] = {}
-    for i, model_id in enumerate(model_ids):
-        group = groups.get(model_id)
-        if group is None:
-            groups[model_id] = [i]
-        else:
-            group.append(i)
-    out: list[EventColumns | _Piece] = []
-    for model_id, index in groups.items():
-        if len(index) == 1:
-            picked, stamps = [events[index[0]]], [defaults[index[0]]]
-        else:
-            pick = itemgetter(*index)
-            picked, stamps = list(pick(events)), list(pick(defaults))
-        part = _fast_columns(model_id, picked, stamps)
-        assert part is not None  # the whole chunk was valid
-        out.append(part[0])
-    return out
+    return _by_model(model_ids, events, defaults, _fast_columns)
 
 
 def _split(pieces: list[_Piece]) -> list[EventColumns]:
@@ -789,33 +798,7 @@ def _typed_chunk(events: list[_Event], defaults: list[float]) -> list[EventColum
     model_ids = list(map(_model_id_of, events))
     if not _model_ids_valid(model_ids):
         return None
-    first = model_ids[0]
-    whole = _typed_columns(first, events, defaults)
-    if whole is None:
-        return None
-    columns, versions, uniform = whole
-    if model_ids.count(first) == len(model_ids):
-        return [columns]
-    if uniform:
-        return [_Piece(model_ids, versions, columns)]
-    groups: dict[str, list[int]] = {}
-    for i, model_id in enumerate(model_ids):
-        group = groups.get(model_id)
-        if group is None:
-            groups[model_id] = [i]
-        else:
-            group.append(i)
-    out: list[EventColumns | _Piece] = []
-    for model_id, index in groups.items():
-        if len(index) == 1:
-            picked, stamps = [events[index[0]]], [defaults[index[0]]]
-        else:
-            pick = itemgetter(*index)
-            picked, stamps = list(pick(events)), list(pick(defaults))
-        part = _typed_columns(model_id, picked, stamps)
-        assert part is not None  # the whole chunk was valid
-        out.append(part[0])
-    return out
+    return _by_model(model_ids, events, defaults, _typed_columns)
 
 
 @dataclass(slots=True)
