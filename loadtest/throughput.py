@@ -56,6 +56,7 @@ import orjson  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
 
+from streamproc.broker import free_port  # noqa: E402
 from streamproc.simulate import wide_events  # noqa: E402
 
 PARTITIONS = 4
@@ -211,22 +212,6 @@ def naive_faust(bootstrap: str, topic: str, events: int, timeout: float = 120) -
 
 
 # -- streamproc workers (child processes) ------------------------------------------
-
-
-def stop(process: subprocess.Popen, timeout: float = 30) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def free_port() -> int:
-    from streamproc.broker import free_port as free
-
-    return free()
 
 
 class Worker:
