@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint clean bench-quality
+.PHONY: install demo test lint clean bench-quality bench-throughput
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -23,6 +23,10 @@ test: $(STAMP)
 bench-quality: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) loadtest/quality.py $(BENCH_ARGS)
+
+# Throughput, latency and memory benchmark (its own broker unless STREAMPROC_BOOTSTRAP is set).
+bench-throughput: $(STAMP)
+	$(PY) loadtest/throughput.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check streamproc tests loadtest
