@@ -12,6 +12,19 @@ from streamproc.detect.monitor import Monitor
 from streamproc.detect.settings import Settings
 
 
+def mark_change_and_alerts(ax, change: int, alerts) -> None:
+    """A dashed line at the change point and one orange line per alert."""
+    ax.axvline(change, color="k", ls="--", lw=1, label=f"change at {change:,}")
+    for i, pos in enumerate(alerts):
+        ax.axvline(
+            pos,
+            color="tab:orange",
+            lw=2,
+            alpha=0.8,
+            label=f"alert at {pos:,} (delay {pos - change:,})" if i == 0 else None,
+        )
+
+
 def _drift(name: str):
     return next(d for d in DRIFTS if d.name == name)
 
@@ -117,15 +130,7 @@ def draw_all(directory: Path, settings: Settings) -> list[Path]:
             lw=1,
             label="threshold (size-aware, from the false-alarm budget)",
         )
-        ax.axvline(change, color="k", ls="--", lw=1, label=f"change at {change:,}")
-        for i, pos in enumerate(series["alerts"]):
-            ax.axvline(
-                pos,
-                color="tab:orange",
-                lw=2,
-                alpha=0.8,
-                label=f"alert at {pos:,} (delay {pos - change:,})" if i == 0 else None,
-            )
+        mark_change_and_alerts(ax, change, series["alerts"])
         ax.set_xlabel("events")
         ax.set_title(title, fontsize=10)
         ax.legend(fontsize=7, loc="upper left")
@@ -169,15 +174,7 @@ def _adwin_plot(directory: Path, settings: Settings, change: int, plt) -> Path:
     roll = np.convolve(values, np.ones(500) / 500, mode="valid")
     ax.plot(np.arange(500, len(values) + 1), roll, color="0.7", lw=1, label="mean of last 500")
     ax.plot(positions, estimates, color="tab:blue", lw=1.5, label="ADWIN's estimate of the mean")
-    ax.axvline(change, color="k", ls="--", lw=1, label=f"change at {change:,}")
-    for i, pos in enumerate(alerts):
-        ax.axvline(
-            pos,
-            color="tab:orange",
-            lw=2,
-            alpha=0.8,
-            label=f"alert at {pos:,} (delay {pos - change:,})" if i == 0 else None,
-        )
+    mark_change_and_alerts(ax, change, alerts)
     ax.set_xlabel("events")
     ax.set_title(
         "ADWIN (standardized block sums) on a log-normal feature, shift of 0.25 sd", fontsize=10
