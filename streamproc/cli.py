@@ -65,6 +65,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             metrics_port=args.metrics_port,
             group_id=args.group_id,
             log_level=args.log_level,
+            decoders=args.decoders,
         )
     except ValueError as exc:
         return _fail(str(exc))
@@ -346,6 +347,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--group-id", help="consumer group (default streamproc)")
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    p.add_argument(
+        "--decoders",
+        type=int,
+        metavar="N",
+        help="child processes decoding events beside the worker (env STREAMPROC_DECODERS; "
+        "default 1 with 2 or more CPUs, else 0)",
+    )
 
     p = add(
         "demo",

@@ -50,6 +50,9 @@ class WorkerConfig:
     metrics_port / metrics_host: where ``/metrics``, ``/health``, ``/ready`` are served.
     partitions: partitions of topics the worker creates when missing.
     max_batch: records taken per poll; poll_ms: longest wait for a poll.
+    decoders: child processes that decode batches while the worker judges the
+        previous one (default 1 on a machine with 2 or more CPUs, else 0: decode
+        in the worker's process).
     max_models / max_features: metric label caps per worker (series beyond
         them are folded into ``__other__`` and counted).
     """
@@ -61,6 +64,7 @@ class WorkerConfig:
     partitions: int = 6
     max_batch: int = 5000
     poll_ms: int = 200
+    decoders: int = field(default_factory=lambda: 1 if (os.cpu_count() or 1) >= 2 else 0)
     max_models: int = 100
     max_features: int = 50
     rebalance_timeout_s: float = 10.0
@@ -68,6 +72,10 @@ class WorkerConfig:
     topics: Topics = field(default_factory=Topics)
     detectors: Settings = field(default_factory=Settings)
     model_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.decoders < 0:
+            raise ValueError(f"decoders must be 0 or more, not {self.decoders}")
 
 
 _ENV = {
@@ -80,6 +88,7 @@ _ENV = {
     "STREAMPROC_REBALANCE_TIMEOUT_S": ("rebalance_timeout_s", float),
     "STREAMPROC_MAX_MODELS": ("max_models", int),
     "STREAMPROC_MAX_FEATURES": ("max_features", int),
+    "STREAMPROC_DECODERS": ("decoders", int),
 }
 _TOPIC_ENV = {f"STREAMPROC_TOPIC_{f.name.upper()}": f.name for f in dataclasses.fields(Topics)}
 

@@ -5,15 +5,20 @@ worker does not consume through Faust agents. :class:`IngestService` is a
 ``mode`` service started by the Faust worker; it owns an aiokafka consumer in
 the worker's consumer group and loops:
 
-1. ``getmany`` up to ``max_batch`` records;
-2. :func:`process_records`: decode, validate, group by model, columns,
-   detectors (synchronous, vectorised);
-3. publish alerts and dead letters, wait until the broker has them;
-4. commit the offsets, then update metrics.
+1. ``getmany`` up to ``max_batch`` records, and hand their values to the
+   :class:`~streamproc.stream.decoders.DecoderPool` (decoding, validation,
+   columns per model, in ``decoders`` child processes);
+2. meanwhile, :func:`process_records` on the previous batch: its decoded
+   columns through the detectors (synchronous, vectorised);
+3. publish its alerts and dead letters, wait until the broker has them;
+4. commit that batch's offsets, then update metrics.
 
 Offsets advance only after a batch is fully processed and its outputs are
-delivered: a crash replays at most the batch in flight (at-least-once), and
-stable alert ids make the replayed alerts recognisable as the same ones.
+delivered: a crash replays at most the batches in flight (at-least-once), and
+stable alert ids make the replayed alerts recognisable as the same ones. When
+partitions move, batches polled before the move are dropped unprocessed: the
+partitions' owners (this worker included) fetch them again from the committed
+offsets.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import asyncio
 import gc
 import logging
 import time
+from collections import deque
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,9 +50,10 @@ from aiokafka.errors import (
 from mode import Service
 
 from streamproc.config import WorkerConfig
-from streamproc.contracts import Alert, EventColumns, decode_records
+from streamproc.contracts import Alert, DecodedRecords, EventColumns
 from streamproc.detect.baseline import Baseline
 from streamproc.detect.monitor import Monitor
+from streamproc.stream.decoders import DecoderPool, decode_values
 from streamproc.stream.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -89,7 +97,33 @@ def dead_letter(
     return DeadLetter(record.key, value, reason, headers)
 
 
-def process_safely(records: list[ConsumerRecord], monitor: Monitor, *, now: float) -> BatchResult:
+@dataclass(slots=True)
+class PolledBatch:
+    """Records of one poll, their decoding under way, and the offsets to commit.
+
+    ``generation`` counts the rebalances before the poll: a batch polled before
+    partitions moved is dropped (see :class:`IngestService`).
+    """
+
+    records: list[ConsumerRecord]
+    decoded: Coroutine[Any, Any, DecodedRecords]
+    offsets: dict[TopicPartition, int]
+    generation: int
+    polled_at: float = field(default_factory=time.perf_counter)
+
+
+def record_values(records: Sequence[ConsumerRecord]) -> tuple[list[bytes | None], list[float]]:
+    """Values and Kafka timestamps (seconds) of records, for decoding."""
+    return [r.value for r in records], [r.timestamp / 1000.0 for r in records]
+
+
+def process_safely(
+    records: list[ConsumerRecord],
+    monitor: Monitor,
+    *,
+    now: float,
+    decoded: DecodedRecords | None = None,
+) -> BatchResult:
     """:func:`process_records`, where a record that makes the detectors fail is
     dead-lettered (reason ``processing_error``) instead of stopping the stream.
 
@@ -97,7 +131,7 @@ def process_safely(records: list[ConsumerRecord], monitor: Monitor, *, now: floa
     batch that were already counted before the failure may be counted twice.
     """
     try:
-        return process_records(records, monitor, now=now)
+        return process_records(records, monitor, now=now, decoded=decoded)
     except Exception:  # noqa: BLE001 - a bug must not stop the stream
         log.exception("batch of %d records failed; redoing it record by record", len(records))
     result = BatchResult()
@@ -116,10 +150,18 @@ def process_safely(records: list[ConsumerRecord], monitor: Monitor, *, now: floa
     return result
 
 
-def process_records(records: list[ConsumerRecord], monitor: Monitor, *, now: float) -> BatchResult:
-    """Decode and judge a batch of event records (no I/O)."""
+def process_records(
+    records: list[ConsumerRecord],
+    monitor: Monitor,
+    *,
+    now: float,
+    decoded: DecodedRecords | None = None,
+) -> BatchResult:
+    """Decode (unless ``decoded`` holds what :func:`decode_values` made of the
+    records) and judge a batch of event records (no I/O)."""
     result = BatchResult()
-    decoded = decode_records([r.value for r in records], [r.timestamp / 1000.0 for r in records])
+    if decoded is None:
+        decoded = decode_values(*record_values(records))
     for index, rejection in decoded.rejections:
         result.dead_letters.append(
             dead_letter(records[index], rejection.reason, rejection.detail, rejection.index)
@@ -176,6 +218,12 @@ class IngestService(Service):
     episodes, so that a restarted worker, or the next owner of a model after a
     rebalance, neither repeats a ``firing`` alert nor loses its ``resolved``).
     Events are judged only once both are read to their end.
+
+    While the detectors judge one batch, the next one is decoded in the
+    :class:`DecoderPool`'s ``config.decoders`` child processes. A rebalance
+    (:meth:`release`) bumps ``generation``: batches polled before it are then
+    dropped unjudged and uncommitted, since every partition kept or gained
+    restarts from its committed offset.
     """
 
     def __init__(self, config: WorkerConfig, **kwargs: Any) -> None:
@@ -190,6 +238,9 @@ class IngestService(Service):
         self._state: AIOKafkaConsumer | None = None
         self._partition_of: dict[bytes, int] = {}  # record key (model id) -> partition
         self._newest_event_time: float | None = None
+        self.decoders = DecoderPool(config.decoders)
+        self.generation = 0
+        self._pending: deque[PolledBatch] = deque()
 
     async def on_start(self) -> None:
         c = self.config
@@ -219,6 +270,7 @@ class IngestService(Service):
         )
         self._consumer.subscribe([c.topics.events], listener=_Handoff(self))
         await self._consumer.start()
+        self.decoders.start()
         # Everything allocated so far (Faust, aiokafka, river, the baselines) lives
         # as long as the worker: keep it out of the cyclic GC's full collections,
         # which otherwise walk it again and again while batches churn objects.
@@ -227,6 +279,8 @@ class IngestService(Service):
 
     async def on_stop(self) -> None:
         self.ready = False
+        self._drop_pending()
+        self.decoders.close()
         for client in (self._consumer, self._state, self._producer):
             if client is not None:
                 try:
@@ -242,6 +296,12 @@ class IngestService(Service):
             del self._partition_of[key]
         self.monitor.forget(key.decode(errors="replace") for key in keys)
         self.ready = False
+        self.generation += 1
+        self._drop_pending()
+
+    def _drop_pending(self) -> None:
+        while self._pending:
+            self._pending.popleft().decoded.close()
 
     async def _catch_up(self) -> None:
         """Read the baselines and alerts topics to their end."""
@@ -306,6 +366,7 @@ class IngestService(Service):
     @Service.task
     async def _consume(self) -> None:
         per = 1.0  # events per record, smoothed
+        pending = self._pending
         while not self.should_stop:
             consumer = self._consumer
             if consumer is None:
@@ -314,15 +375,36 @@ class IngestService(Service):
             # Records may carry arrays of events: take about ``max_batch`` events a
             # poll, not ``max_batch`` records (which could be millions of events).
             max_records = max(1, min(self.config.max_batch, int(self.config.max_batch / per)))
-            batch = await consumer.getmany(timeout_ms=self.config.poll_ms, max_records=max_records)
+            # With batches being decoded, take only what is already fetched.
+            batch = await consumer.getmany(
+                timeout_ms=0 if pending else self.config.poll_ms, max_records=max_records
+            )
             assigned = consumer.assignment()
             self.ready = bool(assigned)
             self.metrics.assigned_partitions.set(len(assigned))
             if batch:
-                records = [r for part in batch.values() for r in part]
-                events = await self._handle(records)
-                per = 0.8 * per + 0.2 * max(1.0, events / len(records))
+                pending.append(self._poll_done(batch))
+            # Judge the oldest batch once the decoders have the next ones (or no
+            # more records came): the detectors run while the children decode.
+            if pending and (len(pending) > self.decoders.processes or not batch):
+                polled = pending.popleft()
+                events = await self._handle(polled)
+                if polled.records:
+                    per = 0.8 * per + 0.2 * max(1.0, events / len(polled.records))
             await self._measure_lag(consumer, assigned)
+
+    def _poll_done(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> PolledBatch:
+        """Start decoding a polled batch."""
+        records = [r for part in batch.values() for r in part]
+        for record in records:
+            if record.key is not None:
+                self._partition_of[record.key] = record.partition
+        return PolledBatch(
+            records,
+            self.decoders.decode(*record_values(records)),
+            {tp: part[-1].offset + 1 for tp, part in batch.items()},
+            self.generation,
+        )
 
     async def _measure_lag(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition]) -> None:
         """Records waiting in the owned partitions, and the age of the newest event."""
@@ -335,27 +417,26 @@ class IngestService(Service):
         if self._newest_event_time is not None:
             self.metrics.event_lag.set(max(0.0, time.time() - self._newest_event_time))
 
-    async def _handle(self, records: list[ConsumerRecord]) -> int:
-        """Process, publish, commit; return the number of valid events."""
-        started = time.perf_counter()
-        for record in records:
-            if record.key is not None:
-                self._partition_of[record.key] = record.partition
-        # Decoding makes many short-lived containers and no reference cycles: the
-        # cyclic GC would only rescan them (~7 % of the batch time here).
+    async def _handle(self, polled: PolledBatch) -> int:
+        """Judge, publish, commit a decoded batch; return the number of valid events."""
+        decoded = await polled.decoded
+        if polled.generation != self.generation:
+            return 0  # polled before partitions moved: refetched from the committed offsets
+        # Judging makes many short-lived containers and no reference cycles: the
+        # cyclic GC would only rescan them.
         gc.disable()
         try:
-            result = process_safely(records, self.monitor, now=time.time())
+            result = process_safely(polled.records, self.monitor, now=time.time(), decoded=decoded)
         finally:
             gc.enable()
         await self._publish(result)
         assert self._consumer is not None
         try:
-            await self._consumer.commit()
+            await self._consumer.commit(polled.offsets)
         except (CommitFailedError, IllegalStateError) as exc:
             log.warning("offsets not committed (%s); the partition's next owner redoes them", exc)
         self._record_metrics(result)
-        self.metrics.batch_duration.observe(time.perf_counter() - started)
+        self.metrics.batch_duration.observe(time.perf_counter() - polled.polled_at)
         return sum(c.size for c in result.columns)
 
     async def _publish(self, result: BatchResult) -> None:

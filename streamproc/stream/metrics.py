@@ -124,7 +124,7 @@ class Metrics:
         )
         self.batch_duration = Histogram(
             "streamproc_batch_duration_seconds",
-            "Time to process one polled batch, from decode to committed offsets.",
+            "Time from polling a batch to committing its offsets (decoding and judging it).",
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
             registry=r,
         )

@@ -30,6 +30,7 @@ def test_precedence_defaults_file_env_flags(tmp_path):
         ("[detectors]\nnumeric_bins = 1\n", {}, "numeric_bins"),
         ("not toml [", {}, "config file"),
         ("", {"STREAMPROC_METRICS_PORT": "abc"}, "STREAMPROC_METRICS_PORT"),
+        ("", {"STREAMPROC_DECODERS": "-1"}, "decoders must be 0 or more"),
     ],
 )
 def test_clear_errors(tmp_path, text, env, message):
@@ -37,6 +38,14 @@ def test_clear_errors(tmp_path, text, env, message):
     path.write_text(text)
     with pytest.raises(ValueError, match=message):
         load_config(path, env=env)
+
+
+def test_decoder_processes_default_to_one_beside_the_worker_with_two_cpus(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert load_config(env={}).decoders == 1
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    assert load_config(env={}).decoders == 0
+    assert load_config(env={"STREAMPROC_DECODERS": "3"}, flags={"decoders": 2}).decoders == 2
 
 
 def test_the_shipped_kubernetes_sample_loads():

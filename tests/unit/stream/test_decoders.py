@@ -1,0 +1,100 @@
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import orjson
+import pytest
+
+from streamproc.contracts import DecodedRecords, column_values
+from streamproc.stream.decoders import DecoderPool, decode_values
+
+VALUES = [
+    orjson.dumps({"model_id": "a", "features": {"x": 1.5, "c": "DE"}, "latency_ms": 3}),
+    b"not json",
+    orjson.dumps([{"model_id": "b", "features": {"x": None}}, {"features": {}}]),
+]
+TIMES = [1.0, 2.0, 3.0]
+
+
+def summary(decoded: DecodedRecords) -> list:
+    return [
+        [
+            (c.model_id, {k: column_values(v) for k, v in c.features.items()})
+            for c in decoded.columns
+        ],
+        [(i, r.reason, r.detail, r.index) for i, r in decoded.rejections],
+        decoded.events,
+    ]
+
+
+async def test_a_child_decodes_exactly_as_this_process():
+    with DecoderPool(1) as pool:
+        decoded = await pool.decode(VALUES, TIMES)
+    assert summary(decoded) == summary(decode_values(VALUES, TIMES))
+    assert np.array_equal(decoded.columns[0].timestamps, [1.0])
+
+
+async def test_batches_of_a_killed_child_are_decoded_here_and_the_pool_restarts():
+    with DecoderPool(1) as pool:
+        await pool.decode(VALUES, TIMES)  # the child is running
+        first = pool._pool
+        assert first is not None
+        for process in list(first._processes.values()):
+            os.kill(process.pid, signal.SIGKILL)
+        time.sleep(0.5)
+        decoded = await pool.decode(VALUES, TIMES)
+        assert summary(decoded) == summary(decode_values(VALUES, TIMES))
+        assert pool._pool is not None and pool._pool is not first
+        assert summary(await pool.decode(VALUES, TIMES)) == summary(decoded)
+
+
+async def test_a_dropped_batch_needs_no_await():
+    with DecoderPool(1) as pool:
+        pool.decode(VALUES, TIMES).close()  # no "never awaited" warning, no error
+
+
+def test_negative_process_counts_are_refused():
+    with pytest.raises(ValueError, match=">= 0"):
+        DecoderPool(-1)
+
+
+def test_children_exit_when_the_worker_is_killed():
+    """A SIGKILLed worker cannot stop its pool: the children notice by themselves."""
+    script = textwrap.dedent(
+        """
+        import asyncio, sys, time
+        from streamproc.stream.decoders import DecoderPool
+
+        async def main():
+            pool = DecoderPool(1).start()
+            await pool.decode([b"{}"], [0.0])
+            print(*[p.pid for p in pool._pool._processes.values()], flush=True)
+            time.sleep(60)
+
+        asyncio.run(main())
+        """
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    children = [int(pid) for pid in parent.stdout.readline().split()]
+    assert children
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    alive = children
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = [pid for pid in children if _running(pid)]
+    assert not alive, f"decoder processes {alive} outlived their worker"
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
