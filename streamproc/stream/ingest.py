@@ -3,15 +3,15 @@
 Faust's per-message machinery costs ~100 us a record (DESIGN.md), so the
 worker does not consume through Faust agents. :class:`IngestService` is a
 ``mode`` service started by the Faust worker; it owns an aiokafka consumer in
-the worker's consumer group and loops:
+the worker's consumer group, and two tasks:
 
-1. ``getmany`` up to ``max_batch`` records, and hand their values to the
-   :class:`~streamproc.stream.decoders.DecoderPool` (decoding, validation,
-   columns per model, in ``decoders`` child processes);
-2. meanwhile, :func:`process_records` on the previous batch: its decoded
-   columns through the detectors (synchronous, vectorised);
-3. publish its alerts and dead letters, wait until the broker has them;
-4. commit that batch's offsets, then update metrics.
+1. the poller: ``getmany`` up to ``max_batch`` records, and hand their values
+   to the :class:`~streamproc.stream.decoders.DecoderPool` (decoding,
+   validation, columns per model, in ``decoders`` child processes);
+2. the judge, meanwhile, takes the polled batches in order: their decoded
+   columns through the detectors (:func:`process_records`, synchronous,
+   vectorised); publish the alerts and dead letters and wait until the broker
+   has them; commit the batch's offsets; update metrics.
 
 Offsets advance only after a batch is fully processed and its outputs are
 delivered: a crash replays at most the batches in flight (at-least-once), and
@@ -27,7 +27,6 @@ import asyncio
 import gc
 import logging
 import time
-from collections import deque
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -240,7 +239,9 @@ class IngestService(Service):
         self._newest_event_time: float | None = None
         self.decoders = DecoderPool(config.decoders)
         self.generation = 0
-        self._pending: deque[PolledBatch] = deque()
+        # Polled batches being decoded, oldest first; the poller waits when it is full.
+        self._pending: asyncio.Queue[PolledBatch] = asyncio.Queue(maxsize=max(1, config.decoders))
+        self._events_per_record = 1.0  # smoothed
 
     async def on_start(self) -> None:
         c = self.config
@@ -300,8 +301,8 @@ class IngestService(Service):
         self._drop_pending()
 
     def _drop_pending(self) -> None:
-        while self._pending:
-            self._pending.popleft().decoded.close()
+        while not self._pending.empty():
+            self._pending.get_nowait().decoded.close()
 
     async def _catch_up(self) -> None:
         """Read the baselines and alerts topics to their end."""
@@ -364,9 +365,8 @@ class IngestService(Service):
             self._apply_state(await self._state.getmany(timeout_ms=500))
 
     @Service.task
-    async def _consume(self) -> None:
-        per = 1.0  # events per record, smoothed
-        pending = self._pending
+    async def _poll(self) -> None:
+        """Poll records and start decoding them, while :meth:`_judge` works."""
         while not self.should_stop:
             consumer = self._consumer
             if consumer is None:
@@ -374,24 +374,30 @@ class IngestService(Service):
                 continue
             # Records may carry arrays of events: take about ``max_batch`` events a
             # poll, not ``max_batch`` records (which could be millions of events).
-            max_records = max(1, min(self.config.max_batch, int(self.config.max_batch / per)))
-            # With batches being decoded, take only what is already fetched.
-            batch = await consumer.getmany(
-                timeout_ms=0 if pending else self.config.poll_ms, max_records=max_records
-            )
+            max_batch = self.config.max_batch
+            max_records = max(1, min(max_batch, int(max_batch / self._events_per_record)))
+            batch = await consumer.getmany(timeout_ms=self.config.poll_ms, max_records=max_records)
             assigned = consumer.assignment()
             self.ready = bool(assigned)
             self.metrics.assigned_partitions.set(len(assigned))
             if batch:
-                pending.append(self._poll_done(batch))
-            # Judge the oldest batch once the decoders have the next ones (or no
-            # more records came): the detectors run while the children decode.
-            if pending and (len(pending) > self.decoders.processes or not batch):
-                polled = pending.popleft()
-                events = await self._handle(polled)
-                if polled.records:
-                    per = 0.8 * per + 0.2 * max(1.0, events / len(polled.records))
+                polled = self._poll_done(batch)
+                try:
+                    await self._pending.put(polled)
+                except BaseException:
+                    polled.decoded.close()
+                    raise
             await self._measure_lag(consumer, assigned)
+
+    @Service.task
+    async def _judge(self) -> None:
+        """Judge, publish and commit the polled batches in order."""
+        while not self.should_stop:
+            polled = await self._pending.get()
+            events = await self._handle(polled)
+            if events:
+                per = max(1.0, events / len(polled.records))
+                self._events_per_record = 0.8 * self._events_per_record + 0.2 * per
 
     def _poll_done(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> PolledBatch:
         """Start decoding a polled batch."""
