@@ -22,15 +22,18 @@ import asyncio
 import gc
 import logging
 import multiprocessing
-import os
+import pickle
 import signal
-import threading
-import time
+from collections import deque
 from collections.abc import Coroutine, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from types import TracebackType
 from typing import Any
+
+import numpy as np
 
 from streamproc.contracts import DecodedRecords, decode_records
 
@@ -52,46 +55,111 @@ def decode_values(values: Sequence[bytes | None], timestamps: Sequence[float]) -
             gc.enable()
 
 
-def _watch_parent(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os._exit(0)  # the worker is gone (even SIGKILLed): nobody needs this child
-
-
-def _child_init(parent: int) -> None:
+def _child(conn: Connection) -> None:
+    """A decoder process: batches in, decoded batches out, until the worker is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the worker, which stops us
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    conn.send_bytes(b"ready")
+    while True:
+        try:
+            values, timestamps = _unpack_batch(conn.recv_bytes())
+        except (EOFError, OSError):
+            return  # the worker closed the pipe, or died (even SIGKILLed)
+        try:
+            reply: tuple[bool, Any] = (True, decode_values(values, timestamps))
+        except Exception as exc:  # noqa: BLE001 - the worker decides what to do
+            reply = (False, f"{type(exc).__name__}: {exc}")
+        try:
+            conn.send_bytes(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
+        except OSError:
+            return
+
+
+def _pack_batch(values: Sequence[bytes | None], timestamps: Sequence[float]) -> bytes:
+    """One buffer for a batch: the values joined, their lengths (-1: None), the times.
+
+    A single large bytes object pickles as one copy, where a list of thousands
+    of small ones costs a pickle opcode and an object each.
+    """
+    try:
+        data = b"".join(values)  # type: ignore[arg-type]
+        lengths = np.fromiter(map(len, values), np.int64, len(values))  # type: ignore[arg-type]
+    except TypeError:  # null values (tombstones)
+        data = b"".join(v for v in values if v is not None)
+        lengths = np.array([-1 if v is None else len(v) for v in values], np.int64)
+    times = np.asarray(timestamps, np.float64)
+    return pickle.dumps((lengths, times, data), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _unpack_batch(message: bytes) -> tuple[list[bytes | None], list[float]]:
+    lengths, times, data = pickle.loads(message)
+    ends = np.cumsum(np.maximum(lengths, 0)).tolist()
+    values: list[bytes | None] = [
+        data[start:end] for start, end in zip([0, *ends[:-1]], ends, strict=True)
+    ]
+    if (lengths < 0).any():
+        for i in np.flatnonzero(lengths < 0).tolist():
+            values[i] = None
+    return values, times.tolist()
+
+
+@dataclass(eq=False)
+class _Decoder:
+    """One child process and the batch it is decoding."""
+
+    process: BaseProcess
+    conn: Connection
+    ready: bool = False
+    current: asyncio.Future[DecodedRecords] | None = None
 
 
 class DecoderPool:
     """``processes`` child processes decoding batches of record values.
 
     :meth:`decode` gives the same :class:`~streamproc.contracts.DecodedRecords`
-    as :func:`decode_values`. If a child dies (killed, out of memory), its
-    batches are decoded in this process and the pool is started again: no batch
-    is lost to the pool.
+    as :func:`decode_values`. The worker's event loop talks to the children
+    over pipes itself (no helper threads competing with the detectors for the
+    GIL) and hands a child its next batch as soon as it is idle. If a child
+    dies (killed, out of memory), its batch is decoded in the worker and a new
+    child is started: no batch is lost to the pool. Children exit by
+    themselves when the worker is gone.
     """
 
     def __init__(self, processes: int) -> None:
         if processes < 0:
             raise ValueError(f"decoder processes must be >= 0, not {processes}")
         self.processes = processes
-        self._pool: ProcessPoolExecutor | None = None
+        self._decoders: list[_Decoder] = []
+        self._waiting: deque[tuple[bytes, asyncio.Future[DecodedRecords]]] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> DecoderPool:
-        if self.processes and self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                self.processes,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_child_init,
-                initargs=(os.getpid(),),
-            )
+        """Start the children (call from the event loop that will await results)."""
+        if self.processes and not self._decoders:
+            self._loop = asyncio.get_running_loop()
+            for _ in range(self.processes):
+                self._spawn()
         return self
 
+    def _spawn(self) -> None:
+        assert self._loop is not None
+        context = multiprocessing.get_context("spawn")
+        ours, theirs = context.Pipe()
+        process = context.Process(target=_child, args=(theirs,), daemon=True)
+        process.start()
+        theirs.close()
+        decoder = _Decoder(process, ours)
+        self._decoders.append(decoder)
+        self._loop.add_reader(ours.fileno(), self._on_reply, decoder)
+
     def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+        """Stop the children; batches not decoded yet are cancelled."""
+        for decoder in list(self._decoders):
+            self._retire(decoder)
+            decoder.process.join(timeout=1)
+            if decoder.process.is_alive():
+                decoder.process.kill()
+        while self._waiting:
+            self._waiting.popleft()[1].cancel()
 
     def __enter__(self) -> DecoderPool:
         return self.start()
@@ -109,19 +177,16 @@ class DecoderPool:
     ) -> Coroutine[Any, Any, DecodedRecords]:
         """Start decoding now (in a child process, or here if the pool has none);
         await the returned coroutine for the result, or ``close()`` it to drop it."""
-        pool = self._pool
-        if pool is None:
+        if not self._decoders:
             return _ready(decode_values(values, timestamps))
-        try:
-            future = asyncio.wrap_future(pool.submit(decode_values, values, timestamps))
-        except BrokenProcessPool:
-            self._restart(pool)
-            return _ready(decode_values(values, timestamps))
-        return self._result(pool, future, values, timestamps)
+        assert self._loop is not None
+        future: asyncio.Future[DecodedRecords] = self._loop.create_future()
+        self._waiting.append((_pack_batch(values, timestamps), future))
+        self._dispatch()
+        return self._result(future, values, timestamps)
 
     async def _result(
         self,
-        pool: ProcessPoolExecutor,
         future: asyncio.Future[DecodedRecords],
         values: Sequence[bytes | None],
         timestamps: Sequence[float],
@@ -129,14 +194,66 @@ class DecoderPool:
         try:
             return await future
         except BrokenProcessPool:
-            self._restart(pool)
             return decode_values(values, timestamps)
 
-    def _restart(self, broken: ProcessPoolExecutor) -> None:
-        if self._pool is broken:  # once per broken pool, not once per batch it had
-            log.error("a decoder process died; its batches are decoded here; restarting the pool")
-            self.close()
-            self.start()
+    def _dispatch(self) -> None:
+        """Give waiting batches to idle children (an idle child reads at once)."""
+        for decoder in self._decoders:
+            if not self._waiting:
+                return
+            if decoder.ready and decoder.current is None:
+                message, future = self._waiting.popleft()
+                if future.cancelled():
+                    continue
+                try:
+                    decoder.conn.send_bytes(message)
+                except OSError:
+                    self._waiting.appendleft((message, future))
+                    self._replace(decoder)
+                    return
+                decoder.current = future
+
+    def _on_reply(self, decoder: _Decoder) -> None:
+        try:
+            message = decoder.conn.recv_bytes()
+        except (EOFError, OSError):
+            self._replace(decoder)
+            return
+        if not decoder.ready:
+            decoder.ready = message == b"ready"
+        else:
+            ok, payload = pickle.loads(message)
+            future, decoder.current = decoder.current, None
+            if future is not None and not future.done():
+                if ok:
+                    future.set_result(payload)
+                else:
+                    future.set_exception(RuntimeError(f"decoder process failed: {payload}"))
+        self._dispatch()
+
+    def _retire(self, decoder: _Decoder) -> None:
+        assert self._loop is not None
+        self._loop.remove_reader(decoder.conn.fileno())
+        decoder.conn.close()
+        self._decoders.remove(decoder)
+        if decoder.current is not None and not decoder.current.done():
+            decoder.current.set_exception(BrokenProcessPool("decoder process died"))
+
+    def _replace(self, decoder: _Decoder) -> None:
+        decoder.process.join(timeout=1)
+        log.error(
+            "decoder process %s died (exit code %s); its batch is decoded here",
+            decoder.process.pid,
+            decoder.process.exitcode,
+        )
+        self._retire(decoder)
+        if decoder.ready:
+            self._spawn()  # one that never got ready would only die again
+        elif not self._decoders:
+            log.error("no decoder process could start: decoding in the worker's process")
+            while self._waiting:
+                self._waiting.popleft()[1].set_exception(BrokenProcessPool("no decoder"))
+        self._dispatch()
 
 
 async def _ready(decoded: DecodedRecords) -> DecodedRecords:

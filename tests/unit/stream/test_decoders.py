@@ -41,15 +41,23 @@ async def test_a_child_decodes_exactly_as_this_process():
 async def test_batches_of_a_killed_child_are_decoded_here_and_the_pool_restarts():
     with DecoderPool(1) as pool:
         await pool.decode(VALUES, TIMES)  # the child is running
-        first = pool._pool
-        assert first is not None
-        for process in list(first._processes.values()):
-            os.kill(process.pid, signal.SIGKILL)
-        time.sleep(0.5)
-        decoded = await pool.decode(VALUES, TIMES)
+        (first,) = [d.process for d in pool._decoders]
+        pending = pool.decode(VALUES, TIMES)
+        os.kill(first.pid, signal.SIGKILL)
+        decoded = await pending
         assert summary(decoded) == summary(decode_values(VALUES, TIMES))
-        assert pool._pool is not None and pool._pool is not first
+        (second,) = [d.process for d in pool._decoders]
+        assert second.pid != first.pid
         assert summary(await pool.decode(VALUES, TIMES)) == summary(decoded)
+
+
+async def test_null_values_and_many_batches_in_flight_come_back_in_order():
+    batches = [([*VALUES, None], [*TIMES, 4.0]), ([VALUES[0]] * 5, [float(i) for i in range(5)])]
+    with DecoderPool(2) as pool:
+        pending = [pool.decode(v, t) for v, t in batches * 3]
+        results = [await p for p in pending]
+    assert [summary(r) for r in results] == [summary(decode_values(v, t)) for v, t in batches * 3]
+    assert results[0].rejections[-1][0] == 3  # the null value, at its index
 
 
 async def test_a_dropped_batch_needs_no_await():
@@ -72,7 +80,7 @@ def test_children_exit_when_the_worker_is_killed():
         async def main():
             pool = DecoderPool(1).start()
             await pool.decode([b"{}"], [0.0])
-            print(*[p.pid for p in pool._pool._processes.values()], flush=True)
+            print(*[d.process.pid for d in pool._decoders], flush=True)
             time.sleep(60)
 
         asyncio.run(main())
