@@ -19,8 +19,10 @@ process start are excluded):
 - naive Faust: a Faust agent, ``async for`` per event + ``orjson.loads``
   (on the first ``--naive-events`` events of the single-event topic);
 - streamproc: the real worker (``python -m streamproc worker``, every default
-  detector on), rate read from its ``/metrics`` ``streamproc_events_total``;
-  then two workers in one consumer group on the single-event topic;
+  detector on, its default decoder process), rate read from its consumer
+  group's committed offsets; the same with ``--decoders 0`` (decoding in the
+  worker's own process); then two workers in one consumer group on the
+  single-event topic;
 - replay: ``streamproc replay`` on a file of the same events;
 - alert latency: a worker fed 50,000 events/s (records of 100 events) by this
   process; from the first drifted event of a model produced to each of its
@@ -217,7 +219,14 @@ def naive_faust(bootstrap: str, topic: str, events: int, timeout: float = 120) -
 class Worker:
     """One ``python -m streamproc worker`` process."""
 
-    def __init__(self, bootstrap: str, events_topic: str, group: str, suffix: str) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        events_topic: str,
+        group: str,
+        suffix: str,
+        decoders: int | None = None,
+    ) -> None:
         self.port = free_port()
         env = {
             **os.environ,
@@ -232,6 +241,8 @@ class Worker:
             "STREAMPROC_TOPIC_ALERTS": f"lt.alerts.{suffix}",
             "STREAMPROC_TOPIC_DLQ": f"lt.dlq.{suffix}",
         }
+        if decoders is not None:
+            env["STREAMPROC_DECODERS"] = str(decoders)
         self.alerts_topic = env["STREAMPROC_TOPIC_ALERTS"]
         self.log_path = Path(tempfile.mkdtemp()) / "worker.log"
         with open(self.log_path, "wb") as out:
@@ -257,12 +268,13 @@ class Worker:
         return total
 
     def peak_rss(self) -> int:
+        """Peak RSS of the worker plus that of its decoder processes."""
+        pid = self.process.pid
         try:
-            status = Path(f"/proc/{self.process.pid}/status").read_text()
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         except OSError:
-            return 0
-        match = re.search(r"VmHWM:\s+(\d+) kB", status)
-        return int(match.group(1)) * 1024 if match else 0
+            children = []
+        return sum(_peak_rss(p) for p in [str(pid), *children])
 
     def stop(self) -> None:
         """SIGKILL: a clean stop waits ~15 s for Faust's own consumer group to
@@ -272,6 +284,15 @@ class Worker:
             self.process.wait()
 
 
+def _peak_rss(pid: str) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    match = re.search(r"VmHWM:\s+(\d+) kB", status)
+    return int(match.group(1)) * 1024 if match else 0
+
+
 def run_workers(
     bootstrap: str,
     topic: str,
@@ -279,6 +300,7 @@ def run_workers(
     count: int = 1,
     *,
     per_record: float = 1,
+    decoders: int | None = None,
     timeout: float = 180,
 ) -> tuple[float, int]:
     """Events/s of ``count`` workers in one group on a pre-filled topic; peak RSS.
@@ -289,7 +311,7 @@ def run_workers(
     """
     suffix = uuid.uuid4().hex[:8]
     group = f"lt-{suffix}"
-    workers = [Worker(bootstrap, topic, group, suffix) for _ in range(count)]
+    workers = [Worker(bootstrap, topic, group, suffix, decoders) for _ in range(count)]
     records = round(events / per_record)
     try:
         return asyncio.run(
@@ -578,6 +600,10 @@ def main(argv: list[str] | None = None) -> int:
         r["naive_faust_events_per_s"] = naive_faust(bootstrap, t_single, args.naive_events)
         log("streamproc worker, single-event records")
         r["streamproc_events_per_s"], rss1 = run_workers(bootstrap, t_single, args.events)
+        log("streamproc worker decoding in its own process (--decoders 0), single-event records")
+        r["streamproc_inline_events_per_s"], _ = run_workers(
+            bootstrap, t_single, args.events, decoders=0
+        )
         log("streamproc worker, 100-event records")
         r["streamproc_batched_events_per_s"], rss2 = run_workers(
             bootstrap, t_arrays, args.events, per_record=events_per_array
@@ -660,6 +686,11 @@ def table(r: dict[str, Any]) -> None:
         "streamproc worker, 1 event/record",
         f"{r['streamproc_events_per_s']:,.0f}/s",
         f"{r['single_vs_ceiling']:.2f}x ceiling, {r['single_vs_naive_faust']:.1f}x naive Faust",
+    )
+    row(
+        "  same, decoding in the worker (--decoders 0)",
+        f"{r['streamproc_inline_events_per_s']:,.0f}/s",
+        f"{r['streamproc_inline_events_per_s'] / r['ceiling_events_per_s']:.2f}x ceiling",
     )
     row(
         "streamproc worker, 100 events/record",
