@@ -154,7 +154,7 @@ class DecoderPool:
     def close(self) -> None:
         """Stop the children; batches not decoded yet are cancelled."""
         for decoder in list(self._decoders):
-            self._retire(decoder)
+            self._retire(decoder, None)
             decoder.process.join(timeout=1)
             if decoder.process.is_alive():
                 decoder.process.kill()
@@ -231,13 +231,19 @@ class DecoderPool:
                     future.set_exception(RuntimeError(f"decoder process failed: {payload}"))
         self._dispatch()
 
-    def _retire(self, decoder: _Decoder) -> None:
+    def _retire(self, decoder: _Decoder, error: Exception | None) -> None:
+        """Forget a child; its batch fails with ``error`` (is cancelled if None)."""
         assert self._loop is not None
         self._loop.remove_reader(decoder.conn.fileno())
         decoder.conn.close()
         self._decoders.remove(decoder)
-        if decoder.current is not None and not decoder.current.done():
-            decoder.current.set_exception(BrokenProcessPool("decoder process died"))
+        future = decoder.current
+        if future is None or future.done():
+            return
+        if error is None:
+            future.cancel()
+        else:
+            future.set_exception(error)
 
     def _replace(self, decoder: _Decoder) -> None:
         decoder.process.join(timeout=1)
@@ -246,7 +252,7 @@ class DecoderPool:
             decoder.process.pid,
             decoder.process.exitcode,
         )
-        self._retire(decoder)
+        self._retire(decoder, BrokenProcessPool("decoder process died"))
         if decoder.ready:
             self._spawn()  # one that never got ready would only die again
         elif not self._decoders:
