@@ -187,3 +187,38 @@ def test_typed_decoding_of_odd_numbers() -> None:
 
 def dumps_each_plain(items: list[dict[str, Any]]) -> list[bytes | None]:
     return [orjson.dumps(e) for e in items]
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        b'"n00": 1.5, ',  # a duplicate feature: the last one counts
+        b'"n\\u0030\\u0030": 1.5, ',  # the same, escaped
+        b'"n\\u0030\\u0031": 1.5, "n00": true, ',  # an escaped duplicate, a type change
+        b'"extra": 1, ',  # one feature more
+        None,  # none
+    ],
+)
+@pytest.mark.parametrize("where", [0, 7])
+def test_schema_decoding_of_odd_feature_names(prefix: bytes | None, where: int) -> None:
+    evs = events(20, models=2)
+    values = dumps_each_plain(evs)
+    features = b"{}" if prefix is None else b"{" + prefix + orjson.dumps(evs[where]["features"])[1:]
+    body = orjson.dumps({k: v for k, v in evs[where].items() if k != "features"})[:-1]
+    values[where] = body + b',"features":' + features + b"}"
+    check(values)
+    check(values, chunk_events=4)
+
+
+def test_schema_decoding_keeps_the_key_order_of_the_first_event() -> None:
+    evs = events(30, models=2)
+    flipped = copy.deepcopy(evs)
+    for e in flipped:
+        e["features"] = dict(reversed(list(e["features"].items())))
+    values = dumps_each_plain(evs[:10] + flipped[10:20] + evs[20:])
+    check(values)
+    check(values, chunk_events=5)
+    stamps = [0.0] * 30
+    decode_records(dumps_each_plain(evs), stamps)  # the first order's decoder exists now
+    out = decode_records(dumps_each_plain(flipped), stamps)
+    assert list(out.columns[0].features) == list(flipped[0]["features"])
