@@ -814,30 +814,52 @@ def _typed_chunk(
 
 # -- faster still: typed decoding specialised to a set of feature names ----------
 #
-# msgspec decodes ``features`` into a struct whose fields are exactly a given
-# set of feature names, each with the value type of ``_Event.features``, about
-# 1 us an event faster than into a dict (no key strings, no hashing). Such a
-# decoder accepts exactly the events that ``_decode_typed`` accepts and whose
-# features have exactly these names, with the same values (a duplicate key
-# keeps its last value, as in a dict). Columns keep the key order of the
-# chunk's first event, read from its dict, as the dict path does.
+# msgspec decodes ``features`` into a struct whose fields are exactly the
+# feature names of a chunk's first event (about 1 us an event faster than into
+# a dict: no key strings, no hashing). A feature whose first value is a float
+# accepts only floats and nulls (``_FloatOrNull``: msgspec would turn an
+# integer into a float, so integers are refused); every other feature has the
+# value type of ``_Event.features``. Such a decoder accepts a subset of what
+# ``_decode_typed`` accepts, with the same values (a duplicate key keeps its
+# last value, as in a dict), and the columns come out as ``_feature_columns``
+# makes them: float-first features are float64 arrays (NaN for null), without
+# checking each value's type; string- or boolean-first ones are lists (their
+# values are of several kinds or strings); the others are typed as in
+# ``_typed``. Columns keep the key order of the chunk's first event, read from
+# its dict, as the dict path does. Whatever a decoder refuses takes the paths
+# above.
 
 _FeatureValue = Union[str, bool, _Int, float, None]  # noqa: UP007
-_schemas: dict[tuple[str, ...], tuple[Callable[[Any], Any], Callable[..., Any]]] = {}
+_NoInt = Annotated[int, msgspec.Meta(ge=1, le=0)]  # refuses every integer
+_FloatOrNull = Union[float, None, _NoInt]  # noqa: UP007
+_Schema = tuple[tuple[str, ...], str]  # feature names; "f", "t" or "g" each (see below)
+_schemas: dict[_Schema, tuple[Callable[[Any], Any], Callable[..., Any]]] = {}
 _SCHEMAS_MAX = 256
 
 
-def _schema_decoder(
-    names: tuple[str, ...],
-) -> tuple[Callable[[Any], Any], Callable[..., Any]]:
-    """A decoder of events whose features are exactly ``names``, and its columns function."""
-    cached = _schemas.get(names)
+def _schema_of(features: dict[str, Any]) -> _Schema:
+    """The feature names of an event and the kind of each first value: "f" a float,
+    "t" a string or boolean, "g" anything else."""
+    kinds = "".join(
+        "f" if (kind := type(v)) is float else "t" if kind is str or kind is bool else "g"
+        for v in features.values()
+    )
+    return tuple(features), kinds
+
+
+def _schema_decoder(schema: _Schema) -> tuple[Callable[[Any], Any], Callable[..., Any]]:
+    """A decoder of events with exactly the features of ``schema``, and its columns function."""
+    cached = _schemas.get(schema)
     if cached is not None:
         return cached
+    names, kinds = schema
     fields = [f"f{i}" for i in range(len(names))]
     features = msgspec.defstruct(
         "_Features",
-        [(f, _FeatureValue) for f in fields],
+        [
+            (f, _FloatOrNull if kind == "f" else _FeatureValue)
+            for f, kind in zip(fields, kinds, strict=True)
+        ],
         forbid_unknown_fields=True,
         rename=dict(zip(fields, names, strict=True)),
     )
@@ -850,39 +872,42 @@ def _schema_decoder(
         forbid_unknown_fields=True,
     )
     decode = msgspec.json.Decoder(Union[event, list[event]]).decode  # type: ignore[valid-type]  # noqa: UP007
-    attrs = dict(zip(names, fields, strict=True))
+    floats = [i for i, kind in enumerate(kinds) if kind == "f"]
+    rest = [i for i, kind in enumerate(kinds) if kind != "f"]
+    get_floats = _attr(*(fields[i] for i in floats)) if floats else None
+    get_rest = _attr(*(fields[i] for i in rest)) if rest else None
 
     def feature_columns(rows: list[Any]) -> tuple[dict[str, Any], bool] | None:
-        return _struct_columns(rows, names, attrs)
+        """:func:`_feature_columns` of feature structs (every row has all the names)."""
+        columns: list[Any] = [None] * len(names)
+        if get_floats is not None:
+            values = list(map(get_floats, rows))
+            if len(floats) > 1:
+                matrix = np.array(values, dtype=np.float64).T.copy()
+                for i, row in zip(floats, matrix, strict=True):
+                    columns[i] = row
+            else:
+                columns[floats[0]] = np.array(values, dtype=np.float64)
+        if get_rest is not None:
+            values = list(map(get_rest, rows))
+            split = zip(*values, strict=True) if len(rest) > 1 else (values,)
+            for i, column in zip(rest, split, strict=True):
+                if kinds[i] == "t":
+                    columns[i] = list(column)
+                else:
+                    typed = _typed({"": column}, _FEATURE_TYPES)
+                    if typed is None:
+                        return None
+                    columns[i] = typed[""]
+        return dict(zip(names, columns, strict=True)), True
 
     def columns_of(model_id: str, events: list[Any], defaults: list[float]) -> Any:
         return _typed_columns(model_id, events, defaults, feature_columns)
 
     if len(_schemas) >= _SCHEMAS_MAX:
         _schemas.clear()
-    cached = _schemas[names] = (decode, columns_of)
+    cached = _schemas[schema] = (decode, columns_of)
     return cached
-
-
-def _struct_columns(
-    rows: list[Any], names: tuple[str, ...], attrs: dict[str, str]
-) -> tuple[dict[str, Any], bool] | None:
-    """:func:`_feature_columns` of feature structs (every row has all ``names``)."""
-    first = rows[0]
-    raw: dict[str, Any] = {}
-    floats = tuple(name for name in names if type(getattr(first, attrs[name])) is float)
-    if len(floats) > 1:
-        tuples = list(map(_attr(*(attrs[name] for name in floats)), rows))
-        if _kinds(chain.from_iterable(tuples)) == _FLOATS[0]:
-            matrix = np.array(tuples, dtype=np.float64).T.copy()
-            raw = dict(zip(floats, matrix, strict=True))
-    rest = tuple(name for name in names if name not in raw)
-    if rest:
-        values = list(map(_attr(*(attrs[name] for name in rest)), rows))
-        columns = zip(*values, strict=True) if len(rest) > 1 else (values,)
-        raw.update(zip(rest, columns, strict=True))
-    typed = _typed({name: raw[name] for name in names}, _FEATURE_TYPES)
-    return None if typed is None else (typed, True)
 
 
 def _schema_chunk(
@@ -903,7 +928,7 @@ def _schema_chunk(
         return None, i
     per_record = len(head) if type(head) is list else 1
     stop = min(len(values), i + max(1, -(-chunk_events // max(per_record, 1))))
-    decode, columns_of = _schema_decoder(tuple(first.features))
+    decode, columns_of = _schema_decoder(_schema_of(first.features))
     try:
         records = list(map(decode, values[i:stop]))
     except _TYPED_ERRORS:

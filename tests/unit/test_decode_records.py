@@ -222,3 +222,22 @@ def test_schema_decoding_keeps_the_key_order_of_the_first_event() -> None:
     decode_records(dumps_each_plain(evs), stamps)  # the first order's decoder exists now
     out = decode_records(dumps_each_plain(flipped), stamps)
     assert list(out.columns[0].features) == list(flipped[0]["features"])
+
+
+def test_float_first_features_refuse_integers_in_the_schema_decoder() -> None:
+    import msgspec
+
+    from streamproc.contracts import _schema_decoder, _schema_of
+
+    decode, _ = _schema_decoder(_schema_of({"x": 1.5, "c": "a"}))
+    assert decode(b'{"model_id": "m", "features": {"x": null, "c": 2}}').features.f0 is None
+    for text in (b"1", b"9223372036854775808", b"true", b'"1.5"'):
+        with pytest.raises(msgspec.ValidationError):
+            decode(b'{"model_id": "m", "features": {"x": ' + text + b', "c": "a"}}')
+    # and decode_records still gives what the reference gives
+    values = [
+        orjson.dumps({"model_id": "m", "features": {"x": x, "c": c}})
+        for x, c in [(1.5, "a"), (None, "b"), (2, "c"), (2.5, 3), (None, None), (0.5, True)]
+    ]
+    for chunk in (1, 2, 3, 6):
+        check(values, chunk_events=chunk)
