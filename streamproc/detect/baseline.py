@@ -30,6 +30,7 @@ from streamproc.contracts import MISSING, EventColumns, _category, column_values
 SCHEMA = "baseline.v1"
 KNOWN_REST_LIMIT = 100
 _NUMERIC_TYPES = frozenset({int, float})
+_ARRAY_DTYPES = (np.dtype(np.float64), np.dtype(np.int64))
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,9 +339,15 @@ def fit_profile(column: list[Any], *, bins: int, max_categories: int, min_share:
 
     Numbers make a numeric feature; strings and booleans a categorical one.
     """
+    if type(column) is np.ndarray and column.dtype in _ARRAY_DTYPES:
+        # decode_records' numbers: NaN stands for null, nothing else is there
+        view = numeric_view(column)
+        if view.nulls < len(column):
+            return NumericProfile.fit(view.numbers, bins=bins, nulls=view.nulls)  # type: ignore[arg-type]
     column = column_values(column)
-    numeric = sum(1 for v in column if type(v) in _NUMERIC_TYPES)
-    categorical = sum(1 for v in column if type(v) in (str, bool))
+    kinds = Counter(map(type, column))
+    numeric = kinds[int] + kinds[float]
+    categorical = kinds[str] + kinds[bool]
     if numeric >= categorical and numeric > 0:
         view = numeric_view(column)
         return NumericProfile.fit(view.numbers, bins=bins, nulls=view.nulls)  # type: ignore[arg-type]

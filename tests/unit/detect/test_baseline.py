@@ -116,3 +116,17 @@ def test_categorical_counts_match_the_view_and_bin_counts():
         got = categorical_counts(profile, column)
         assert got[0].tolist() == expected[0].tolist() and got[0].dtype == expected[0].dtype
         assert got[1:] == expected[1:]
+
+
+def test_fit_from_arrays_or_lists_gives_the_same_baseline():
+    from streamproc.contracts import decode_records
+
+    batch = next(generate(Scenario.demo(drift_at=2000), events=4000, batch=4000, seed=3))
+    for e in batch[:300]:
+        e["features"]["income"] = None  # a float column with nulls
+    lists = EventColumns.from_events("fraud-detector", batch, default_timestamp=0.0)
+    arrays = decode_records([orjson.dumps(e) for e in batch], [0.0] * len(batch)).columns[0]
+    assert any(type(c) is np.ndarray and c.dtype.kind == "i" for c in arrays.features.values())
+    a, b = Baseline.fit(arrays).to_dict(), Baseline.fit(lists).to_dict()
+    a.pop("created_at"), b.pop("created_at")
+    assert a == b
