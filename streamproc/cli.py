@@ -155,7 +155,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     counts: Counter[str] = Counter()
     started = time.perf_counter()
     try:
-        for numbers, decoded in decoded_line_batches(args.input):
+        for numbers, decoded in decoded_line_batches(args.input, event_ids=False):
             gc.disable()  # short-lived containers, no cycles (see stream/ingest.py)
             try:
                 alerts = monitor.process(decoded.columns, now=time.time())

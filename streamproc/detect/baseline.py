@@ -21,7 +21,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -31,6 +30,7 @@ from streamproc.contracts import MISSING, EventColumns, _category, column_values
 SCHEMA = "baseline.v1"
 KNOWN_REST_LIMIT = 100
 _NUMERIC_TYPES = frozenset({int, float})
+_ARRAY_DTYPES = (np.dtype(np.float64), np.dtype(np.int64))
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +99,28 @@ def categorical_view(column: list[Any]) -> ColumnView:
     return ColumnView(None, labels, nulls, missing, wrong)
 
 
+def categorical_counts(
+    profile: CategoricalProfile, column: list[Any]
+) -> tuple[np.ndarray, int, int, int]:
+    """Bin counts, nulls, absences and wrong-typed values of a raw categorical column.
+
+    The same as ``profile.bin_counts(categorical_view(column).labels)`` and
+    the view's counts; a column of only strings, nulls and absences is counted
+    in one pass (a ``Counter``), the rest goes through :func:`categorical_view`.
+
+    >>> p = CategoricalProfile.fit(["a", "b"], min_share=0.0)
+    >>> counts, nulls, missing, wrong = categorical_counts(p, ["a", None, MISSING, "z", 3])
+    >>> counts.tolist(), nulls, missing, wrong
+    ([1, 0, 0, 2], 1, 1, 1)
+    """
+    if type(column) is list:
+        tally = Counter(column)
+        if all(type(k) is str or k is None or k is MISSING for k in tally):
+            return profile.tally_counts(tally), tally[None], tally[MISSING], 0
+    view = categorical_view(column)
+    return profile.bin_counts(view.labels), view.nulls, view.missing, view.wrong_type  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True, slots=True)
 class NumericProfile:
     """Reference distribution of a numeric value: quantile bins and moments.
@@ -117,8 +139,17 @@ class NumericProfile:
     maximum: float
     mean: float
     std: float
+    _edges: np.ndarray = field(init=False, compare=False, repr=False)
 
     kind = "numeric"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_edges", np.asarray(self.edges, dtype=np.float64))
+
+    @property
+    def edge_array(self) -> np.ndarray:
+        """``edges`` as a float64 array (shared: do not modify)."""
+        return self._edges
 
     @classmethod
     def fit(cls, values: np.ndarray, *, bins: int = 10, nulls: int = 0) -> NumericProfile:
@@ -148,9 +179,7 @@ class NumericProfile:
     def bin_counts(self, values: np.ndarray) -> np.ndarray:
         """Counts per bin of the non-NaN ``values``."""
         finite = values[~np.isnan(values)]
-        return np.bincount(
-            np.searchsorted(np.asarray(self.edges), finite, side="right"), minlength=self.bins
-        )
+        return np.bincount(self._edges.searchsorted(finite, side="right"), minlength=self.bins)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -254,11 +283,20 @@ class CategoricalProfile:
 
     def bin_counts(self, labels: list[Any]) -> np.ndarray:
         """Counts per bin (categories, rest, unseen); null and absent are skipped."""
+        return self.tally_counts(Counter(labels))
+
+    def tally_counts(self, tally: Counter[Any]) -> np.ndarray:
+        """:meth:`bin_counts` of the labels counted in ``tally``.
+
+        Labels that a ``Counter`` merges (equal and of equal hash) are looked
+        up as one in the bins' index, so counting first gives the same bins.
+        """
         bins = self.bins
-        codes = np.fromiter(
-            map(self._index.get, labels, repeat(bins - 1)), dtype=np.intp, count=len(labels)
-        )
-        return np.bincount(codes, minlength=bins + 1)[:bins]
+        index = self._index
+        counts = [0] * (bins + 1)
+        for label, count in tally.items():
+            counts[index.get(label, bins - 1)] += count
+        return np.array(counts[:bins], dtype=np.intp)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -301,9 +339,15 @@ def fit_profile(column: list[Any], *, bins: int, max_categories: int, min_share:
 
     Numbers make a numeric feature; strings and booleans a categorical one.
     """
+    if type(column) is np.ndarray and column.dtype in _ARRAY_DTYPES:
+        # decode_records' numbers: NaN stands for null, nothing else is there
+        view = numeric_view(column)
+        if view.nulls < len(column):
+            return NumericProfile.fit(view.numbers, bins=bins, nulls=view.nulls)  # type: ignore[arg-type]
     column = column_values(column)
-    numeric = sum(1 for v in column if type(v) in _NUMERIC_TYPES)
-    categorical = sum(1 for v in column if type(v) in (str, bool))
+    kinds = Counter(map(type, column))
+    numeric = kinds[int] + kinds[float]
+    categorical = kinds[str] + kinds[bool]
     if numeric >= categorical and numeric > 0:
         view = numeric_view(column)
         return NumericProfile.fit(view.numbers, bins=bins, nulls=view.nulls)  # type: ignore[arg-type]

@@ -22,21 +22,21 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
 from streamproc.contracts import MISSING, Alert, EventColumns
-from streamproc.detect.adwin import BlockAdwin, adwin_delta
+from streamproc.detect.adwin import BlockAdwin, adwin_delta, update_rows
 from streamproc.detect.baseline import (
     Baseline,
     NumericProfile,
     Profile,
-    categorical_view,
+    categorical_counts,
     numeric_view,
 )
 from streamproc.detect.policy import AlertPolicy, Finding, Window
-from streamproc.detect.psi import psi_against, psi_threshold, smoothed
+from streamproc.detect.psi import psi_against, psi_rows, psi_threshold, smoothed
 from streamproc.detect.quality import rate_threshold, schema_message
 from streamproc.detect.settings import Settings
 
@@ -78,14 +78,116 @@ class _WindowState:
     features: dict[str, _FeatureCounts] = field(default_factory=dict)
     new_features: dict[str, int] = field(default_factory=dict)
     prediction: np.ndarray | None = None
+    numeric: np.ndarray | None = None  # bin counts of the numeric block, see _NumericBlock
 
 
-def _view_counts(profile: Profile, column: list[Any]) -> tuple[np.ndarray, Any]:
+def _column_counts(profile: Profile, column: Any) -> tuple[np.ndarray, int, int, int]:
+    """Bin counts, nulls, absences and wrong-typed values of one raw column."""
     if isinstance(profile, NumericProfile):
         view = numeric_view(column)
-        return profile.bin_counts(view.numbers), view  # type: ignore[arg-type]
-    view = categorical_view(column)
-    return profile.bin_counts(view.labels), view  # type: ignore[arg-type]
+        return profile.bin_counts(view.numbers), view.nulls, view.missing, view.wrong_type  # type: ignore[arg-type]
+    return categorical_counts(profile, column)
+
+
+_BLOCK_DTYPES: Final = (np.dtype(np.float64), np.dtype(np.int64))
+
+
+@dataclass(frozen=True, slots=True)
+class _NumericBlock:
+    """The numeric features of a baseline, binned together.
+
+    When every one of them is a float64 or int64 array in a batch (as
+    :func:`~streamproc.contracts.decode_records` builds them), they are stacked
+    into one matrix: one ``isnan``, one ``bincount`` over all their bins (laid
+    end to end in one count vector, feature ``j``'s from ``starts[j]``), and
+    the ADWIN streams are standardized together. Per feature only the
+    ``searchsorted`` remains: the same bins as :meth:`NumericProfile.bin_counts`.
+    """
+
+    names: tuple[str, ...]
+    edges: tuple[np.ndarray, ...]
+    starts: tuple[int, ...]
+    size: int
+    shift: np.ndarray  # starts as a column, added to the bin of each value
+    rows: dict[str, int]
+
+    @classmethod
+    def of(cls, baseline: Baseline) -> _NumericBlock:
+        profiles = [
+            (name, p) for name, p in baseline.features.items() if isinstance(p, NumericProfile)
+        ]
+        bins = [p.bins for _, p in profiles]
+        starts = [sum(bins[:j]) for j in range(len(bins))]
+        return cls(
+            names=tuple(name for name, _ in profiles),
+            edges=tuple(p.edge_array for _, p in profiles),
+            starts=tuple(starts),
+            size=sum(bins),
+            shift=np.array(starts, dtype=np.intp).reshape(-1, 1),
+            rows={name: j for j, (name, _) in enumerate(profiles)},
+        )
+
+    def stack(self, features: dict[str, Any]) -> np.ndarray | None:
+        """The block's columns as a float64 matrix (a row each), if all are arrays."""
+        columns = [features.get(name) for name in self.names]
+        for column in columns:
+            if type(column) is not np.ndarray or column.dtype not in _BLOCK_DTYPES:
+                return None
+        return np.stack(columns, dtype=np.float64)  # type: ignore[arg-type]
+
+    def counts(self, matrix: np.ndarray) -> tuple[np.ndarray, list[int] | None]:
+        """Bin counts of the stacked values (NaN skipped), and the NaNs of each row."""
+        codes = np.empty(matrix.shape, dtype=np.intp)
+        for j, edges in enumerate(self.edges):
+            codes[j] = edges.searchsorted(matrix[j], side="right")
+        codes += self.shift
+        nulls = None
+        nan = np.isnan(matrix)
+        if nan.any():
+            codes[nan] = self.size  # counted past the end, then dropped
+            nulls = nan.sum(axis=1).tolist()
+        return np.bincount(codes.ravel(), minlength=self.size + 1)[: self.size], nulls
+
+
+@dataclass(frozen=True, slots=True)
+class _JudgePlan:
+    """The features a window judges (the first ``max_features`` of the baseline),
+    with their smoothed baseline bins stacked by number of bins, so that one
+    :func:`psi_rows` gives the PSI of all features with that many bins."""
+
+    features: tuple[tuple[str, Profile], ...]
+    zeros: tuple[np.ndarray, ...]  # the counts of a feature absent from a window
+    groups: tuple[tuple[tuple[int, ...], np.ndarray], ...]  # (positions, smoothed bins)
+
+    @classmethod
+    def of(cls, baseline: Baseline, max_features: int) -> _JudgePlan:
+        features = tuple(list(baseline.features.items())[:max_features])
+        by_bins: dict[int, list[int]] = {}
+        for i, (_, profile) in enumerate(features):
+            by_bins.setdefault(profile.bins, []).append(i)
+        groups = tuple(
+            (tuple(rows), np.stack([_expected(features[i][1]) for i in rows]))
+            for rows in by_bins.values()
+        )
+        zeros = tuple(np.zeros(p.bins, np.int64) for _, p in features)
+        return cls(features, zeros, groups)
+
+    def psi(self, counts: list[np.ndarray | None]) -> tuple[list[float], list[int]]:
+        """PSI and number of values of each feature's window counts (None: none)."""
+        values = [0.0] * len(self.features)
+        observed = [0] * len(self.features)
+        for rows, expected in self.groups:
+            matrix = np.stack([self.zeros[i] if (c := counts[i]) is None else c for i in rows])
+            psi, totals = psi_rows(expected, matrix)
+            for i, value, total in zip(rows, psi.tolist(), totals.tolist(), strict=True):
+                values[i] = value
+                observed[i] = total
+        return values, observed
+
+
+def _expected(profile: Profile) -> np.ndarray:
+    """The smoothed baseline proportions of a profile, as :func:`psi_against` takes them."""
+    return smoothed(np.asarray(profile.proportions) * max(profile.count, 1))
 
 
 class ModelMonitor:
@@ -119,6 +221,8 @@ class ModelMonitor:
         self._adwin_delta = 1e-6
         self._window = _WindowState()
         self._expected: dict[int, tuple[Profile, np.ndarray]] = {}  # smoothed baseline bins
+        self._block = _NumericBlock.of(Baseline(model_id, {}))
+        self._judged: _JudgePlan | None = None
         if baseline is not None:
             self.set_baseline(baseline)
 
@@ -134,6 +238,8 @@ class ModelMonitor:
         s = self.settings
         self._baseline = baseline
         self._expected.clear()
+        self._block = _NumericBlock.of(baseline)
+        self._judged = None
         self.published = published
         self._learning.clear()
         self._learned = 0
@@ -194,8 +300,8 @@ class ModelMonitor:
             room = self.settings.window_events - self._window.events
             stop = min(batch.size, start + room)
             chunk = batch.slice(start, stop) if (start, stop) != (0, batch.size) else batch
-            self._accumulate(chunk)
-            alerts += self._feed_adwins(chunk, now)
+            matrix = self._accumulate(chunk)
+            alerts += self._feed_adwins(chunk, matrix, now)
             if self._window_due():
                 alerts += self._close_window(now)
             start = stop
@@ -224,7 +330,8 @@ class ModelMonitor:
 
     # -- window accumulation ----------------------------------------------
 
-    def _accumulate(self, chunk: EventColumns) -> None:
+    def _accumulate(self, chunk: EventColumns) -> np.ndarray | None:
+        """Count a chunk into the window; return its numeric block if it was stacked."""
         baseline = self._baseline
         assert baseline is not None
         w = self._window
@@ -233,22 +340,35 @@ class ModelMonitor:
         w.start = min(w.start, float(chunk.timestamps.min()))
         w.end = max(w.end, float(chunk.timestamps.max()))
         w.errors += int(chunk.errors.sum())
+        block = self._block
+        matrix = block.stack(chunk.features) if block.names else None
+        if matrix is not None:
+            counts, nulls = block.counts(matrix)
+            for j, name in enumerate(block.names):
+                state = w.features.get(name) or self._state(name, baseline.features[name])
+                if nulls is not None:
+                    state.nulls += nulls[j]
+            assert w.numeric is not None
+            w.numeric += counts
         for name, column in chunk.features.items():
             profile = baseline.features.get(name)
             if profile is None:
                 if name in w.new_features or len(w.new_features) < s.max_features:
-                    w.new_features[name] = w.new_features.get(name, 0) + sum(
-                        1 for v in column if v is not MISSING
+                    present = (
+                        len(column)
+                        if type(column) is np.ndarray
+                        else len(column) - list(column).count(MISSING)
                     )
+                    w.new_features[name] = w.new_features.get(name, 0) + present
                 continue
-            counts, view = _view_counts(profile, column)
-            state = w.features.get(name)
-            if state is None:
-                state = w.features[name] = _FeatureCounts(np.zeros(profile.bins, np.int64))
+            if matrix is not None and name in block.rows:
+                continue
+            counts, nulls_, missing, wrong = _column_counts(profile, column)
+            state = w.features.get(name) or self._state(name, profile)
             state.counts += counts
-            state.nulls += view.nulls
-            state.missing += view.missing
-            state.wrong_type += view.wrong_type
+            state.nulls += nulls_
+            state.missing += missing
+            state.wrong_type += wrong
         prediction = self._prediction_profile()
         if prediction is not None:
             counts = (
@@ -257,6 +377,24 @@ class ModelMonitor:
                 else prediction.bin_counts(chunk.prediction_labels)
             )
             w.prediction = counts if w.prediction is None else w.prediction + counts
+        return matrix
+
+    def _state(self, name: str, profile: Profile) -> _FeatureCounts:
+        """The window's counts of a feature, created on its first value in the window.
+
+        A feature of the numeric block counts into its slice of the block's vector.
+        """
+        w = self._window
+        row = self._block.rows.get(name)
+        if row is None:
+            counts = np.zeros(profile.bins, np.int64)
+        else:
+            if w.numeric is None:
+                w.numeric = np.zeros(self._block.size, np.int64)
+            start = self._block.starts[row]
+            counts = w.numeric[start : start + profile.bins]
+        state = w.features[name] = _FeatureCounts(counts)
+        return state
 
     def _prediction_profile(self) -> Profile | None:
         b = self._baseline
@@ -272,23 +410,37 @@ class ModelMonitor:
 
     # -- judging -------------------------------------------------------------
 
-    def _feed_adwins(self, chunk: EventColumns, now: float) -> list[Alert]:
+    def _feed_adwins(
+        self, chunk: EventColumns, matrix: np.ndarray | None, now: float
+    ) -> list[Alert]:
         alerts: list[Alert] = []
         baseline = self._baseline
         assert baseline is not None
+        rows = self._block.rows if matrix is not None else {}
+        fed: list[tuple[tuple[str, str | None], Profile | None]] = []
+        detectors: list[BlockAdwin] = []
+        values: list[np.ndarray] = []
         for key, detector in self._adwins.items():
             signal, feature = key
             if signal == "feature":
-                column = chunk.features.get(feature)  # type: ignore[arg-type]
-                if column is None:
-                    continue
-                values = numeric_view(column).numbers
+                row = rows.get(feature)  # type: ignore[arg-type]
+                if row is not None:
+                    numbers = matrix[row]  # type: ignore[index]
+                else:
+                    column = chunk.features.get(feature)  # type: ignore[arg-type]
+                    if column is None:
+                        continue
+                    numbers = numeric_view(column).numbers  # type: ignore[assignment]
                 profile: Profile | None = baseline.features[feature]  # type: ignore[index]
             elif signal == "prediction":
-                values, profile = chunk.prediction_scores, baseline.prediction_score
+                numbers, profile = chunk.prediction_scores, baseline.prediction_score
             else:
-                values, profile = chunk.latency_ms, None
-            changes = detector.update(values)  # type: ignore[arg-type]
+                numbers, profile = chunk.latency_ms, None
+            fed.append((key, profile))
+            detectors.append(detector)
+            values.append(numbers)
+        for (key, profile), changes in zip(fed, update_rows(detectors, values), strict=True):
+            signal, feature = key
             if not changes:
                 continue
             change = changes[-1]
@@ -351,6 +503,11 @@ class ModelMonitor:
         return alerts
 
     def _judge(self, w: _WindowState, window: Window) -> tuple[list[Finding], WindowReport]:
+        """The window's findings and statistics.
+
+        Only findings that can change an alert are made (they breach, or their
+        key has an open episode: :meth:`AlertPolicy.observe` ignores the rest).
+        """
         s = self.settings
         baseline = self._baseline
         assert baseline is not None
@@ -359,18 +516,30 @@ class ModelMonitor:
         # half to ADWIN, see set_baseline), split evenly over this window's tests.
         tests = 2 * len(w.features) + 2
         alpha = (n / (2 * s.false_alarm_events)) / tests
+        plan = self._judged
+        if plan is None:
+            plan = self._judged = _JudgePlan.of(baseline, s.max_features)
+        states = [w.features.get(name) for name, _ in plan.features]
+        psi_values, observed = plan.psi([None if t is None else t.counts for t in states])
+        matters = self._matters
+        too_few = s.min_window_events // 2
         findings: list[Finding] = []
         stats: dict[str, FeatureStats] = {}
-        for name, profile in baseline.features.items():
-            if len(stats) >= s.max_features:
-                break
-            state = w.features.get(name)
+        for i, (name, profile) in enumerate(plan.features):
+            state = states[i]
             if state is None:  # the feature never appeared in this window
-                state = _FeatureCounts(np.zeros(profile.bins, np.int64), missing=n)
-            value, threshold = self._psi(profile, state.counts, alpha)
+                state = _FeatureCounts(plan.zeros[i], missing=n)
+            threshold = psi_threshold(
+                bins=profile.bins,
+                window=max(observed[i], 1),
+                reference=profile.count,
+                alpha=alpha,
+                floor=s.psi_min,
+            )
+            value = math.nan if observed[i] < too_few else psi_values[i]
             null_ratio = state.nulls / n
             stats[name] = FeatureStats(value, threshold, null_ratio)
-            if not math.isnan(value):
+            if not math.isnan(value) and matters(("feature", name, "psi"), value, threshold):
                 findings.append(self._psi_finding("feature", name, value, threshold, window))
             null_threshold = rate_threshold(
                 baseline_rate=profile.null_rate,
@@ -378,39 +547,50 @@ class ModelMonitor:
                 alpha=alpha,
                 min_increase=s.null_rate_min_increase,
             )
-            findings.append(
-                Finding(
-                    "feature",
-                    name,
-                    "null_rate",
-                    value=null_ratio,
-                    threshold=null_threshold,
-                    resolve_below=profile.null_rate
-                    + s.resolve_ratio * (null_threshold - profile.null_rate),
-                    severity="warning",
-                    message=(
-                        f"null ratio of feature '{name}' is {null_ratio:.2f} "
-                        f"(baseline {profile.null_rate:.2f}, threshold {null_threshold:.2f}) "
-                        f"over the last {n} events"
-                    ),
-                    resolve_after=s.resolve_windows,
+            if matters(("feature", name, "null_rate"), null_ratio, null_threshold):
+                findings.append(
+                    Finding(
+                        "feature",
+                        name,
+                        "null_rate",
+                        value=null_ratio,
+                        threshold=null_threshold,
+                        resolve_below=profile.null_rate
+                        + s.resolve_ratio * (null_threshold - profile.null_rate),
+                        severity="warning",
+                        message=(
+                            f"null ratio of feature '{name}' is {null_ratio:.2f} "
+                            f"(baseline {profile.null_rate:.2f}, "
+                            f"threshold {null_threshold:.2f}) over the last {n} events"
+                        ),
+                        resolve_after=s.resolve_windows,
+                    )
                 )
-            )
             missing, wrong = state.missing / n, state.wrong_type / n
             problem, share = ("missing", missing) if missing >= wrong else ("type", wrong)
-            findings.append(self._schema_finding(name, problem, share, n, "critical"))
+            if matters(("schema", name, "schema"), share, s.schema_min_share):
+                findings.append(self._schema_finding(name, problem, share, n, "critical"))
         for name, present in w.new_features.items():
-            findings.append(self._schema_finding(name, "new", present / n, n, "warning"))
+            if matters(("schema", name, "schema"), present / n, s.schema_min_share):
+                findings.append(self._schema_finding(name, "new", present / n, n, "warning"))
         prediction_psi = None
         prediction = self._prediction_profile()
         if prediction is not None and w.prediction is not None:
             prediction_psi, threshold = self._psi(prediction, w.prediction, alpha)
-            if not math.isnan(prediction_psi):
+            if not math.isnan(prediction_psi) and matters(
+                ("prediction", None, "psi"), prediction_psi, threshold
+            ):
                 findings.append(
                     self._psi_finding("prediction", None, prediction_psi, threshold, window)
                 )
-        findings.append(self._error_finding(w, alpha))
+        error = self._error_finding(w, alpha)
+        if error is not None:
+            findings.append(error)
         return findings, WindowReport(window, stats, prediction_psi)
+
+    def _matters(self, key: tuple[str, str | None, str], value: float, threshold: float) -> bool:
+        """Whether a finding can change the alert state (see :meth:`_judge`)."""
+        return value > threshold or self.policy.is_open(key)
 
     def _psi(self, profile: Profile, counts: np.ndarray, alpha: float) -> tuple[float, float]:
         """(PSI, threshold) of window counts; NaN PSI when too few values."""
@@ -426,8 +606,7 @@ class ModelMonitor:
             return math.nan, threshold
         cached = self._expected.get(id(profile))
         if cached is None or cached[0] is not profile:
-            expected = np.asarray(profile.proportions) * max(profile.count, 1)
-            cached = self._expected[id(profile)] = (profile, smoothed(expected))
+            cached = self._expected[id(profile)] = (profile, _expected(profile))
         return psi_against(cached[1], counts), threshold
 
     def _psi_finding(
@@ -466,7 +645,7 @@ class ModelMonitor:
             resolve_after=s.resolve_windows,
         )
 
-    def _error_finding(self, w: _WindowState, alpha: float) -> Finding:
+    def _error_finding(self, w: _WindowState, alpha: float) -> Finding | None:
         s = self.settings
         baseline_rate = self._baseline.error_rate if self._baseline else 0.0
         rate = w.errors / w.events
@@ -476,6 +655,8 @@ class ModelMonitor:
             alpha=alpha,
             min_increase=s.error_rate_min_increase,
         )
+        if not self._matters(("errors", None, "error_rate"), rate, threshold):
+            return None
         return Finding(
             "errors",
             None,

@@ -94,6 +94,10 @@ class AlertPolicy:
         """Open episodes: key -> severity."""
         return {key: ep.severity for key, ep in self._open.items()}
 
+    def is_open(self, key: tuple[str, str | None, str]) -> bool:
+        """Whether ``key`` has an open episode (else only a breach changes anything)."""
+        return key in self._open
+
     def restore(self, alert: Alert) -> None:
         """Replay a published alert of this model: a ``firing`` one re-opens its
         episode, a ``resolved`` one closes it.

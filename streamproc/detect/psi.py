@@ -63,6 +63,21 @@ def psi_against(q: np.ndarray, observed: np.ndarray) -> float:
     return float(np.sum((p - q) * np.log(p / q)))
 
 
+def psi_rows(q: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`psi_against` of each row of ``counts`` (against the same row of
+    ``q``), and each row's total: the same operations element by element and
+    each row summed alone, so the same values as one row at a time.
+
+    >>> q = np.stack([smoothed(np.array([500, 500])), smoothed(np.array([100, 900]))])
+    >>> values, totals = psi_rows(q, np.array([[900, 100], [100, 900]]))
+    >>> values[0] == psi_against(q[0], np.array([900, 100])), totals.tolist()
+    (np.True_, [1000, 1000])
+    """
+    totals = counts.sum(axis=1)
+    p = (counts + SMOOTHING) / (totals + SMOOTHING * counts.shape[1]).reshape(-1, 1)
+    return ((p - q) * np.log(p / q)).sum(axis=1), totals
+
+
 @functools.lru_cache(maxsize=4096)  # the same few (alpha, bins) every window
 def chi2_quantile(probability: float, df: int) -> float:
     """Quantile of the chi-squared distribution (Wilson-Hilferty approximation).

@@ -187,3 +187,57 @@ def test_typed_decoding_of_odd_numbers() -> None:
 
 def dumps_each_plain(items: list[dict[str, Any]]) -> list[bytes | None]:
     return [orjson.dumps(e) for e in items]
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        b'"n00": 1.5, ',  # a duplicate feature: the last one counts
+        b'"n\\u0030\\u0030": 1.5, ',  # the same, escaped
+        b'"n\\u0030\\u0031": 1.5, "n00": true, ',  # an escaped duplicate, a type change
+        b'"extra": 1, ',  # one feature more
+        None,  # none
+    ],
+)
+@pytest.mark.parametrize("where", [0, 7])
+def test_schema_decoding_of_odd_feature_names(prefix: bytes | None, where: int) -> None:
+    evs = events(20, models=2)
+    values = dumps_each_plain(evs)
+    features = b"{}" if prefix is None else b"{" + prefix + orjson.dumps(evs[where]["features"])[1:]
+    body = orjson.dumps({k: v for k, v in evs[where].items() if k != "features"})[:-1]
+    values[where] = body + b',"features":' + features + b"}"
+    check(values)
+    check(values, chunk_events=4)
+
+
+def test_schema_decoding_keeps_the_key_order_of_the_first_event() -> None:
+    evs = events(30, models=2)
+    flipped = copy.deepcopy(evs)
+    for e in flipped:
+        e["features"] = dict(reversed(list(e["features"].items())))
+    values = dumps_each_plain(evs[:10] + flipped[10:20] + evs[20:])
+    check(values)
+    check(values, chunk_events=5)
+    stamps = [0.0] * 30
+    decode_records(dumps_each_plain(evs), stamps)  # the first order's decoder exists now
+    out = decode_records(dumps_each_plain(flipped), stamps)
+    assert list(out.columns[0].features) == list(flipped[0]["features"])
+
+
+def test_float_first_features_refuse_integers_in_the_schema_decoder() -> None:
+    import msgspec
+
+    from streamproc.contracts import _schema_decoder, _schema_of
+
+    decode, _ = _schema_decoder(_schema_of({"x": 1.5, "c": "a"}))
+    assert decode(b'{"model_id": "m", "features": {"x": null, "c": 2}}').features.f0 is None
+    for text in (b"1", b"9223372036854775808", b"true", b'"1.5"'):
+        with pytest.raises(msgspec.ValidationError):
+            decode(b'{"model_id": "m", "features": {"x": ' + text + b', "c": "a"}}')
+    # and decode_records still gives what the reference gives
+    values = [
+        orjson.dumps({"model_id": "m", "features": {"x": x, "c": c}})
+        for x, c in [(1.5, "a"), (None, "b"), (2, "c"), (2.5, 3), (None, None), (0.5, True)]
+    ]
+    for chunk in (1, 2, 3, 6):
+        check(values, chunk_events=chunk)

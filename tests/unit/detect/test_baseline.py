@@ -94,3 +94,39 @@ def test_views_count_nulls_missing_and_wrong_types():
 def test_bad_baselines_are_rejected_with_the_field(data, message):
     with pytest.raises(ValueError, match=message):
         Baseline.from_dict(data)
+
+
+def test_categorical_counts_match_the_view_and_bin_counts():
+    from streamproc.contracts import MISSING
+    from streamproc.detect.baseline import categorical_counts
+
+    rng = np.random.default_rng(8)
+    profile = CategoricalProfile.fit(
+        list(rng.choice(["a", "b", "c", "d", "1", "true"], 500)), min_share=0.05
+    )
+    pools = [
+        ["a", "b", "zz", None],
+        ["a", "c", None, MISSING],
+        ["a", 1, 1.0, True, "1", "true", None, MISSING, 2.5, False],
+    ]
+    for pool in pools:
+        column = [pool[i] for i in rng.integers(0, len(pool), 300)]
+        view = categorical_view(column)
+        expected = (profile.bin_counts(view.labels), view.nulls, view.missing, view.wrong_type)
+        got = categorical_counts(profile, column)
+        assert got[0].tolist() == expected[0].tolist() and got[0].dtype == expected[0].dtype
+        assert got[1:] == expected[1:]
+
+
+def test_fit_from_arrays_or_lists_gives_the_same_baseline():
+    from streamproc.contracts import decode_records
+
+    batch = next(generate(Scenario.demo(drift_at=2000), events=4000, batch=4000, seed=3))
+    for e in batch[:300]:
+        e["features"]["income"] = None  # a float column with nulls
+    lists = EventColumns.from_events("fraud-detector", batch, default_timestamp=0.0)
+    arrays = decode_records([orjson.dumps(e) for e in batch], [0.0] * len(batch)).columns[0]
+    assert any(type(c) is np.ndarray and c.dtype.kind == "i" for c in arrays.features.values())
+    a, b = Baseline.fit(arrays).to_dict(), Baseline.fit(lists).to_dict()
+    a.pop("created_at"), b.pop("created_at")
+    assert a == b
