@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from streamproc.contracts import DecodedRecords, decode_records
+from streamproc.files import _share_strings as share_strings
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +66,22 @@ def _child(conn: Connection) -> None:
         except (EOFError, OSError):
             return  # the worker closed the pipe, or died (even SIGKILLed)
         try:
-            reply: tuple[bool, Any] = (True, decode_values(values, timestamps))
+            reply: tuple[bool, Any] = (True, _for_shipping(decode_values(values, timestamps)))
         except Exception as exc:  # noqa: BLE001 - the worker decides what to do
             reply = (False, f"{type(exc).__name__}: {exc}")
         try:
             conn.send_bytes(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
         except OSError:
             return
+
+
+def _for_shipping(decoded: DecodedRecords) -> DecodedRecords:
+    """``decoded`` made cheap to pickle: equal strings shared (pickle sends each
+    once), event ids left out (the detectors do not read them)."""
+    for columns in decoded.columns:
+        columns.event_ids = []
+    share_strings(decoded)
+    return decoded
 
 
 def _pack_batch(values: Sequence[bytes | None], timestamps: Sequence[float]) -> bytes:

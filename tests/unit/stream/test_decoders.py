@@ -1,3 +1,4 @@
+import asyncio
 import os
 import signal
 import subprocess
@@ -42,13 +43,17 @@ async def test_batches_of_a_killed_child_are_decoded_here_and_the_pool_restarts(
     with DecoderPool(1) as pool:
         await pool.decode(VALUES, TIMES)  # the child is running
         (first,) = [d.process for d in pool._decoders]
-        pending = pool.decode(VALUES, TIMES)
+        values, times = VALUES * 5000, TIMES * 5000  # long enough to be killed while at it
+        pending = pool.decode(values, times)
         os.kill(first.pid, signal.SIGKILL)
         decoded = await pending
-        assert summary(decoded) == summary(decode_values(VALUES, TIMES))
-        (second,) = [d.process for d in pool._decoders]
-        assert second.pid != first.pid
-        assert summary(await pool.decode(VALUES, TIMES)) == summary(decoded)
+        assert summary(decoded) == summary(decode_values(values, times))
+        for _ in range(50):
+            if pool._decoders[0].process.pid != first.pid:
+                break
+            await asyncio.sleep(0.1)
+        assert pool._decoders[0].process.pid != first.pid
+        assert summary(await pool.decode(VALUES, TIMES)) == summary(decode_values(VALUES, TIMES))
 
 
 async def test_null_values_and_many_batches_in_flight_come_back_in_order():
