@@ -22,12 +22,14 @@ import asyncio
 import gc
 import logging
 import multiprocessing
+import os
 import pickle
 import signal
 from collections import deque
 from collections.abc import Coroutine, Sequence
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from multiprocessing import reduction
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from types import TracebackType
@@ -59,10 +61,10 @@ def decode_values(values: Sequence[bytes | None], timestamps: Sequence[float]) -
 def _child(conn: Connection) -> None:
     """A decoder process: batches in, decoded batches out, until the worker is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the worker, which stops us
-    conn.send_bytes(b"ready")
+    _send(conn, b"ready")
     while True:
         try:
-            values, timestamps = _unpack_batch(conn.recv_bytes())
+            values, timestamps = _unpack_batch(_receive(conn))
         except (EOFError, OSError):
             return  # the worker closed the pipe, or died (even SIGKILLed)
         try:
@@ -70,18 +72,54 @@ def _child(conn: Connection) -> None:
         except Exception as exc:  # noqa: BLE001 - the worker decides what to do
             reply = (False, f"{type(exc).__name__}: {exc}")
         try:
-            conn.send_bytes(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
+            _send(conn, pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
         except OSError:
             return
 
 
-def _for_shipping(decoded: DecodedRecords) -> DecodedRecords:
-    """``decoded`` made cheap to pickle: equal strings shared (pickle sends each
-    once), event ids left out (the detectors do not read them)."""
+def _without_event_ids(decoded: DecodedRecords) -> DecodedRecords:
+    """``decoded`` without event ids: the detectors do not read them, and they
+    are a tenth of what a decoded batch weighs when it is pickled."""
     for columns in decoded.columns:
         columns.event_ids = []
-    share_strings(decoded)
     return decoded
+
+
+def _for_shipping(decoded: DecodedRecords) -> DecodedRecords:
+    """``decoded`` made cheap to pickle: equal strings shared (pickle sends each
+    once), no event ids."""
+    share_strings(_without_event_ids(decoded))
+    return decoded
+
+
+# Messages (megabytes each) travel in memory files (Linux memfd) whose
+# descriptors are passed over the pipe: sending never waits for the other side
+# to read, so a child can have its next batch queued while it decodes, and its
+# reply waits for the worker without holding the child up. Elsewhere the bytes
+# go through the pipe itself, and a child gets a batch only when idle.
+_MEMFD = hasattr(os, "memfd_create")
+_QUEUED_PER_CHILD = 2 if _MEMFD else 1
+
+
+def _send(conn: Connection, message: bytes) -> None:
+    if not _MEMFD:
+        conn.send_bytes(message)
+        return
+    fd = os.memfd_create("streamproc-batch", os.MFD_CLOEXEC)
+    try:
+        with open(fd, "wb", closefd=False) as f:
+            f.write(message)
+        reduction.send_handle(conn, fd, 0)
+    finally:
+        os.close(fd)
+
+
+def _receive(conn: Connection) -> bytes:
+    if not _MEMFD:
+        return conn.recv_bytes()
+    with open(reduction.recv_handle(conn), "rb") as f:
+        f.seek(0)  # the sender's writes moved the offset both descriptors share
+        return f.read()
 
 
 def _pack_batch(values: Sequence[bytes | None], timestamps: Sequence[float]) -> bytes:
@@ -119,7 +157,7 @@ class _Decoder:
     process: BaseProcess
     conn: Connection
     ready: bool = False
-    current: asyncio.Future[DecodedRecords] | None = None
+    queued: deque[asyncio.Future[DecodedRecords]] = field(default_factory=deque)  # in order
 
 
 class DecoderPool:
@@ -186,9 +224,12 @@ class DecoderPool:
         self, values: Sequence[bytes | None], timestamps: Sequence[float]
     ) -> Coroutine[Any, Any, DecodedRecords]:
         """Start decoding now (in a child process, or here if the pool has none);
-        await the returned coroutine for the result, or ``close()`` it to drop it."""
+        await the returned coroutine for the result, or ``close()`` it to drop it.
+
+        The result has no event ids (see :func:`_without_event_ids`).
+        """
         if not self._decoders:
-            return _ready(decode_values(values, timestamps))
+            return _ready(_without_event_ids(decode_values(values, timestamps)))
         assert self._loop is not None
         future: asyncio.Future[DecodedRecords] = self._loop.create_future()
         self._waiting.append((_pack_batch(values, timestamps), future))
@@ -204,28 +245,31 @@ class DecoderPool:
         try:
             return await future
         except BrokenProcessPool:
-            return decode_values(values, timestamps)
+            return _without_event_ids(decode_values(values, timestamps))
 
     def _dispatch(self) -> None:
-        """Give waiting batches to idle children (an idle child reads at once)."""
-        for decoder in self._decoders:
-            if not self._waiting:
+        """Give waiting batches to the children with the fewest batches queued."""
+        while self._waiting:
+            ready = [d for d in self._decoders if d.ready]
+            if not ready:
                 return
-            if decoder.ready and decoder.current is None:
-                message, future = self._waiting.popleft()
-                if future.cancelled():
-                    continue
-                try:
-                    decoder.conn.send_bytes(message)
-                except OSError:
-                    self._waiting.appendleft((message, future))
-                    self._replace(decoder)
-                    return
-                decoder.current = future
+            decoder = min(ready, key=lambda d: len(d.queued))
+            if len(decoder.queued) >= _QUEUED_PER_CHILD:
+                return
+            message, future = self._waiting.popleft()
+            if future.cancelled():
+                continue
+            try:
+                _send(decoder.conn, message)
+            except OSError:
+                self._waiting.appendleft((message, future))
+                self._replace(decoder)
+                return
+            decoder.queued.append(future)
 
     def _on_reply(self, decoder: _Decoder) -> None:
         try:
-            message = decoder.conn.recv_bytes()
+            message = _receive(decoder.conn)
         except (EOFError, OSError):
             self._replace(decoder)
             return
@@ -233,8 +277,8 @@ class DecoderPool:
             decoder.ready = message == b"ready"
         else:
             ok, payload = pickle.loads(message)
-            future, decoder.current = decoder.current, None
-            if future is not None and not future.done():
+            future = decoder.queued.popleft()
+            if not future.done():
                 if ok:
                     future.set_result(payload)
                 else:
@@ -242,18 +286,18 @@ class DecoderPool:
         self._dispatch()
 
     def _retire(self, decoder: _Decoder, error: Exception | None) -> None:
-        """Forget a child; its batch fails with ``error`` (is cancelled if None)."""
+        """Forget a child; its batches fail with ``error`` (are cancelled if None)."""
         assert self._loop is not None
         self._loop.remove_reader(decoder.conn.fileno())
         decoder.conn.close()
         self._decoders.remove(decoder)
-        future = decoder.current
-        if future is None or future.done():
-            return
-        if error is None:
-            future.cancel()
-        else:
-            future.set_exception(error)
+        for future in decoder.queued:
+            if future.done():
+                continue
+            if error is None:
+                future.cancel()
+            else:
+                future.set_exception(error)
 
     def _replace(self, decoder: _Decoder) -> None:
         decoder.process.join(timeout=1)

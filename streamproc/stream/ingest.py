@@ -3,7 +3,7 @@
 Faust's per-message machinery costs ~100 us a record (DESIGN.md), so the
 worker does not consume through Faust agents. :class:`IngestService` is a
 ``mode`` service started by the Faust worker; it owns an aiokafka consumer in
-the worker's consumer group, and two tasks:
+the worker's consumer group, and three tasks:
 
 1. the poller: ``getmany`` up to ``max_batch`` records, and hand their values
    to the :class:`~streamproc.stream.decoders.DecoderPool` (decoding,
@@ -11,14 +11,16 @@ the worker's consumer group, and two tasks:
 2. the judge, meanwhile, takes the polled batches in order: their decoded
    columns through the detectors (:func:`process_records`, synchronous,
    vectorised); publish the alerts and dead letters and wait until the broker
-   has them; commit the batch's offsets; update metrics.
+   has them; update metrics; hand the batch's offsets to
+3. the committer, which commits the newest offsets handed to it at each
+   round trip to the broker (the judge does not wait for commits).
 
 Offsets advance only after a batch is fully processed and its outputs are
 delivered: a crash replays at most the batches in flight (at-least-once), and
 stable alert ids make the replayed alerts recognisable as the same ones. When
-partitions move, batches polled before the move are dropped unprocessed: the
-partitions' owners (this worker included) fetch them again from the committed
-offsets.
+partitions move, the offsets of judged batches are committed first, and
+batches polled before the move are dropped unjudged: the partitions' owners
+(this worker included) fetch them again from the committed offsets.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,6 +111,34 @@ class PolledBatch:
     offsets: dict[TopicPartition, int]
     generation: int
     polled_at: float = field(default_factory=time.perf_counter)
+
+
+POLL_BATCHES = 8  # batches a poll may take at most
+
+
+def batches(
+    polled: dict[TopicPartition, list[ConsumerRecord]], size: int
+) -> Iterator[dict[TopicPartition, list[ConsumerRecord]]]:
+    """``polled`` cut into batches of ``size`` records, each partition's in order.
+
+    >>> tp0, tp1 = TopicPartition("t", 0), TopicPartition("t", 1)
+    >>> [{tp.partition: n for tp, n in b.items()} for b in batches({tp0: [1, 2, 3], tp1: [4]}, 2)]
+    [{0: [1, 2]}, {0: [3], 1: [4]}]
+    """
+    batch: dict[TopicPartition, list[ConsumerRecord]] = {}
+    room = size
+    for tp, records in polled.items():
+        start = 0
+        while start < len(records):
+            taken = records[start : start + room]
+            batch[tp] = taken
+            start += len(taken)
+            room -= len(taken)
+            if room == 0:
+                yield batch
+                batch, room = {}, size
+    if batch:
+        yield batch
 
 
 def record_values(records: Sequence[ConsumerRecord]) -> tuple[list[bytes | None], list[float]]:
@@ -202,7 +232,7 @@ class _Handoff(ConsumerRebalanceListener):
         self.service = service
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        self.service.release(revoked)
+        await self.service.hand_over(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("assigned partitions: %s", sorted(tp.partition for tp in assigned))
@@ -242,6 +272,10 @@ class IngestService(Service):
         # Polled batches being decoded, oldest first; the poller waits when it is full.
         self._pending: asyncio.Queue[PolledBatch] = asyncio.Queue(maxsize=max(1, config.decoders))
         self._events_per_record = 1.0  # smoothed
+        # Offsets of judged and published batches, committed by _commit in the
+        # background (a commit round trip is off the judge's path).
+        self._to_commit: dict[TopicPartition, int] = {}
+        self._commit_wanted = asyncio.Event()
 
     async def on_start(self) -> None:
         c = self.config
@@ -289,6 +323,11 @@ class IngestService(Service):
                 except Exception:  # noqa: BLE001 - best effort on shutdown
                     log.exception("error while stopping a Kafka client")
 
+    async def hand_over(self, revoked: set[TopicPartition]) -> None:
+        """Before partitions move: commit what was judged, then :meth:`release`."""
+        await self._commit_now()
+        self.release(revoked)
+
     def release(self, revoked: set[TopicPartition]) -> None:
         """Forget the models of partitions that were taken away."""
         gone = {tp.partition for tp in revoked if tp.topic == self.config.topics.events}
@@ -298,6 +337,7 @@ class IngestService(Service):
         self.monitor.forget(key.decode(errors="replace") for key in keys)
         self.ready = False
         self.generation += 1
+        self._to_commit.clear()
         self._drop_pending()
 
     def _drop_pending(self) -> None:
@@ -372,20 +412,25 @@ class IngestService(Service):
             if consumer is None:
                 await self.sleep(0.1)
                 continue
-            # Records may carry arrays of events: take about ``max_batch`` events a
-            # poll, not ``max_batch`` records (which could be millions of events).
+            # Records may carry arrays of events: a batch is about ``max_batch``
+            # events, not ``max_batch`` records (which could be millions of events).
             max_batch = self.config.max_batch
-            max_records = max(1, min(max_batch, int(max_batch / self._events_per_record)))
-            batch = await consumer.getmany(timeout_ms=self.config.poll_ms, max_records=max_records)
+            per_batch = max(1, min(max_batch, int(max_batch / self._events_per_record)))
+            # Take several batches' worth of what is fetched: aiokafka fetches a
+            # partition again only once its fetched records are all taken, so
+            # taking them early overlaps the next fetch with judging these.
+            polled = await consumer.getmany(
+                timeout_ms=self.config.poll_ms, max_records=per_batch * POLL_BATCHES
+            )
             assigned = consumer.assignment()
             self.ready = bool(assigned)
             self.metrics.assigned_partitions.set(len(assigned))
-            if batch:
-                polled = self._poll_done(batch)
+            for part in batches(polled, per_batch):
+                batch = self._poll_done(part)
                 try:
-                    await self._pending.put(polled)
+                    await self._pending.put(batch)
                 except BaseException:
-                    polled.decoded.close()
+                    batch.decoded.close()
                     raise
             await self._measure_lag(consumer, assigned)
 
@@ -398,6 +443,23 @@ class IngestService(Service):
             if events:
                 per = max(1.0, events / len(polled.records))
                 self._events_per_record = 0.8 * self._events_per_record + 0.2 * per
+
+    @Service.task
+    async def _commit(self) -> None:
+        """Commit the offsets of judged batches, the newest at each round trip."""
+        while not self.should_stop:
+            await self._commit_wanted.wait()
+            await self._commit_now()
+
+    async def _commit_now(self) -> None:
+        self._commit_wanted.clear()
+        offsets, self._to_commit = self._to_commit, {}
+        if not offsets or self._consumer is None:
+            return
+        try:
+            await self._consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
+            log.warning("offsets not committed (%s); the partition's next owner redoes them", exc)
 
     def _poll_done(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> PolledBatch:
         """Start decoding a polled batch."""
@@ -436,11 +498,9 @@ class IngestService(Service):
         finally:
             gc.enable()
         await self._publish(result)
-        assert self._consumer is not None
-        try:
-            await self._consumer.commit(polled.offsets)
-        except (CommitFailedError, IllegalStateError) as exc:
-            log.warning("offsets not committed (%s); the partition's next owner redoes them", exc)
+        if polled.generation == self.generation:  # else its partitions may be another's now
+            self._to_commit.update(polled.offsets)
+            self._commit_wanted.set()
         self._record_metrics(result)
         self.metrics.batch_duration.observe(time.perf_counter() - polled.polled_at)
         return sum(c.size for c in result.columns)

@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from streamproc.contracts import DecodedRecords, column_values
+from streamproc.simulate import wide_events
 from streamproc.stream.decoders import DecoderPool, decode_values
 
 VALUES = [
@@ -68,6 +69,13 @@ async def test_null_values_and_many_batches_in_flight_come_back_in_order():
 async def test_a_dropped_batch_needs_no_await():
     with DecoderPool(1) as pool:
         pool.decode(VALUES, TIMES).close()  # no "never awaited" warning, no error
+
+
+async def test_decoded_batches_carry_no_event_ids():
+    values = [orjson.dumps(e) for e in wide_events(events=300, models=3)]
+    with DecoderPool(1) as pool:
+        decoded = await pool.decode(values, [0.0] * len(values))
+    assert decoded.events == 300 and all(c.event_ids == [] for c in decoded.columns)
 
 
 def test_negative_process_counts_are_refused():
