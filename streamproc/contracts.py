@@ -760,8 +760,8 @@ def _typed_columns(
     (dicts, or the structs of :func:`_schema_decoder`).
     """
     n = len(events)
-    typed = feature_columns(list(map(_features_of, events)))
-    if typed is None:
+    latency_ms = np.array(list(map(_latency_of, events)), dtype=np.float64)
+    if (latency_ms < 0).any():  # checked first: the cheapest way to fail
         return None
     predictions = list(map(_prediction_of, events))
     kinds = _kinds(predictions)
@@ -776,8 +776,8 @@ def _typed_columns(
         scores, labels = np.full(n, np.nan), predictions
     else:
         return None
-    latency_ms = np.array(list(map(_latency_of, events)), dtype=np.float64)
-    if (latency_ms < 0).any():
+    typed = feature_columns(list(map(_features_of, events)))
+    if typed is None:
         return None
     errors = list(map(_error_of, events))
     versions = list(map(_version_of, events))
@@ -923,41 +923,68 @@ def _schema_chunk(
     default_timestamps: Sequence[float],
     i: int,
     chunk_events: int,
-) -> tuple[list[EventColumns | _Piece] | None, int]:
-    """Columns of the records from ``i`` on that a schema decoder (for the features
-    of the first event) accepts, up to about ``chunk_events`` events, and the index
-    of the record after them; None if they are fewer than an eighth of that."""
+    rejections: list[tuple[int, Rejection]],
+) -> tuple[list[EventColumns | _Piece] | None, int, bool]:
+    """Decode the records from ``i`` on with a schema decoder (for the features of
+    the first event), up to about ``chunk_events`` events or a record it refuses.
+
+    Returns their columns (None if it decoded none), the index of the record
+    after them, and whether it stopped at a refused record. If an event fails
+    the checks of :func:`_typed_chunk`, each quarter of the chunk is checked
+    alone, and one that fails is explained by :func:`_orjson_chunk` (which
+    adds the rejections), as the dict paths would do.
+    """
     try:
         head = _decode_typed(values[i])  # type: ignore[arg-type]
     except _TYPED_ERRORS:
-        return None, i
+        return None, i, False
     first = head[0] if type(head) is list and head else head
     if type(first) is not _Event or not first.features:
-        return None, i
-    per_record = len(head) if type(head) is list else 1
-    stop = min(len(values), i + max(1, -(-chunk_events // max(per_record, 1))))
+        return None, i, False
+    per_record = max(len(head) if type(head) is list else 1, 1)
+    stop = min(len(values), i + max(1, -(-chunk_events // per_record)))
     decode, columns_of = _schema_decoder(_schema_of(first.features))
     records: list[Any] = []
+    refused = False
     try:
         records.extend(map(decode, values[i:stop]))  # keeps what it decoded on an error
     except _TYPED_ERRORS:
-        if len(records) * 8 < stop - i:
-            return None, i
+        if not records:
+            return None, i, True
         stop = i + len(records)
+        refused = True
     stamps = default_timestamps[i:stop]
-    if any(type(r) is list for r in records):
-        events: list[Any] = []
-        defaults: list[float] = []
-        for record, stamp in zip(records, stamps, strict=True):
-            if type(record) is list:
-                events += record
-                defaults += [stamp] * len(record)
-            else:
-                events.append(record)
-                defaults.append(stamp)
-    else:
-        events, defaults = records, list(stamps)
-    return _typed_chunk(events, defaults, columns_of), stop
+    chunk = _typed_chunk(*_flat(records, stamps), columns_of)
+    if chunk is not None:
+        return chunk, stop, refused
+    parts: list[EventColumns | _Piece] = []
+    step = max(1, -(-chunk_events // (4 * per_record)))
+    for k in range(0, len(records), step):
+        block = records[k : k + step]
+        part = _typed_chunk(*_flat(block, stamps[k : k + step]), columns_of)
+        if part is None:
+            events = sum(len(r) if type(r) is list else 1 for r in block)
+            part, end = _orjson_chunk(values, default_timestamps, i + k, events, rejections)
+            if end != i + k + len(block):  # orjson split the records otherwise: stop here
+                return parts + part, end, False
+        parts += part
+    return parts, stop, refused
+
+
+def _flat(records: list[Any], stamps: Sequence[float]) -> tuple[list[Any], list[float]]:
+    """The events of decoded records and the default timestamp of each."""
+    if not any(type(r) is list for r in records):
+        return records, list(stamps)
+    events: list[Any] = []
+    defaults: list[float] = []
+    for record, stamp in zip(records, stamps, strict=True):
+        if type(record) is list:
+            events += record
+            defaults += [stamp] * len(record)
+        else:
+            events.append(record)
+            defaults.append(stamp)
+    return events, defaults
 
 
 @dataclass(slots=True)
@@ -1010,15 +1037,32 @@ def decode_records(
                 add(columns)
             pieces.clear()
 
+    # A schema decoder takes the next records, unless the last two schema
+    # chunks stopped short (schemas mixed: a chunk of the dict paths). Where a
+    # schema decoder cannot start after a long run of one schema (at an odd
+    # record), the dict paths take only ``few`` events.
     total = len(values)
+    few = max(1, chunk_events // 4)
     i = 0
+    last = few  # records in the last schema chunk
+    mixed = False
     while i < total:
         start = i
-        chunk, i = _schema_chunk(values, default_timestamps, i, _SCHEMA_CHUNKS * chunk_events)
+        chunk = None
+        if not mixed:
+            chunk, i, refused = _schema_chunk(
+                values, default_timestamps, i, _SCHEMA_CHUNKS * chunk_events, rejections
+            )
+            if chunk is not None:
+                mixed = refused and i - start < few and last < few
+                last = i - start
         if chunk is None:
-            chunk, i = _typed_records(values, default_timestamps, start, chunk_events)
-        if chunk is None:  # the orjson path, then the reference path, explain why
-            chunk, i = _orjson_chunk(values, default_timestamps, start, chunk_events, rejections)
+            size = few if last >= few else chunk_events
+            chunk, i = _typed_records(values, default_timestamps, start, size)
+            if chunk is None:  # the orjson path, then the reference path, explain why
+                chunk, i = _orjson_chunk(values, default_timestamps, start, size, rejections)
+            mixed = False
+            last = 0
         for part in chunk:
             if type(part) is _Piece:
                 if pieces and part.signature != pieces[0].signature:
