@@ -241,3 +241,28 @@ def test_float_first_features_refuse_integers_in_the_schema_decoder() -> None:
     ]
     for chunk in (1, 2, 3, 6):
         check(values, chunk_events=chunk)
+
+
+@pytest.mark.parametrize("chunk", [8, 64, 256])
+def test_long_runs_with_odd_records_mixed_schemas_and_failed_checks(chunk: int) -> None:
+    """Schema chunks stop at refused records, checks fail inside them, schemas mix:
+    whichever path takes which records, the result is the reference's."""
+    base = events(700, models=4)
+    other = [
+        {"model_id": "other", "features": {"a": float(i), "b": "x"}, "latency_ms": 1.0}
+        for i in range(200)
+    ]
+    odd = copy.deepcopy(base)
+    odd[5]["latency_ms"] = -1.0  # fails a check, not the decoder
+    odd[90]["features"]["n03"] = 4  # an integer in a float feature: refused
+    odd[91]["features"]["n03"] = 5
+    odd[300]["model_id"] = "bad id!"
+    odd[301]["features"]["extra"] = 1.0  # other names
+    odd[450]["prediction"] = 0.5  # another kind of prediction
+    values = dumps_each_plain(odd)
+    values[200] = b"not json"
+    values[650:650] = dumps_each_plain(other[:40])  # a run of another schema
+    pairs = zip(dumps_each_plain(base[:100]), dumps_each_plain(other[:100]), strict=True)
+    mixed = [v for pair in pairs for v in pair]
+    for batch in (values, mixed, values[:300] + mixed + values[300:]):
+        check(batch, chunk_events=chunk)
