@@ -220,7 +220,8 @@ def decoded_line_batches(
     """
     if processes is None:
         processes = 2 if (os.cpu_count() or 1) >= 2 else 0
-    if processes < 1 or os.path.getsize(path) < min_bytes:
+    size = os.path.getsize(path)
+    if processes < 1 or size < min_bytes or size == 0:  # (an empty file cannot be mapped)
         for numbers, lines in read_line_batches(path, lines_per_batch=lines_per_batch):
             yield numbers, _decode_lines(lines, event_ids=event_ids)
         return

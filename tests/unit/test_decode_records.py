@@ -266,3 +266,24 @@ def test_long_runs_with_odd_records_mixed_schemas_and_failed_checks(chunk: int) 
     mixed = [v for pair in pairs for v in pair]
     for batch in (values, mixed, values[:300] + mixed + values[300:]):
         check(batch, chunk_events=chunk)
+
+
+def test_models_with_their_own_features_and_kinds_in_one_chunk() -> None:
+    """Columns are made model by model when the features differ; a model may
+    send numbers as predictions while another sends objects."""
+    evs: list[dict[str, Any]] = []
+    for i in range(120):
+        m = i % 3
+        e: dict[str, Any] = {
+            "model_id": f"m{m}",
+            "features": {f"m{m}_x": i * 0.5, "c": "ab"[i % 2]},
+        }
+        e["prediction"] = 0.25 if m == 1 else {"score": 0.5, "label": "y"}
+        if m == 2:
+            e["features"]["n"] = i
+        evs.append(e)
+    values = dumps_each_plain(evs)
+    for chunk in (4, 30, 256):
+        check(values, chunk_events=chunk)
+    values[50] = b"[1]"
+    check(values)

@@ -68,3 +68,9 @@ def test_event_ids_can_be_left_out(tmp_path: Path) -> None:
     for processes in (0, 1):
         batches = decoded_line_batches(path, processes=processes, min_bytes=0, event_ids=False)
         assert all(c.event_ids == [] for _, d in batches for c in d.columns)
+
+
+def test_an_empty_file_has_no_batches(tmp_path: Path) -> None:
+    path = tmp_path / "empty.jsonl"
+    path.write_bytes(b"")
+    assert list(decoded_line_batches(path, processes=2, min_bytes=0)) == []
