@@ -32,11 +32,11 @@ import numpy as np
 import orjson
 
 from streamproc.contracts import (
-    MISSING,
     DecodedRecords,
     Rejection,
     decode_record,
     decode_records,
+    share_strings,
 )
 
 
@@ -133,28 +133,6 @@ def _decode_lines(lines: list[bytes], *, event_ids: bool = True) -> DecodedRecor
     return decoded
 
 
-def _share_strings(decoded: DecodedRecords) -> None:
-    """Make equal strings of each model's text columns one object.
-
-    Pickle then sends each distinct string of a model once and the parent
-    unpickles references (4x less time for the text columns); only columns of
-    strings, nulls and absences are touched (equal numbers of different types,
-    such as 1 and True, must stay apart).
-    """
-    for columns in decoded.columns:
-        shared: dict[Any, Any] = {}
-        intern = shared.setdefault
-        for name, column in columns.features.items():
-            if type(column) is list and frozenset(map(type, column)) <= _TEXT_TYPES:
-                columns.features[name] = list(map(intern, column, column))
-        labels = columns.prediction_labels
-        if frozenset(map(type, labels)) <= _TEXT_TYPES:
-            columns.prediction_labels = list(map(intern, labels, labels))
-
-
-_TEXT_TYPES = frozenset({str, type(None), type(MISSING)})
-
-
 def _decode_span(
     path: str | Path, start: int, stop: int, first: int, event_ids: bool
 ) -> tuple[Sequence[int], DecodedRecords]:
@@ -170,7 +148,7 @@ def _decode_span(
         numbers = list(compress(numbers, map(operator.not_, blank)))
         lines = list(compress(lines, map(operator.not_, blank)))
     decoded = _decode_lines(lines, event_ids=event_ids) if lines else DecodedRecords([], [], 0)
-    _share_strings(decoded)
+    share_strings(decoded)
     return numbers, decoded
 
 

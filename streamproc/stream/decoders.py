@@ -37,8 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from streamproc.contracts import DecodedRecords, decode_records
-from streamproc.files import _share_strings as share_strings
+from streamproc.contracts import DecodedRecords, decode_records, share_strings
 
 log = logging.getLogger(__name__)
 
