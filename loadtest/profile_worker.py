@@ -2,8 +2,9 @@
 
     python loadtest/profile_worker.py [--arrays] [--events N] [--out FILE]
 
-Writes py-spy's collapsed stacks to FILE (default profile-worker.txt) and
-prints the functions with the most samples (inclusive), for docs/performance.md.
+Writes py-spy's collapsed stacks (of the worker and its decoder process) to
+FILE (default profile-worker.txt) and prints the functions with the most
+samples (inclusive) in each, for docs/performance.md.
 Needs the ``bench`` extra (py-spy) and, for py-spy, permission to ptrace.
 """
 
@@ -26,7 +27,7 @@ import throughput as lt  # noqa: E402
 from streamproc.simulate import wide_events  # noqa: E402
 
 
-def summarize(path: Path, top: int = 30, within: str = "IngestService._consume") -> None:
+def summarize(path: Path, within: str, top: int = 30) -> None:
     """Inclusive and own share of functions, among samples under ``within``."""
     inclusive: collections.Counter[str] = collections.Counter()
     own: collections.Counter[str] = collections.Counter()
@@ -81,6 +82,7 @@ def main() -> int:
                 "200",
                 "-o",
                 args.out,
+                "--subprocesses",
                 "-p",
                 str(worker.process.pid),
             ],
@@ -100,7 +102,10 @@ def main() -> int:
     finally:
         if broker is not None:
             broker.stop()
-    summarize(Path(args.out))
+    print("The worker's process (its poller, judge and committer tasks):")
+    summarize(Path(args.out), "IngestService.")
+    print("Its decoder process:")
+    summarize(Path(args.out), "_child (")
     return 0
 
 
