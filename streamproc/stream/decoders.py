@@ -1,11 +1,11 @@
 """Decoding record values in child processes, beside the worker's own process.
 
-Decoding JSON is about half of a worker's CPU time (docs/performance.md). A
-worker's own process has to do the Kafka client work and the detectors, which
-keep per-model state and cannot be split; decoding is stateless, so
+A worker's own process has to do the Kafka client's work and run the
+detectors, which keep per-model state and cannot be split; decoding, as costly
+as the detectors and more (docs/performance.md), is stateless. So
 :class:`DecoderPool` hands it to ``processes`` child processes while the worker
-goes on with the previous batch. With ``processes=0`` it decodes in the
-caller's process, exactly as before.
+judges the previous batch. With ``processes=0`` it decodes in the caller's
+process.
 
 >>> import asyncio
 >>> async def demo() -> list[str]:
