@@ -96,7 +96,15 @@ def _for_shipping(decoded: DecodedRecords) -> DecodedRecords:
 # to read, so a child can have its next batch queued while it decodes, and its
 # reply waits for the worker without holding the child up. Elsewhere the bytes
 # go through the pipe itself, and a child gets a batch only when idle.
-_MEMFD = hasattr(os, "memfd_create")
+def _memfd_works() -> bool:
+    try:
+        os.close(os.memfd_create("streamproc-probe", os.MFD_CLOEXEC))
+    except (AttributeError, OSError):  # not Linux, or forbidden (seccomp)
+        return False
+    return True
+
+
+_MEMFD = _memfd_works()
 _QUEUED_PER_CHILD = 2 if _MEMFD else 1
 
 
