@@ -57,13 +57,13 @@ def decode_values(values: Sequence[bytes | None], timestamps: Sequence[float]) -
             gc.enable()
 
 
-def _child(conn: Connection) -> None:
+def _child(conn: Connection, memfd: bool) -> None:
     """A decoder process: batches in, decoded batches out, until the worker is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the worker, which stops us
-    _send(conn, b"ready")
+    _send(conn, b"ready", memfd)
     while True:
         try:
-            values, timestamps = _unpack_batch(_receive(conn))
+            values, timestamps = _unpack_batch(_receive(conn, memfd))
         except (EOFError, OSError):
             return  # the worker closed the pipe, or died (even SIGKILLed)
         try:
@@ -71,7 +71,7 @@ def _child(conn: Connection) -> None:
         except Exception as exc:  # noqa: BLE001 - the worker decides what to do
             reply = (False, f"{type(exc).__name__}: {exc}")
         try:
-            _send(conn, pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
+            _send(conn, pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL), memfd)
         except OSError:
             return
 
@@ -105,11 +105,10 @@ def _memfd_works() -> bool:
 
 
 _MEMFD = _memfd_works()
-_QUEUED_PER_CHILD = 2 if _MEMFD else 1
 
 
-def _send(conn: Connection, message: bytes) -> None:
-    if not _MEMFD:
+def _send(conn: Connection, message: bytes, memfd: bool) -> None:
+    if not memfd:
         conn.send_bytes(message)
         return
     fd = os.memfd_create("streamproc-batch", os.MFD_CLOEXEC)
@@ -121,8 +120,8 @@ def _send(conn: Connection, message: bytes) -> None:
         os.close(fd)
 
 
-def _receive(conn: Connection) -> bytes:
-    if not _MEMFD:
+def _receive(conn: Connection, memfd: bool) -> bytes:
+    if not memfd:
         return conn.recv_bytes()
     with open(reduction.recv_handle(conn), "rb") as f:
         f.seek(0)  # the sender's writes moved the offset both descriptors share
@@ -186,6 +185,7 @@ class DecoderPool:
         self._decoders: list[_Decoder] = []
         self._waiting: deque[tuple[bytes, asyncio.Future[DecodedRecords]]] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._memfd = _MEMFD
 
     def start(self) -> DecoderPool:
         """Start the children (call from the event loop that will await results)."""
@@ -199,7 +199,7 @@ class DecoderPool:
         assert self._loop is not None
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe()
-        process = context.Process(target=_child, args=(theirs,), daemon=True)
+        process = context.Process(target=_child, args=(theirs, self._memfd), daemon=True)
         process.start()
         theirs.close()
         decoder = _Decoder(process, ours)
@@ -261,13 +261,13 @@ class DecoderPool:
             if not ready:
                 return
             decoder = min(ready, key=lambda d: len(d.queued))
-            if len(decoder.queued) >= _QUEUED_PER_CHILD:
+            if len(decoder.queued) >= (2 if self._memfd else 1):
                 return
             message, future = self._waiting.popleft()
             if future.cancelled():
                 continue
             try:
-                _send(decoder.conn, message)
+                _send(decoder.conn, message, self._memfd)
             except OSError:
                 self._waiting.appendleft((message, future))
                 self._replace(decoder)
@@ -276,7 +276,7 @@ class DecoderPool:
 
     def _on_reply(self, decoder: _Decoder) -> None:
         try:
-            message = _receive(decoder.conn)
+            message = _receive(decoder.conn, self._memfd)
         except (EOFError, OSError):
             self._replace(decoder)
             return

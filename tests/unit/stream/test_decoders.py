@@ -33,11 +33,15 @@ def summary(decoded: DecodedRecords) -> list:
     ]
 
 
-async def test_a_child_decodes_exactly_as_this_process():
+@pytest.mark.parametrize("memfd", [True, False], ids=["memfd", "pipe"])
+async def test_a_child_decodes_exactly_as_this_process(monkeypatch, memfd):
+    monkeypatch.setattr("streamproc.stream.decoders._MEMFD", memfd)
     with DecoderPool(1) as pool:
-        decoded = await pool.decode(VALUES, TIMES)
-    assert summary(decoded) == summary(decode_values(VALUES, TIMES))
-    assert np.array_equal(decoded.columns[0].timestamps, [1.0])
+        pending = [pool.decode(VALUES, TIMES) for _ in range(3)]
+        results = [await p for p in pending]
+    for decoded in results:
+        assert summary(decoded) == summary(decode_values(VALUES, TIMES))
+        assert np.array_equal(decoded.columns[0].timestamps, [1.0])
 
 
 async def test_batches_of_a_killed_child_are_decoded_here_and_the_pool_restarts():
