@@ -91,11 +91,18 @@ def start_worker(
     tmp_path = tmp_path_factory.mktemp("workers")
 
     def start(
-        topics: Topics, *, group: str | None = None, ready_timeout: float = 60
+        topics: Topics,
+        *,
+        group: str | None = None,
+        ready_timeout: float = 60,
+        env: dict[str, str] | None = None,
     ) -> RunningWorker:
         port = free_port()
         log_path = tmp_path / f"worker-{port}.log"
-        env = worker_env(bootstrap, topics, group or f"test-{uuid.uuid4().hex[:8]}")
+        env = {
+            **worker_env(bootstrap, topics, group or f"test-{uuid.uuid4().hex[:8]}"),
+            **(env or {}),
+        }
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "streamproc", "worker", "--metrics-port", str(port)],

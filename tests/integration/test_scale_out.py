@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -20,9 +21,16 @@ MODELS = 12
 def test_two_workers_share_partitions_and_count_each_event_once(bootstrap, start_worker):
     topics = unique_topics()
     group = f"scale-{uuid.uuid4().hex[:8]}"
-    first = start_worker(topics, group=group)
-    second = start_worker(topics, group=group)
+    # one worker with a decoder process, one decoding in its own process
+    first = start_worker(topics, group=group, env={"STREAMPROC_DECODERS": "1"})
+    second = start_worker(topics, group=group, env={"STREAMPROC_DECODERS": "0"})
     workers = (first, second)
+
+    def children(worker) -> list[str]:
+        pid = worker.process.pid
+        return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+
+    assert children(first) and not children(second)
 
     def assigned() -> list[float]:
         return [metric(w.metrics(), "streamproc_assigned_partitions") for w in workers]
