@@ -560,7 +560,6 @@ def _fast_columns(
     Also returns each event's ``model_version`` and whether all events have
     the same feature names (see :func:`_feature_columns` for ``split``).
     """
-    n = len(events)
     rows = _fields(events, "features")
     if _kinds(rows) != _DICTS:
         return None
@@ -586,20 +585,49 @@ def _fast_columns(
     kinds = _kinds(stamps)
     if not kinds <= _NUMBER_OR_NONE:
         return None  # RFC 3339 strings (or invalid values): the reference path
-    if _NONE in kinds:
+    columns = _checked_columns(
+        model_id,
+        stamps,
+        defaults,
+        versions,
+        typed[0],
+        *prediction,
+        latency_ms,
+        errors,
+        _fields(events, "event_id"),
+    )
+    return columns, versions, typed[1]
+
+
+def _checked_columns(
+    model_id: str,
+    stamps: list[Any],
+    defaults: list[float],
+    versions: list[Any],
+    features: dict[str, Any],
+    scores: np.ndarray,
+    labels: list[Any],
+    latency_ms: np.ndarray,
+    errors: list[Any],
+    event_ids: list[Any],
+) -> EventColumns:
+    """The columns of events whose fields the fast paths have checked; a null
+    timestamp takes its record's time from ``defaults``."""
+    if None in stamps:
         stamps = [d if t is None else t for t, d in zip(stamps, defaults, strict=True)]
-    columns = EventColumns(
+    return EventColumns(
         model_id=model_id,
         model_version=versions[-1] or "unknown",
         timestamps=np.array(stamps, dtype=np.float64),
-        features=typed[0],
-        prediction_scores=prediction[0],
-        prediction_labels=prediction[1],
+        features=features,
+        prediction_scores=scores,
+        prediction_labels=labels,
         latency_ms=latency_ms,
-        errors=np.fromiter(map(operator.is_not, errors, repeat(None)), dtype=bool, count=n),
-        event_ids=_fields(events, "event_id"),
+        errors=np.fromiter(
+            map(operator.is_not, errors, repeat(None)), dtype=bool, count=len(errors)
+        ),
+        event_ids=event_ids,
     )
-    return columns, versions, typed[1]
 
 
 @dataclass(slots=True)
@@ -799,19 +827,17 @@ def _typed_columns(
         return typed
     errors = list(map(_error_of, events))
     versions = list(map(_version_of, events))
-    stamps = list(map(_stamp_of, events))
-    if None in stamps:
-        stamps = [d if t is None else t for t, d in zip(stamps, defaults, strict=True)]
-    columns = EventColumns(
-        model_id=model_id,
-        model_version=versions[-1] or "unknown",
-        timestamps=np.array(stamps, dtype=np.float64),
-        features=typed[0],
-        prediction_scores=scores,
-        prediction_labels=labels,
-        latency_ms=latency_ms,
-        errors=np.fromiter(map(operator.is_not, errors, repeat(None)), dtype=bool, count=n),
-        event_ids=list(map(_event_id_of, events)),
+    columns = _checked_columns(
+        model_id,
+        list(map(_stamp_of, events)),
+        defaults,
+        versions,
+        typed[0],
+        scores,
+        labels,
+        latency_ms,
+        errors,
+        list(map(_event_id_of, events)),
     )
     return columns, versions, typed[1]
 
