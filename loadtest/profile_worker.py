@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import os
 import subprocess
 import sys
 import time
@@ -58,13 +57,7 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--out", default="profile-worker.txt")
     args = parser.parse_args()
-    broker = None
-    bootstrap = os.environ.get("STREAMPROC_BOOTSTRAP")
-    if not bootstrap:
-        from streamproc.broker import EmbeddedBroker
-
-        broker = EmbeddedBroker().start()
-        bootstrap = broker.bootstrap
+    broker, bootstrap = lt.own_broker()
     try:
         single, arrays = lt.encode(wide_events(events=args.events, models=10))
         topic = f"lt.profile.{uuid.uuid4().hex[:8]}"

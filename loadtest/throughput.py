@@ -59,7 +59,7 @@ import orjson  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
 
-from streamproc.broker import free_port  # noqa: E402
+from streamproc.broker import EmbeddedBroker, free_port  # noqa: E402
 from streamproc.simulate import wide_events  # noqa: E402
 
 PARTITIONS = 4
@@ -71,6 +71,16 @@ def log(message: str) -> None:
 
 
 # -- Kafka helpers -------------------------------------------------------------
+
+
+def own_broker() -> tuple[EmbeddedBroker | None, str]:
+    """The broker named by ``STREAMPROC_BOOTSTRAP``, else a started embedded one
+    (returned, for the caller to stop)."""
+    bootstrap = os.environ.get("STREAMPROC_BOOTSTRAP")
+    if bootstrap:
+        return None, bootstrap
+    broker = EmbeddedBroker().start()
+    return broker, broker.bootstrap
 
 
 async def create_topics(bootstrap: str, names: list[str], partitions: int = PARTITIONS) -> None:
@@ -568,13 +578,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     started = time.monotonic()
-    broker = None
-    bootstrap = os.environ.get("STREAMPROC_BOOTSTRAP")
-    if not bootstrap:
-        from streamproc.broker import EmbeddedBroker
-
-        broker = EmbeddedBroker().start()
-        bootstrap = broker.bootstrap
+    broker, bootstrap = own_broker()
     r: dict[str, Any] = {"events": args.events, "cpus": os.cpu_count()}
     try:
         log(f"broker {bootstrap}; generating {args.events} events")
