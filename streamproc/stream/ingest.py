@@ -464,9 +464,9 @@ class IngestService(Service):
     def _poll_done(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> PolledBatch:
         """Start decoding a polled batch."""
         records = [r for part in batch.values() for r in part]
-        for record in records:
-            if record.key is not None:
-                self._partition_of[record.key] = record.partition
+        for tp, part in batch.items():
+            for key in {r.key for r in part} - {None}:
+                self._partition_of[key] = tp.partition
         return PolledBatch(
             records,
             self.decoders.decode(*record_values(records)),
