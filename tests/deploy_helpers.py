@@ -28,9 +28,8 @@ RULES = DEPLOY / "prometheus" / "rules" / "streamproc.rules.yml"
 RULE_TESTS = DEPLOY / "prometheus" / "tests"
 ALERTMANAGER_CONFIG = DEPLOY / "alertmanager" / "alertmanager.yml"
 
-# Where the metric table of the contract lives: the shared contract beside the
-# repository, else a copy in docs/metrics.md.
-CONTRACT_CANDIDATES = (REPO.parent / "shared" / "CONTRACT.md", REPO / "docs" / "metrics.md")
+# The contract, with the metric table.
+CONTRACT = REPO / "docs" / "contract.md"
 
 # Grafana variables and what they become for a plain PromQL evaluation: every
 # model, every feature, and a 1m rate window. No other Grafana macro may appear
@@ -48,14 +47,6 @@ class Metric(NamedTuple):
     labels: frozenset[str]
 
 
-# Exported by the worker beyond the contract's table (agreed with the worker's
-# author): the size-aware PSI alert threshold per feature.
-EXTRA_METRICS = (
-    Metric("streamproc_feature_psi_threshold", "gauge", frozenset({"model", "feature"})),
-    Metric("streamproc_consumer_lag_records", "gauge", frozenset()),
-    Metric("streamproc_assigned_partitions", "gauge", frozenset()),
-)
-
 # Series that Prometheus itself produces for every target.
 BUILTIN_METRICS = (Metric("up", "gauge", frozenset()),)
 
@@ -64,9 +55,6 @@ TARGET_LABELS = frozenset({"job", "instance"})
 
 
 # --------------------------------------------------------------------- contract
-def contract_path() -> Path | None:
-    """The contract file with the metric table, or None if there is none."""
-    return next((p for p in CONTRACT_CANDIDATES if p.is_file()), None)
 
 
 _ROW = re.compile(r"^\|\s*`(streamproc_[a-z0-9_]+)`\s*\|\s*(\w+)\s*\|(.*)\|\s*$", re.M)
@@ -85,11 +73,10 @@ def parse_metric_table(text: str) -> dict[str, Metric]:
     }
 
 
-def known_metrics(contract: Path | None = None) -> dict[str, Metric]:
-    """Contract metrics plus EXTRA_METRICS and BUILTIN_METRICS, by name."""
-    path = contract or contract_path()
-    metrics = parse_metric_table(path.read_text()) if path else {}
-    for m in (*EXTRA_METRICS, *BUILTIN_METRICS):
+def known_metrics(contract: Path = CONTRACT) -> dict[str, Metric]:
+    """Contract metrics plus BUILTIN_METRICS, by name."""
+    metrics = parse_metric_table(contract.read_text())
+    for m in BUILTIN_METRICS:
         metrics.setdefault(m.name, m)
     return metrics
 
