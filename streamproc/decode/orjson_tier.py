@@ -4,7 +4,9 @@ where a check fails, the reference path explains the bad events.
 It takes what the msgspec tiers refuse (unknown fields, integers beyond
 int64, RFC 3339 timestamps, bad records). With ``bulk=False`` the dicts skip
 the bulk checks and are validated event by event at once (the same result:
-``loadtest/decode_tiers.py`` measures what the bulk attempt is worth).
+``loadtest/decode_tiers.py`` measures what the bulk attempt is worth: kept,
+as records with 1 % malformed ones or with unknown fields decode ~30 % faster
+with it, and no input measured slower beyond noise).
 """
 
 from __future__ import annotations
