@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streamproc.contracts import EventColumns
+from streamproc.events.columns import EventColumns
 
 NUMERIC_FAMILIES = ("normal", "lognormal", "poisson", "bimodal", "uniform", "score")
 CATEGORICAL_FAMILIES = ("cat_rare", "cat_many")

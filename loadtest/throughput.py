@@ -461,7 +461,7 @@ def state_bytes_per_model_feature(models: int = 100, windows: int = 2) -> tuple[
     """
     import tracemalloc
 
-    from streamproc.contracts import decode_records
+    from streamproc.decode import decode_batch as decode_records
     from streamproc.detect.monitor import Monitor
     from streamproc.detect.settings import Settings
 
@@ -497,7 +497,7 @@ def state_bytes_per_model_feature(models: int = 100, windows: int = 2) -> tuple[
 
 def rss_child(events: int, out: str) -> None:
     """Run ``events`` events through decode + detectors; write RSS samples."""
-    from streamproc.contracts import decode_records
+    from streamproc.decode import decode_batch as decode_records
     from streamproc.detect.monitor import Monitor
 
     def rss() -> int:

@@ -8,8 +8,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streamproc.contracts import column_values
-from streamproc.files import _decode_lines, decoded_line_batches, read_line_batches
+from streamproc.decode import decode_batch
+from streamproc.events.columns import column_values
+from streamproc.files import decoded_line_batches, read_line_batches
 from streamproc.simulate import wide_events
 
 
@@ -54,7 +55,7 @@ def test_children_decode_the_same_batches(tmp_path: Path, tail: bytes, per_batch
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"\n".join(lines) + tail)
     here = [
-        (numbers, _decode_lines(batch))
+        (numbers, decode_batch(batch, [0.0] * len(batch)))
         for numbers, batch in read_line_batches(path, lines_per_batch=per_batch)
     ]
     children = decoded_line_batches(path, lines_per_batch=per_batch, processes=2, min_bytes=0)

@@ -10,9 +10,10 @@ import numpy as np
 import orjson
 import pytest
 
-from streamproc.contracts import DecodedRecords, column_values
+from streamproc.decode import DecodedRecords
+from streamproc.decode.pool import DecoderPool, decode_values
+from streamproc.events.columns import column_values
 from streamproc.simulate import wide_events
-from streamproc.stream.decoders import DecoderPool, decode_values
 
 VALUES = [
     orjson.dumps({"model_id": "a", "features": {"x": 1.5, "c": "DE"}, "latency_ms": 3}),
@@ -35,7 +36,7 @@ def summary(decoded: DecodedRecords) -> list:
 
 @pytest.mark.parametrize("memfd", [True, False], ids=["memfd", "pipe"])
 async def test_a_child_decodes_exactly_as_this_process(monkeypatch, memfd):
-    monkeypatch.setattr("streamproc.stream.decoders._MEMFD", memfd)
+    monkeypatch.setattr("streamproc.decode.pool._MEMFD", memfd)
     with DecoderPool(1) as pool:
         pending = [pool.decode(VALUES, TIMES) for _ in range(3)]
         results = [await p for p in pending]
@@ -92,7 +93,7 @@ def test_children_exit_when_the_worker_is_killed():
     script = textwrap.dedent(
         """
         import asyncio, sys, time
-        from streamproc.stream.decoders import DecoderPool
+        from streamproc.decode.pool import DecoderPool
 
         async def main():
             pool = DecoderPool(1).start()

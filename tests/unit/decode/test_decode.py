@@ -1,4 +1,4 @@
-"""decode_records (the bulk fast path) must give exactly what the reference
+"""decode_batch (the bulk fast path) must give exactly what the reference
 path gives: decode_record per record, then columns_by_model."""
 
 from __future__ import annotations
@@ -11,13 +11,9 @@ import numpy as np
 import orjson
 import pytest
 
-from streamproc.contracts import (
-    EventColumns,
-    column_values,
-    columns_by_model,
-    decode_record,
-    decode_records,
-)
+from streamproc.decode import decode_batch as decode_records
+from streamproc.events.columns import EventColumns, column_values, columns_by_model
+from streamproc.events.validate import decode_record
 from streamproc.simulate import wide_events
 
 
@@ -227,7 +223,8 @@ def test_schema_decoding_keeps_the_key_order_of_the_first_event() -> None:
 def test_float_first_features_refuse_integers_in_the_schema_decoder() -> None:
     import msgspec
 
-    from streamproc.contracts import _schema_decoder, _schema_of
+    from streamproc.decode.schema import schema_decoder as _schema_decoder
+    from streamproc.decode.schema import schema_of as _schema_of
 
     decode, _ = _schema_decoder(_schema_of({"x": 1.5, "c": "a"}))
     assert decode(b'{"model_id": "m", "features": {"x": null, "c": 2}}').features.f0 is None

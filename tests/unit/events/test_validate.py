@@ -1,18 +1,7 @@
-import math
-
 import orjson
 import pytest
 
-from streamproc.contracts import (
-    MISSING,
-    Alert,
-    EventColumns,
-    alert_id,
-    columns_by_model,
-    decode_record,
-    validate_event,
-    validate_label,
-)
+from streamproc.events.validate import decode_record, validate_event, validate_label
 
 GOOD = {
     "model_id": "fraud-detector",
@@ -68,76 +57,6 @@ def test_decode_single_array_and_garbage():
     assert decode_record(None)[1][0].reason == "bad_json"
 
 
-def test_columns_keep_order_missing_and_nulls():
-    events = [
-        {"model_id": "m", "features": {"x": 1.0, "c": "a"}, "prediction": 0.5, "latency_ms": 3},
-        {
-            "model_id": "m",
-            "features": {"x": None},
-            "prediction": "yes",
-            "error": "boom",
-            "timestamp": "2026-11-22T00:00:00+00:00",
-        },
-    ]
-    cols = EventColumns.from_events("m", events, default_timestamp=5.0)
-    assert cols.features["x"] == [1.0, None]
-    assert cols.features["c"] == ["a", MISSING]
-    assert cols.timestamps.tolist() == [5.0, 1795305600.0]
-    assert cols.prediction_scores[0] == 0.5 and math.isnan(cols.prediction_scores[1])
-    assert cols.prediction_labels == [None, "yes"]
-    assert cols.errors.tolist() == [False, True]
-    assert cols.latency_ms[0] == 3 and math.isnan(cols.latency_ms[1])
-    assert cols.slice(1, 2).features["x"] == [None]
-
-
-def test_columns_by_model_groups_and_keeps_record_timestamps():
-    events = [{"model_id": m, "features": {}} for m in "abab"]
-    groups = columns_by_model(events, default_timestamp=[1.0, 2.0, 3.0, 4.0])
-    assert [(g.model_id, g.timestamps.tolist()) for g in groups] == [
-        ("a", [1.0, 3.0]),
-        ("b", [2.0, 4.0]),
-    ]
-
-
 def test_label_validation():
     assert validate_label({"model_id": "m", "event_id": "e", "label": 0.3}) is None
     assert validate_label({"model_id": "m", "event_id": "e", "label": None}).reason == "bad_label"
-
-
-def test_alert_round_trip_and_stable_id():
-    a = Alert(
-        alert_id("m", "feature", "x", "psi", "60.000"),
-        "firing",
-        "warning",
-        "m",
-        "v",
-        "feature",
-        "x",
-        "psi",
-        0.31,
-        0.25,
-        0.0,
-        60.0,
-        5000,
-        61.2,
-        "msg",
-    )
-    data = orjson.loads(a.to_json())
-    assert set(data) == {
-        "alert_id",
-        "status",
-        "severity",
-        "model_id",
-        "model_version",
-        "signal",
-        "feature",
-        "detector",
-        "value",
-        "threshold",
-        "window",
-        "detected_at",
-        "message",
-    }
-    assert data["window"] == {"start": 0.0, "end": 60.0, "events": 5000}
-    assert Alert.from_dict(data) == a
-    assert alert_id("m", "feature", "x", "psi", "1") != alert_id("m", "feature", "y", "psi", "1")

@@ -1,0 +1,113 @@
+"""Shipping batches and decoded batches between processes.
+
+Messages (megabytes each) travel in memory files (Linux memfd) whose
+descriptors are passed over the pipe: sending never waits for the other side
+to read, so a child can have its next batch queued while it decodes, and its
+reply waits for the worker without holding the child up. Elsewhere the bytes
+go through the pipe itself, and a child gets a batch only when idle.
+
+>>> unpack_batch(pack_batch([b"ab", None, b"c"], [1.0, 2.0, 3.0]))
+([b'ab', None, b'c'], [1.0, 2.0, 3.0])
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Sequence
+from multiprocessing import reduction
+from multiprocessing.connection import Connection
+from typing import Any
+
+import numpy as np
+
+from streamproc.decode.batch import DecodedRecords
+from streamproc.events.shapes import MISSING
+
+__all__ = ["share_strings", "pack_batch", "unpack_batch", "send", "receive", "MEMFD"]
+
+
+def share_strings(decoded: DecodedRecords) -> None:
+    """Make equal strings of each model's text columns one object (in place).
+
+    For sending decoded batches to another process: pickle then sends each
+    distinct string of a model once and the receiver unpickles references (4x
+    less time for the text columns); only columns of
+    strings, nulls and absences are touched (equal numbers of different types,
+    such as 1 and True, must stay apart).
+    """
+    for columns in decoded.columns:
+        shared: dict[Any, Any] = {}
+        intern = shared.setdefault
+        for name, column in columns.features.items():
+            if type(column) is list and frozenset(map(type, column)) <= _TEXT_TYPES:
+                columns.features[name] = list(map(intern, column, column))
+        labels = columns.prediction_labels
+        if frozenset(map(type, labels)) <= _TEXT_TYPES:
+            columns.prediction_labels = list(map(intern, labels, labels))
+
+
+_TEXT_TYPES = frozenset({str, type(None), type(MISSING)})
+
+
+def _memfd_works() -> bool:
+    try:
+        os.close(os.memfd_create("streamproc-probe", os.MFD_CLOEXEC))
+    except (AttributeError, OSError):  # not Linux, or forbidden (seccomp)
+        return False
+    return True
+
+
+MEMFD = _memfd_works()
+
+
+def send(conn: Connection, message: bytes, memfd: bool) -> None:
+    """Send one message: in a memory file if ``memfd``, else through the pipe."""
+    if not memfd:
+        conn.send_bytes(message)
+        return
+    fd = os.memfd_create("streamproc-batch", os.MFD_CLOEXEC)
+    try:
+        with open(fd, "wb", closefd=False) as f:
+            f.write(message)
+        reduction.send_handle(conn, fd, 0)
+    finally:
+        os.close(fd)
+
+
+def receive(conn: Connection, memfd: bool) -> bytes:
+    """Receive one message sent by :func:`send`."""
+    if not memfd:
+        return conn.recv_bytes()
+    with open(reduction.recv_handle(conn), "rb") as f:
+        f.seek(0)  # the sender's writes moved the offset both descriptors share
+        return f.read()
+
+
+def pack_batch(values: Sequence[bytes | None], timestamps: Sequence[float]) -> bytes:
+    """One buffer for a batch: the values joined, their lengths (-1: None), the times.
+
+    A single large bytes object pickles as one copy, where a list of thousands
+    of small ones costs a pickle opcode and an object each.
+    """
+    try:
+        data = b"".join(values)  # type: ignore[arg-type]
+        lengths = np.fromiter(map(len, values), np.int64, len(values))  # type: ignore[arg-type]
+    except TypeError:  # null values (tombstones)
+        data = b"".join(v for v in values if v is not None)
+        lengths = np.array([-1 if v is None else len(v) for v in values], np.int64)
+    times = np.asarray(timestamps, np.float64)
+    return pickle.dumps((lengths, times, data), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def unpack_batch(message: bytes) -> tuple[list[bytes | None], list[float]]:
+    """The values and times packed by :func:`pack_batch`."""
+    lengths, times, data = pickle.loads(message)
+    ends = np.cumsum(np.maximum(lengths, 0)).tolist()
+    values: list[bytes | None] = [
+        data[start:end] for start, end in zip([0, *ends[:-1]], ends, strict=True)
+    ]
+    if (lengths < 0).any():
+        for i in np.flatnonzero(lengths < 0).tolist():
+            values[i] = None
+    return values, times.tolist()

@@ -1,0 +1,284 @@
+"""Decoding batches of record values in child processes (the worker and replay).
+
+A worker's own process has to do the Kafka client's work and run the
+detectors, which keep per-model state and cannot be split; decoding, as costly
+as the detectors and more (docs/performance.md), is stateless. So
+:class:`DecoderPool` hands it to ``processes`` child processes while the worker
+judges the previous batch. With ``processes=0`` it decodes in the caller's
+process.
+
+>>> import asyncio
+>>> async def demo() -> list[str]:
+...     with DecoderPool(0) as pool:
+...         decoded = await pool.decode([b'{"model_id": "m", "features": {"x": 1}}'], [0.0])
+...     return [c.model_id for c in decoded.columns]
+>>> asyncio.run(demo())
+['m']
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import pickle
+import signal
+from collections import deque
+from collections.abc import Coroutine, Iterable, Iterator, Sequence
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from types import TracebackType
+from typing import Any
+
+from streamproc.decode import decode_batch
+from streamproc.decode.batch import DecodedRecords
+from streamproc.decode.ipc import MEMFD as _MEMFD
+from streamproc.decode.ipc import pack_batch, receive, send, share_strings, unpack_batch
+from streamproc.decode.nogc import no_gc
+
+log = logging.getLogger(__name__)
+
+Batch = tuple[Sequence[bytes | None], Sequence[float]]
+
+
+def decode_values(values: Sequence[bytes | None], timestamps: Sequence[float]) -> DecodedRecords:
+    """:func:`~streamproc.decode.decode_batch` with the cyclic GC paused (:func:`no_gc`)."""
+    with no_gc():
+        return decode_batch(values, timestamps)
+
+
+def _child(conn: Connection, memfd: bool, event_ids: bool) -> None:
+    """A decoder process: batches in, decoded batches out, until the worker is gone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the worker, which stops us
+    send(conn, b"ready", memfd)
+    while True:
+        try:
+            values, timestamps = unpack_batch(receive(conn, memfd))
+        except (EOFError, OSError):
+            return  # the worker closed the pipe, or died (even SIGKILLed)
+        try:
+            decoded = _kept(decode_values(values, timestamps), event_ids)
+            share_strings(decoded)  # pickle then sends each distinct string once
+            reply: tuple[bool, Any] = (True, decoded)
+        except Exception as exc:  # noqa: BLE001 - the worker decides what to do
+            reply = (False, f"{type(exc).__name__}: {exc}")
+        try:
+            send(conn, pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL), memfd)
+        except OSError:
+            return
+
+
+def _kept(decoded: DecodedRecords, event_ids: bool) -> DecodedRecords:
+    """``decoded``, without event ids unless ``event_ids``: the detectors do not
+    read them, and they are a tenth of what a decoded batch weighs when pickled."""
+    if not event_ids:
+        for columns in decoded.columns:
+            columns.event_ids = []
+    return decoded
+
+
+@dataclass(eq=False)
+class _Decoder:
+    """One child process and the batch it is decoding."""
+
+    process: BaseProcess
+    conn: Connection
+    ready: bool = False
+    queued: deque[asyncio.Future[DecodedRecords]] = field(default_factory=deque)  # in order
+
+
+class DecoderPool:
+    """``processes`` child processes decoding batches of record values.
+
+    :meth:`decode` gives the same :class:`~streamproc.decode.DecodedRecords`
+    as :func:`decode_values`. The worker's event loop talks to the children
+    over pipes itself (no helper threads competing with the detectors for the
+    GIL) and hands a child its next batch as soon as it is idle. If a child
+    dies (killed, out of memory), its batch is decoded in the worker and a new
+    child is started: no batch is lost to the pool. Children exit by
+    themselves when the worker is gone. ``event_ids``: keep the columns'
+    event ids (dropped by default: the detectors do not read them).
+    """
+
+    def __init__(self, processes: int, *, event_ids: bool = False) -> None:
+        if processes < 0:
+            raise ValueError(f"decoder processes must be >= 0, not {processes}")
+        self.processes = processes
+        self._decoders: list[_Decoder] = []
+        self._waiting: deque[tuple[bytes, asyncio.Future[DecodedRecords]]] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._memfd = _MEMFD
+        self._event_ids = event_ids
+
+    def start(self) -> DecoderPool:
+        """Start the children (call from the event loop that will await results)."""
+        if self.processes and not self._decoders:
+            self._loop = asyncio.get_running_loop()
+            for _ in range(self.processes):
+                self._spawn()
+        return self
+
+    def _spawn(self) -> None:
+        assert self._loop is not None
+        context = multiprocessing.get_context("spawn")
+        ours, theirs = context.Pipe()
+        process = context.Process(
+            target=_child, args=(theirs, self._memfd, self._event_ids), daemon=True
+        )
+        process.start()
+        theirs.close()
+        decoder = _Decoder(process, ours)
+        self._decoders.append(decoder)
+        self._loop.add_reader(ours.fileno(), self._on_reply, decoder)
+
+    def close(self) -> None:
+        """Stop the children; batches not decoded yet are cancelled."""
+        for decoder in list(self._decoders):
+            self._retire(decoder, None)
+            decoder.process.join(timeout=1)
+            if decoder.process.is_alive():
+                decoder.process.kill()
+        while self._waiting:
+            self._waiting.popleft()[1].cancel()
+
+    def __enter__(self) -> DecoderPool:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def decode(
+        self, values: Sequence[bytes | None], timestamps: Sequence[float]
+    ) -> Coroutine[Any, Any, DecodedRecords]:
+        """Start decoding now (in a child process, or here if the pool has none);
+        await the returned coroutine for the result, or ``close()`` it to drop it.
+
+        The result has no event ids unless the pool keeps them (``event_ids``).
+        """
+        if not self._decoders:
+            return _ready(_kept(decode_values(values, timestamps), self._event_ids))
+        assert self._loop is not None
+        future: asyncio.Future[DecodedRecords] = self._loop.create_future()
+        self._waiting.append((pack_batch(values, timestamps), future))
+        self._dispatch()
+        return self._result(future, values, timestamps)
+
+    def decode_many(self, batches: Iterable[Batch], *, ahead: int = 3) -> Iterator[DecodedRecords]:
+        """Decode ``(values, timestamps)`` batches in order, for a caller without an
+        event loop (replay): at most ``ahead`` batches per child are in flight,
+        so memory stays bounded. Starts the children on a private event loop and
+        stops them at the end; the pool must not be started already.
+
+        >>> batch = ([b'{"model_id": "m", "features": {}}'], [0.0])
+        >>> [d.events for d in DecoderPool(0).decode_many([batch, batch])]
+        [1, 1]
+        """
+        loop = asyncio.new_event_loop()
+        pending: deque[Coroutine[Any, Any, DecodedRecords]] = deque()
+
+        async def start() -> None:
+            self.start()
+
+        try:
+            loop.run_until_complete(start())
+            for values, timestamps in batches:
+                pending.append(self.decode(values, timestamps))
+                if len(pending) > ahead * max(1, self.processes):
+                    yield loop.run_until_complete(pending.popleft())
+            while pending:
+                yield loop.run_until_complete(pending.popleft())
+        finally:
+            for result in pending:
+                result.close()
+            self.close()
+            loop.close()
+
+    async def _result(
+        self,
+        future: asyncio.Future[DecodedRecords],
+        values: Sequence[bytes | None],
+        timestamps: Sequence[float],
+    ) -> DecodedRecords:
+        try:
+            return await future
+        except BrokenProcessPool:
+            return _kept(decode_values(values, timestamps), self._event_ids)
+
+    def _dispatch(self) -> None:
+        """Give waiting batches to the children with the fewest batches queued."""
+        while self._waiting:
+            ready = [d for d in self._decoders if d.ready]
+            if not ready:
+                return
+            decoder = min(ready, key=lambda d: len(d.queued))
+            if len(decoder.queued) >= (2 if self._memfd else 1):
+                return
+            message, future = self._waiting.popleft()
+            if future.cancelled():
+                continue
+            try:
+                send(decoder.conn, message, self._memfd)
+            except OSError:
+                self._waiting.appendleft((message, future))
+                self._replace(decoder)
+                return
+            decoder.queued.append(future)
+
+    def _on_reply(self, decoder: _Decoder) -> None:
+        try:
+            message = receive(decoder.conn, self._memfd)
+        except (EOFError, OSError):
+            self._replace(decoder)
+            return
+        if not decoder.ready:
+            decoder.ready = message == b"ready"
+        else:
+            ok, payload = pickle.loads(message)
+            future = decoder.queued.popleft()
+            if not future.done():
+                if ok:
+                    future.set_result(payload)
+                else:
+                    future.set_exception(RuntimeError(f"decoder process failed: {payload}"))
+        self._dispatch()
+
+    def _retire(self, decoder: _Decoder, error: Exception | None) -> None:
+        """Forget a child; its batches fail with ``error`` (are cancelled if None)."""
+        assert self._loop is not None
+        self._loop.remove_reader(decoder.conn.fileno())
+        decoder.conn.close()
+        self._decoders.remove(decoder)
+        for future in decoder.queued:
+            if future.done():
+                continue
+            if error is None:
+                future.cancel()
+            else:
+                future.set_exception(error)
+
+    def _replace(self, decoder: _Decoder) -> None:
+        decoder.process.join(timeout=1)
+        log.error(
+            "decoder process %s died (exit code %s); its batch is decoded here",
+            decoder.process.pid,
+            decoder.process.exitcode,
+        )
+        self._retire(decoder, BrokenProcessPool("decoder process died"))
+        if decoder.ready:
+            self._spawn()  # one that never got ready would only die again
+        elif not self._decoders:
+            log.error("no decoder process could start: decoding in the worker's process")
+            while self._waiting:
+                self._waiting.popleft()[1].set_exception(BrokenProcessPool("no decoder"))
+        self._dispatch()
+
+
+async def _ready(decoded: DecodedRecords) -> DecodedRecords:
+    return decoded
