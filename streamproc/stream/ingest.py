@@ -101,7 +101,7 @@ class IngestService(Service):
         self.config = config
         self.monitor = Monitor(config.detectors, overrides=config.model_overrides)
         self.metrics = Metrics(max_models=config.max_models, max_features=config.max_features)
-        self.state = StateReader(config, self.monitor, self.metrics)
+        self._state = StateReader(config, self.monitor, self.metrics)
         self.ready = False
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -120,7 +120,7 @@ class IngestService(Service):
     @property
     def baselines_loaded(self) -> bool:
         """Whether the baselines and alerts topics were read to their end."""
-        return self.state.loaded
+        return self._state.loaded
 
     async def on_start(self) -> None:
         c = self.config
@@ -133,7 +133,7 @@ class IngestService(Service):
             raise
         self._producer = AIOKafkaProducer(bootstrap_servers=c.bootstrap, linger_ms=5, acks="all")
         await self._producer.start()
-        await self.state.start()
+        await self._state.start()
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=c.bootstrap,
             group_id=c.group_id,
@@ -157,7 +157,7 @@ class IngestService(Service):
         self.ready = False
         self._drop_pending()
         self.decoders.close()
-        for client in (self._consumer, self.state.consumer, self._producer):
+        for client in (self._consumer, self._state.consumer, self._producer):
             if client is not None:
                 try:
                     await client.stop()
@@ -191,10 +191,10 @@ class IngestService(Service):
     async def _follow_state(self) -> None:
         """Apply baselines and alerts published after the catch-up."""
         while not self.should_stop:
-            if not self.state.loaded or self.state.consumer is None:
+            if not self._state.loaded or self._state.consumer is None:
                 await self.sleep(0.2)
                 continue
-            await self.state.follow()
+            await self._state.follow()
 
     @Service.task
     async def _poll(self) -> None:
