@@ -231,7 +231,20 @@ class IngestService(Service):
         """Judge, publish and commit the polled batches in order."""
         while not self.should_stop:
             polled = await self._pending.get()
-            events = await self._handle(polled)
+            decoded = await polled.decoded
+            if polled.generation != self.generation:
+                continue  # polled before partitions moved: refetched from the committed offsets
+            with no_gc():
+                result = process_safely(
+                    polled.records, self.monitor, now=time.time(), decoded=decoded
+                )
+            await self._publish(result)
+            if polled.generation == self.generation:  # else its partitions may be another's now
+                self._to_commit.update(polled.offsets)
+                self._commit_wanted.set()
+            self._record_metrics(result)
+            self.metrics.batch_duration.observe(time.perf_counter() - polled.polled_at)
+            events = sum(c.size for c in result.columns)
             if events:
                 per = max(1.0, events / len(polled.records))
                 self._events_per_record = 0.8 * self._events_per_record + 0.2 * per
@@ -278,21 +291,6 @@ class IngestService(Service):
         self.metrics.consumer_lag.set(waiting)
         if self._newest_event_time is not None:
             self.metrics.event_lag.set(max(0.0, time.time() - self._newest_event_time))
-
-    async def _handle(self, polled: PolledBatch) -> int:
-        """Judge, publish, commit a decoded batch; return the number of valid events."""
-        decoded = await polled.decoded
-        if polled.generation != self.generation:
-            return 0  # polled before partitions moved: refetched from the committed offsets
-        with no_gc():
-            result = process_safely(polled.records, self.monitor, now=time.time(), decoded=decoded)
-        await self._publish(result)
-        if polled.generation == self.generation:  # else its partitions may be another's now
-            self._to_commit.update(polled.offsets)
-            self._commit_wanted.set()
-        self._record_metrics(result)
-        self.metrics.batch_duration.observe(time.perf_counter() - polled.polled_at)
-        return sum(c.size for c in result.columns)
 
     async def _publish(self, result: BatchResult) -> None:
         """Send alerts, dead letters and newly learned baselines; wait until all are acked."""
