@@ -18,11 +18,10 @@ import time
 import urllib.request
 from collections.abc import Callable
 
-import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-
 from streamproc.broker import EmbeddedBroker, free_port
+from streamproc.config import Topics
 from streamproc.contracts import Alert, format_alert
+from streamproc.kafka_io import follow_alerts, produce
 from streamproc.simulate import Scenario, generate
 
 
@@ -63,59 +62,6 @@ def wait_ready(port: int, timeout: float, alive: Callable[[], bool]) -> bool:
             pass
         time.sleep(0.25)
     return False
-
-
-async def produce_traffic(
-    bootstrap: str, topic: str, scenario: Scenario, *, rate: float, seconds: float, seed: int = 0
-) -> int:
-    """Send ``rate`` events a second for ``seconds``; return how many were sent."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=10)
-    await producer.start()
-    sent = 0
-    tick = 0.1
-    per_tick = max(1, int(rate * tick))
-    start = time.time()
-    try:
-        batches = generate(
-            scenario,
-            events=int(rate * seconds),
-            batch=per_tick,
-            seed=seed,
-            start_time=start,
-            rate=rate,
-        )
-        for i, events in enumerate(batches):
-            for event in events:
-                event["timestamp"] = time.time()
-                await producer.send(topic, orjson.dumps(event), key=event["model_id"].encode())
-            sent += len(events)
-            delay = start + (i + 1) * tick - time.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-        await producer.flush()
-    finally:
-        await producer.stop()
-    return sent
-
-
-async def follow_alerts(
-    bootstrap: str, topic: str, sink: list[Alert], stop: asyncio.Event, out=sys.stdout
-) -> None:
-    """Print alerts as they arrive until ``stop`` is set."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        while not stop.is_set():
-            batch = await consumer.getmany(timeout_ms=300)
-            for records in batch.values():
-                for record in records:
-                    alert = Alert.from_dict(orjson.loads(record.value))
-                    sink.append(alert)
-                    print(format_alert(alert), file=out, flush=True)
-    finally:
-        await consumer.stop()
 
 
 def summarize(alerts: list[Alert], scenario: Scenario) -> tuple[str, bool]:
@@ -218,10 +164,37 @@ def run_demo(*, duration: float, rate: float, out=sys.stdout) -> int:
 async def _traffic_and_alerts(
     bootstrap: str, scenario: Scenario, rate: float, seconds: float, alerts: list[Alert], out
 ) -> None:
+    """Send ``rate`` events a second for ``seconds`` while printing the alerts."""
+    topics = Topics()
     stop = asyncio.Event()
-    follower = asyncio.create_task(follow_alerts(bootstrap, "monitor.alerts", alerts, stop, out))
+
+    def show(alert: Alert) -> None:
+        alerts.append(alert)
+        print(format_alert(alert), file=out, flush=True)
+
+    def unreadable(offset: int) -> None:
+        print(f"(unreadable alert at offset {offset})", file=out, flush=True)
+
+    follower = asyncio.create_task(
+        follow_alerts(
+            bootstrap, topics.alerts, show, unreadable, done=lambda _: stop.is_set(), poll_ms=300
+        )
+    )
     try:
-        await produce_traffic(bootstrap, "inference.events", scenario, rate=rate, seconds=seconds)
+        events = generate(
+            scenario,
+            events=int(rate * seconds),
+            batch=max(1, int(rate * 0.1)),
+            start_time=time.time(),
+            rate=rate,
+        )
+        await produce(
+            bootstrap,
+            topics.events,
+            (e for batch in events for e in batch),
+            rate=rate,
+            restamp=True,
+        )
         await asyncio.sleep(3.0)  # let the last windows close and alerts arrive
     finally:
         stop.set()

@@ -2,7 +2,7 @@ import orjson
 from aiokafka import ConsumerRecord
 
 from streamproc.detect.monitor import Monitor
-from streamproc.stream.ingest import process_records, process_safely
+from streamproc.stream.batch import process_records, process_safely
 
 
 def record(value: bytes, offset: int = 0, key: bytes = b"m") -> ConsumerRecord:

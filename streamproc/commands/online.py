@@ -1,0 +1,137 @@
+"""Commands that run with Kafka: broker, worker, demo, produce, alerts."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from streamproc.commands import fail, load_config
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from streamproc.broker import BrokerError, EmbeddedBroker
+
+    broker = EmbeddedBroker(port=args.port, host=args.host, log_path=args.log)
+    try:
+        broker.start()
+    except BrokerError as exc:
+        return fail(str(exc), 1)
+    print(
+        f"broker listening on {broker.bootstrap} (log: {broker.log_path}); Ctrl-C stops it",
+        flush=True,
+    )
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        code = broker.wait()
+        return fail(f"broker exited with code {code}; log: {broker.log_path}", 1)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        broker.stop()
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from streamproc.stream.app import run_worker
+
+    try:
+        config = load_config(
+            args,
+            bootstrap=args.bootstrap,
+            metrics_port=args.metrics_port,
+            group_id=args.group_id,
+            log_level=args.log_level,
+            decoders=args.decoders,
+        )
+    except ValueError as exc:
+        return fail(str(exc))
+    run_worker(config)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from streamproc.broker import BrokerError
+    from streamproc.demo import run_demo
+
+    try:
+        return run_demo(duration=args.duration, rate=args.rate)
+    except BrokerError as exc:
+        return fail(str(exc), 1)
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from streamproc.kafka_io import produce
+    from streamproc.simulate import Scenario, generate
+
+    try:
+        config = load_config(args, bootstrap=args.bootstrap)
+        topic = args.topic or config.topics.events
+        if args.simulate:
+            scenario = Scenario.demo(drift_at=args.drift_at)
+            batches = generate(scenario, events=args.events, batch=1000)
+            source: Iterator[dict[str, Any]] = (e for batch in batches for e in batch)
+        elif args.input:
+            source = _read_raw_events(args.input)
+        else:
+            raise ValueError("give --input FILE or --simulate")
+        sent = asyncio.run(
+            produce(
+                config.bootstrap,
+                topic,
+                source,
+                per_record=args.per_record,
+                rate=args.rate,
+                restamp=args.simulate,
+            )
+        )
+    except (OSError, ValueError) as exc:
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+    print(f"sent {sent} events to {topic}", file=sys.stderr)
+    return 0
+
+
+def _read_raw_events(path: str) -> Iterator[dict[str, Any]]:
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    yield orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
+                    raise ValueError(f"{path}:{number}: not valid JSON ({exc})") from None
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from streamproc.contracts import Alert, format_alert
+    from streamproc.kafka_io import follow_alerts
+
+    try:
+        config = load_config(args, bootstrap=args.bootstrap)
+    except ValueError as exc:
+        return fail(str(exc))
+
+    def show(alert: Alert) -> None:
+        print(alert.to_json().decode() if args.json else format_alert(alert), flush=True)
+
+    def unreadable(offset: int) -> None:
+        print(f"(unreadable alert at offset {offset})", flush=True)
+
+    try:
+        asyncio.run(
+            follow_alerts(
+                config.bootstrap,
+                args.topic or config.topics.alerts,
+                show,
+                unreadable,
+                done=lambda idle: not args.follow and idle >= args.idle,
+            )
+        )
+    except KeyboardInterrupt:
+        return 0
+    return 0

@@ -1,0 +1,166 @@
+"""The pure part of batch ingestion: records in, judged batch out, no I/O.
+
+A poll is cut into :func:`batches`; each batch's values go to decoding
+(:func:`record_values`), then through the detectors (:func:`process_safely`),
+which yields a :class:`BatchResult`: alerts, :class:`DeadLetter` copies of the
+records that could not be used, and the decoded columns (for metrics).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Coroutine, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiokafka import ConsumerRecord, TopicPartition
+
+from streamproc.contracts import Alert, DecodedRecords, EventColumns
+from streamproc.detect.monitor import Monitor
+from streamproc.stream.decoders import decode_values
+
+# One logger for the whole ingestion path; its name predates the split into modules.
+log = logging.getLogger("streamproc.stream.ingest")
+
+POLL_BATCHES = 8  # batches a poll may take at most
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """One record (or array element) for the dead-letter topic."""
+
+    key: bytes | None
+    value: bytes | None
+    reason: str
+    headers: list[tuple[str, bytes]]
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What one polled batch produced."""
+
+    alerts: list[Alert] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    columns: list[EventColumns] = field(default_factory=list)
+    newest_event_time: float | None = None
+
+
+def dead_letter(
+    record: ConsumerRecord, reason: str, detail: str, index: int | None = None
+) -> DeadLetter:
+    """The DLQ copy of a record (or of element ``index`` of an array record)."""
+    value = record.value
+    headers = [
+        ("error", detail.encode()),
+        ("error.reason", reason.encode()),
+        ("source.topic", record.topic.encode()),
+        ("source.partition", str(record.partition).encode()),
+        ("source.offset", str(record.offset).encode()),
+    ]
+    if index is not None:
+        value = orjson.dumps(orjson.loads(record.value)[index])
+        headers.append(("source.index", str(index).encode()))
+    return DeadLetter(record.key, value, reason, headers)
+
+
+@dataclass(slots=True)
+class PolledBatch:
+    """Records of one poll, their decoding under way, and the offsets to commit.
+
+    ``generation`` counts the rebalances before the poll: a batch polled before
+    partitions moved is dropped (see :class:`~streamproc.stream.ingest.IngestService`).
+    """
+
+    records: list[ConsumerRecord]
+    decoded: Coroutine[Any, Any, DecodedRecords]
+    offsets: dict[TopicPartition, int]
+    generation: int
+    polled_at: float = field(default_factory=time.perf_counter)
+
+
+def batches(
+    polled: dict[TopicPartition, list[ConsumerRecord]], size: int
+) -> Iterator[dict[TopicPartition, list[ConsumerRecord]]]:
+    """``polled`` cut into batches of ``size`` records, each partition's in order.
+
+    >>> tp0, tp1 = TopicPartition("t", 0), TopicPartition("t", 1)
+    >>> [{tp.partition: n for tp, n in b.items()} for b in batches({tp0: [1, 2, 3], tp1: [4]}, 2)]
+    [{0: [1, 2]}, {0: [3], 1: [4]}]
+    """
+    batch: dict[TopicPartition, list[ConsumerRecord]] = {}
+    room = size
+    for tp, records in polled.items():
+        start = 0
+        while start < len(records):
+            taken = records[start : start + room]
+            batch[tp] = taken
+            start += len(taken)
+            room -= len(taken)
+            if room == 0:
+                yield batch
+                batch, room = {}, size
+    if batch:
+        yield batch
+
+
+def record_values(records: Sequence[ConsumerRecord]) -> tuple[list[bytes | None], list[float]]:
+    """Values and Kafka timestamps (seconds) of records, for decoding."""
+    return [r.value for r in records], [r.timestamp / 1000.0 for r in records]
+
+
+def process_safely(
+    records: list[ConsumerRecord],
+    monitor: Monitor,
+    *,
+    now: float,
+    decoded: DecodedRecords | None = None,
+) -> BatchResult:
+    """:func:`process_records`, where a record that makes the detectors fail is
+    dead-lettered (reason ``processing_error``) instead of stopping the stream.
+
+    After a failure the batch is redone record by record; events of the failed
+    batch that were already counted before the failure may be counted twice.
+    """
+    try:
+        return process_records(records, monitor, now=now, decoded=decoded)
+    except Exception:  # noqa: BLE001 - a bug must not stop the stream
+        log.exception("batch of %d records failed; redoing it record by record", len(records))
+    result = BatchResult()
+    for record in records:
+        try:
+            part = process_records([record], monitor, now=now)
+        except Exception as exc:  # noqa: BLE001
+            detail = f"processing failed: {type(exc).__name__}: {exc}".splitlines()[0]
+            result.dead_letters.append(dead_letter(record, "processing_error", detail))
+            continue
+        result.alerts += part.alerts
+        result.dead_letters += part.dead_letters
+        result.columns += part.columns
+        if part.newest_event_time is not None:
+            result.newest_event_time = max(result.newest_event_time or 0.0, part.newest_event_time)
+    return result
+
+
+def process_records(
+    records: list[ConsumerRecord],
+    monitor: Monitor,
+    *,
+    now: float,
+    decoded: DecodedRecords | None = None,
+) -> BatchResult:
+    """Decode (unless ``decoded`` holds what :func:`decode_values` made of the
+    records) and judge a batch of event records (no I/O)."""
+    result = BatchResult()
+    if decoded is None:
+        decoded = decode_values(*record_values(records))
+    for index, rejection in decoded.rejections:
+        result.dead_letters.append(
+            dead_letter(records[index], rejection.reason, rejection.detail, rejection.index)
+        )
+    if decoded.columns:
+        result.columns = decoded.columns
+        result.alerts = monitor.process(result.columns, now=now)
+        result.newest_event_time = max(float(c.timestamps.max()) for c in result.columns)
+    return result

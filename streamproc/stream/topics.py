@@ -1,0 +1,59 @@
+"""Topic administration: the contract's topics, created when missing, and their partitions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from streamproc.config import WorkerConfig
+
+
+async def ensure_topics(bootstrap: str, config: WorkerConfig) -> None:
+    """Create the contract's topics that do not exist yet.
+
+    Events, labels, alerts and dead letters get ``config.partitions`` partitions;
+    baselines one partition, compacted (the newest baseline of each model is kept).
+    """
+    t = config.topics
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(name, config.partitions, 1)
+            for name in (t.events, t.labels, t.alerts, t.dlq)
+            if name not in existing
+        ]
+        if t.baselines not in existing:
+            wanted.append(NewTopic(t.baselines, 1, 1, topic_configs={"cleanup.policy": "compact"}))
+        if wanted:
+            try:
+                await admin.create_topics(wanted)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()
+
+
+async def partitions_of(bootstrap: str, topics: Iterable[str]) -> dict[str, list[int]]:
+    """The partitions of ``topics``, from metadata fetched now (sorted; ``[0]``
+    for a topic the broker does not describe).
+
+    A fresh metadata request, because a consumer's cached metadata may predate
+    the topics that :func:`ensure_topics` just created.
+    """
+    topics = list(topics)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    found = {
+        t["topic"]: sorted(p["partition"] for p in t["partitions"])
+        for t in described
+        if t["partitions"]
+    }
+    return {topic: found.get(topic) or [0] for topic in topics}
