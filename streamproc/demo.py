@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from streamproc.broker import EmbeddedBroker, free_port
 from streamproc.config import Topics
-from streamproc.contracts import Alert, format_alert
+from streamproc.events.alerts import Alert, format_alert
 from streamproc.kafka_io import follow_alerts, produce
 from streamproc.simulate import Scenario, generate
 

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streamproc.contracts import Alert
+from streamproc.events.alerts import Alert
 
 
 def event_record(events: list[dict[str, Any]]) -> tuple[bytes, bytes]:

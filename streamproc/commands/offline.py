@@ -16,7 +16,8 @@ from streamproc.commands import fail, load_config
 
 
 def cmd_baseline_fit(args: argparse.Namespace) -> int:
-    from streamproc.contracts import EventColumns, validate_event
+    from streamproc.events.columns import EventColumns
+    from streamproc.events.validate import validate_event
     from streamproc.detect.baseline import Baseline
 
     try:
@@ -67,7 +68,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from streamproc.detect.baseline import Baseline
     from streamproc.detect.monitor import Monitor
     from streamproc.files import decoded_line_batches
-    from streamproc.nogc import no_gc
+    from streamproc.decode.nogc import no_gc
 
     try:
         config = load_config(args)

@@ -108,7 +108,7 @@ def _read_raw_events(path: str) -> Iterator[dict[str, Any]]:
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
-    from streamproc.contracts import Alert, format_alert
+    from streamproc.events.alerts import Alert, format_alert
     from streamproc.kafka_io import follow_alerts
 
     try:

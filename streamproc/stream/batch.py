@@ -17,9 +17,11 @@ from typing import Any
 import orjson
 from aiokafka import ConsumerRecord, TopicPartition
 
-from streamproc.contracts import Alert, DecodedRecords, EventColumns
+from streamproc.decode import DecodedRecords
+from streamproc.events.alerts import Alert
+from streamproc.events.columns import EventColumns
 from streamproc.detect.monitor import Monitor
-from streamproc.stream.decoders import decode_values
+from streamproc.decode.pool import decode_values
 
 # One logger for the whole ingestion path; its name predates the split into modules.
 log = logging.getLogger("streamproc.stream.ingest")

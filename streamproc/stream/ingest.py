@@ -7,7 +7,7 @@ consumer group, and four tasks:
 
 1. the poller (:meth:`~IngestService._poll`): ``getmany`` up to ``max_batch``
    records, and hand their values to the
-   :class:`~streamproc.stream.decoders.DecoderPool` (decoding, validation,
+   :class:`~streamproc.decode.pool.DecoderPool` (decoding, validation,
    columns per model, in ``decoders`` child processes);
 2. the judge (:meth:`~IngestService._judge`), meanwhile, takes the polled
    batches in order: their decoded columns through the detectors
@@ -52,7 +52,7 @@ from mode import Service
 
 from streamproc.config import WorkerConfig
 from streamproc.detect.monitor import Monitor
-from streamproc.nogc import no_gc
+from streamproc.decode.nogc import no_gc
 from streamproc.stream.batch import (
     POLL_BATCHES,
     BatchResult,
@@ -61,7 +61,7 @@ from streamproc.stream.batch import (
     process_safely,
     record_values,
 )
-from streamproc.stream.decoders import DecoderPool
+from streamproc.decode.pool import DecoderPool
 from streamproc.stream.metrics import Metrics
 from streamproc.stream.state import StateReader
 from streamproc.stream.topics import ensure_topics

@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from streamproc.contracts import Alert
+from streamproc.events.alerts import Alert
 from streamproc.detect.monitor import ModelMonitor
 
 OTHER = "__other__"

@@ -15,7 +15,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from streamproc.config import WorkerConfig
-from streamproc.contracts import Alert
+from streamproc.events.alerts import Alert
 from streamproc.detect.baseline import Baseline
 from streamproc.detect.monitor import Monitor
 from streamproc.stream.metrics import Metrics

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from streamproc.contracts import EventColumns
+from streamproc.events.columns import EventColumns
 from streamproc.detect.baseline import Baseline
 from streamproc.simulate import Scenario, generate
 from tests.conftest import (

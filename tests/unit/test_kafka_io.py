@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import orjson
 
 from streamproc import kafka_io
-from streamproc.contracts import Alert
+from streamproc.events.alerts import Alert
 
 
 class FakeProducer:

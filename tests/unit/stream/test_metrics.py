@@ -1,7 +1,7 @@
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
-from streamproc.contracts import columns_by_model
+from streamproc.events.columns import columns_by_model
 from streamproc.detect.monitor import Monitor
 from streamproc.detect.settings import Settings
 from streamproc.simulate import Scenario, generate
