@@ -16,9 +16,9 @@ from streamproc.commands import fail, load_config
 
 
 def cmd_baseline_fit(args: argparse.Namespace) -> int:
+    from streamproc.detect.baseline import Baseline
     from streamproc.events.columns import EventColumns
     from streamproc.events.validate import validate_event
-    from streamproc.detect.baseline import Baseline
 
     try:
         config = load_config(args, bootstrap=args.bootstrap)
@@ -65,10 +65,10 @@ def _reference_events(path: str, model_id: str) -> list[dict[str, Any]]:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    from streamproc.decode.nogc import no_gc
     from streamproc.detect.baseline import Baseline
     from streamproc.detect.monitor import Monitor
     from streamproc.files import decoded_line_batches
-    from streamproc.decode.nogc import no_gc
 
     try:
         config = load_config(args)

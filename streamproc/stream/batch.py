@@ -18,10 +18,10 @@ import orjson
 from aiokafka import ConsumerRecord, TopicPartition
 
 from streamproc.decode import DecodedRecords
+from streamproc.decode.pool import decode_values
+from streamproc.detect.monitor import Monitor
 from streamproc.events.alerts import Alert
 from streamproc.events.columns import EventColumns
-from streamproc.detect.monitor import Monitor
-from streamproc.decode.pool import decode_values
 
 # One logger for the whole ingestion path; its name predates the split into modules.
 log = logging.getLogger("streamproc.stream.ingest")

@@ -51,8 +51,9 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaConnectio
 from mode import Service
 
 from streamproc.config import WorkerConfig
-from streamproc.detect.monitor import Monitor
 from streamproc.decode.nogc import no_gc
+from streamproc.decode.pool import DecoderPool
+from streamproc.detect.monitor import Monitor
 from streamproc.stream.batch import (
     POLL_BATCHES,
     BatchResult,
@@ -61,7 +62,6 @@ from streamproc.stream.batch import (
     process_safely,
     record_values,
 )
-from streamproc.decode.pool import DecoderPool
 from streamproc.stream.metrics import Metrics
 from streamproc.stream.state import StateReader
 from streamproc.stream.topics import ensure_topics

@@ -15,9 +15,9 @@ import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from streamproc.config import WorkerConfig
-from streamproc.events.alerts import Alert
 from streamproc.detect.baseline import Baseline
 from streamproc.detect.monitor import Monitor
+from streamproc.events.alerts import Alert
 from streamproc.stream.metrics import Metrics
 from streamproc.stream.topics import partitions_of
 

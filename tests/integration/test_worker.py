@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from streamproc.events.columns import EventColumns
 from streamproc.detect.baseline import Baseline
+from streamproc.events.columns import EventColumns
 from streamproc.simulate import Scenario, generate
 from tests.conftest import (
     RunningWorker,

@@ -1,9 +1,9 @@
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
-from streamproc.events.columns import columns_by_model
 from streamproc.detect.monitor import Monitor
 from streamproc.detect.settings import Settings
+from streamproc.events.columns import columns_by_model
 from streamproc.simulate import Scenario, generate
 from streamproc.stream.metrics import Metrics
 
