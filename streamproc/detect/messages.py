@@ -27,14 +27,16 @@ def feature(name: str) -> str:
 
 def psi(subject: str, value: float, threshold: float, events: int) -> str:
     """A PSI alert; ``subject`` is :func:`feature` or :data:`PREDICTION`."""
-    return f"PSI of {subject} is {value:.2f} (threshold {threshold:.2f}) over the last {events} events"
+    return (
+        f"PSI of {subject} is {value:.2f} (threshold {threshold:.2f}) over the last {events} events"
+    )
 
 
 def null_rate(name: str, ratio: float, baseline: float, threshold: float, events: int) -> str:
     """A null-ratio alert.
 
-    >>> null_rate("income", 0.4, 0.0, 0.1, 500)
-    "null ratio of feature 'income' is 0.40 (baseline 0.00, threshold 0.10) over the last 500 events"
+    >>> null_rate("x", 0.4, 0.0, 0.1, 500)
+    "null ratio of feature 'x' is 0.40 (baseline 0.00, threshold 0.10) over the last 500 events"
     """
     return (
         f"null ratio of feature '{name}' is {ratio:.2f} "
@@ -48,7 +50,9 @@ def schema(name: str, problem: str, share: float, events: int) -> str:
     >>> schema("age", "type", 0.5, 200)
     "feature 'age' has values of the wrong type in 50% of the last 200 events"
     """
-    return f"feature '{name}' {_SCHEMA_PROBLEMS[problem]} in {share:.0%} of the last {events} events"
+    return (
+        f"feature '{name}' {_SCHEMA_PROBLEMS[problem]} in {share:.0%} of the last {events} events"
+    )
 
 
 def error_rate(rate: float, baseline: float, threshold: float, events: int) -> str:

@@ -139,7 +139,9 @@ class ModelMonitor:
     def _observe(self, findings: list[Finding], window: Window, now: float) -> list[Alert]:
         alerts: list[Alert] = []
         for finding in findings:
-            alerts += self.policy.observe(finding, window, model_version=self.model_version, now=now)
+            alerts += self.policy.observe(
+                finding, window, model_version=self.model_version, now=now
+            )
         return alerts
 
 

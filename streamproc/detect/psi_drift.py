@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterator
 
 from streamproc.detect import messages
-from streamproc.detect.policy import Finding
+from streamproc.detect.policy import Finding, Key
 from streamproc.detect.window import ClosedWindow
 
 
@@ -21,21 +21,17 @@ class PsiDrift:
     def judge(self, window: ClosedWindow) -> Iterator[Finding]:
         for f in window.features:
             value, threshold = f.stats.psi, f.stats.psi_threshold
-            key = ("feature", f.name, "psi")
+            key: Key = ("feature", f.name, "psi")
             if not math.isnan(value) and window.matters(key, value, threshold):
                 yield _finding(window, key, messages.feature(f.name), value, threshold)
-        value, threshold = window.prediction_psi, window.prediction_threshold
+        psi, threshold = window.prediction_psi, window.prediction_threshold
         key = ("prediction", None, "psi")
-        if value is not None and not math.isnan(value) and window.matters(key, value, threshold):
-            yield _finding(window, key, messages.PREDICTION, value, threshold)
+        if psi is not None and not math.isnan(psi) and window.matters(key, psi, threshold):
+            yield _finding(window, key, messages.PREDICTION, psi, threshold)
 
 
 def _finding(
-    window: ClosedWindow,
-    key: tuple[str, str | None, str],
-    subject: str,
-    value: float,
-    threshold: float,
+    window: ClosedWindow, key: Key, subject: str, value: float, threshold: float
 ) -> Finding:
     critical = value >= max(window.settings.psi_critical, threshold)
     message = messages.psi(subject, value, threshold, window.window.events)

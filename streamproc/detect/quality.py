@@ -27,4 +27,3 @@ def rate_threshold(
     z = _inv_cdf(1.0 - alpha)
     noise = z * math.sqrt(baseline_rate * (1.0 - baseline_rate) / window)
     return min(1.0, baseline_rate + max(min_increase, noise))
-

@@ -15,7 +15,7 @@ bins, see :class:`PsiPlan`), null ratios, schema counts, errors.
 >>> counts.add(batch) is None, counts.due()
 (True, False)
 >>> closed = counts.close(lambda key: False)
->>> closed.window.events, closed.report().features["x"].psi
+>>> closed.window.events, round(closed.report().features["x"].psi, 6)
 (300, 0.0)
 """
 
@@ -281,9 +281,13 @@ class WindowCounts:
         self.block = _NumericBlock.of(baseline)
         self.judged = tuple(list(baseline.features.items())[: settings.max_features])
         b = baseline
-        self.prediction = b.prediction_score if b.prediction_score is not None else b.prediction_label
+        self.prediction = (
+            b.prediction_score if b.prediction_score is not None else b.prediction_label
+        )
         profiles = tuple(p for _, p in self.judged)
-        self.plan = PsiPlan.of(profiles if self.prediction is None else (*profiles, self.prediction))
+        self.plan = PsiPlan.of(
+            profiles if self.prediction is None else (*profiles, self.prediction)
+        )
         self.state = _WindowState()
 
     @property
