@@ -14,7 +14,8 @@ import numpy as np
 from streamproc.contracts import EventColumns
 from streamproc.detect import messages
 from streamproc.detect.adwin import BlockAdwin, adwin_delta, update_rows
-from streamproc.detect.baseline import Baseline, NumericProfile, Profile, numeric_view
+from streamproc.detect.baseline import Baseline, NumericProfile, Profile
+from streamproc.detect.columns import numeric_view
 from streamproc.detect.policy import Finding, Key
 from streamproc.detect.settings import Settings
 
@@ -136,17 +137,15 @@ class AdwinStreams:
         return findings
 
     def _finding(self, key: Key, value: float, message: str) -> Finding:
-        signal, feature, detector = key
-        return Finding(
-            signal,
-            feature,
-            detector,
-            value=value,
-            threshold=self.delta,
-            resolve_below=self.delta,
+        quiet = self.settings.adwin_quiet_windows
+        return Finding.of(
+            key,
+            value,
+            self.delta,
+            self.delta,
             severity="warning",
             message=message,
-            resolve_after=self.settings.adwin_quiet_windows,
+            resolve_after=quiet,
         )
 
 

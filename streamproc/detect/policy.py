@@ -61,6 +61,32 @@ class Finding:
     message: str
     resolve_after: int = 2
 
+    @classmethod
+    def of(
+        cls,
+        key: Key,
+        value: float,
+        threshold: float,
+        resolve_below: float,
+        *,
+        severity: str,
+        message: str,
+        resolve_after: int,
+    ) -> Finding:
+        """The finding of ``key`` = (signal, feature, detector)."""
+        signal, feature, detector = key
+        return cls(
+            signal,
+            feature,
+            detector,
+            value,
+            threshold,
+            resolve_below,
+            severity,
+            message,
+            resolve_after,
+        )
+
     @property
     def key(self) -> Key:
         return (self.signal, self.feature, self.detector)

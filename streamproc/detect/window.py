@@ -29,13 +29,8 @@ from typing import Any, Final
 import numpy as np
 
 from streamproc.contracts import MISSING, EventColumns
-from streamproc.detect.baseline import (
-    Baseline,
-    NumericProfile,
-    Profile,
-    categorical_counts,
-    numeric_view,
-)
+from streamproc.detect.baseline import Baseline, NumericProfile, Profile
+from streamproc.detect.columns import column_counts
 from streamproc.detect.policy import Finding, Key, Window
 from streamproc.detect.psi import psi_rows, psi_threshold, smoothed
 from streamproc.detect.settings import Settings
@@ -79,14 +74,6 @@ class _WindowState:
     new_features: dict[str, int] = field(default_factory=dict)
     prediction: np.ndarray | None = None
     numeric: np.ndarray | None = None  # bin counts of the numeric block, see _NumericBlock
-
-
-def _column_counts(profile: Profile, column: Any) -> tuple[np.ndarray, int, int, int]:
-    """Bin counts, nulls, absences and wrong-typed values of one raw column."""
-    if isinstance(profile, NumericProfile):
-        view = numeric_view(column)
-        return profile.bin_counts(view.numbers), view.nulls, view.missing, view.wrong_type  # type: ignore[arg-type]
-    return categorical_counts(profile, column)
 
 
 _BLOCK_DTYPES: Final = (np.dtype(np.float64), np.dtype(np.int64))
@@ -232,14 +219,12 @@ class ClosedWindow:
         """A level finding: it resolves once ``value`` is back below ``baseline``
         plus ``resolve_ratio`` of the way to ``threshold``, for ``resolve_windows``."""
         s = self.settings
-        signal, feature, detector = key
-        return Finding(
-            signal,
-            feature,
-            detector,
-            value=value,
-            threshold=threshold,
-            resolve_below=baseline + s.resolve_ratio * (threshold - baseline),
+        resolve_below = baseline + s.resolve_ratio * (threshold - baseline)
+        return Finding.of(
+            key,
+            value,
+            threshold,
+            resolve_below,
             severity=severity,
             message=message,
             resolve_after=s.resolve_windows,
@@ -337,7 +322,7 @@ class WindowCounts:
                 continue
             if matrix is not None and name in block.rows:
                 continue
-            counts, nulls_, missing, wrong = _column_counts(profile, column)
+            counts, nulls_, missing, wrong = column_counts(profile, column)
             state = w.features.get(name) or self._feature(name, profile)
             state.counts += counts
             state.nulls += nulls_
