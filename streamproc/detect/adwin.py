@@ -74,6 +74,62 @@ def adwin_delta(*, false_alarm_events: float, streams: int, block: int, clock: i
     return min(0.002, block * clock / (max(streams, 1) * false_alarm_events))
 
 
+class _River:
+    """river's ADWIN behind the one call :class:`BlockAdwin` needs: feed many
+    values, get the positions flagged as changes. All of river's internals used
+    here (``_helper``, ``_drift_detected``, ``_reset``) stay in this class.
+
+    river's ADWIN.update and .estimation are Python wrappers (properties calling
+    properties) around its compiled AdaptiveWindowing; calling the helper
+    directly does the same updates at a third of the cost. As in ADWIN.update,
+    the window is reset on the update after a detection. The helper tests for a
+    change only on every ``clock``-th update since its reset (``_tick`` counts
+    them), so ADWIN's estimate before an update, which a change reports, is read
+    only before those updates.
+
+    >>> river = _River(delta=0.002, clock=4)
+    >>> [(i, round(before, 3)) for i, before in river.feed([0.0] * 200 + [10.0] * 40)]
+    [(203, 0.148)]
+    """
+
+    __slots__ = ("_adwin", "_tick", "clock")
+
+    def __init__(self, *, delta: float, clock: int) -> None:
+        self._adwin = ADWIN(delta=delta, clock=clock)
+        self._tick = 0  # updates of the current ADWIN helper
+        self.clock = clock
+
+    @property
+    def estimation(self) -> float:
+        return float(self._adwin.estimation)
+
+    def feed(self, values: list[float]) -> list[tuple[int, float]]:
+        """Update with each value; (index, estimate before it) of each flagged change."""
+        flagged: list[tuple[int, float]] = []
+        adwin = self._adwin
+        helper = adwin._helper
+        update, width, total = helper.update, helper.get_width, helper.get_total
+        clock = self.clock
+        tick = self._tick
+        for i, value in enumerate(values):
+            if adwin._drift_detected:
+                adwin._reset()
+                helper = adwin._helper
+                update, width, total = helper.update, helper.get_width, helper.get_total
+                tick = 0
+            tick += 1
+            if tick % clock:
+                update(value)
+                continue
+            n = width()
+            before = total() / n if n else 0.0
+            if update(value):
+                adwin._drift_detected = True
+                flagged.append((i, before))
+        self._tick = tick
+        return flagged
+
+
 class BlockAdwin:
     """ADWIN over standardized sums of consecutive blocks of a numeric stream.
 
@@ -99,11 +155,10 @@ class BlockAdwin:
         "warmup",
         "center",
         "scale",
-        "_adwin",
+        "_river",
         "_pending",
         "_seen",
         "_recent",
-        "_tick",
     )
 
     def __init__(
@@ -124,16 +179,15 @@ class BlockAdwin:
         self.warmup = warmup
         self.center = center
         self.scale = scale if scale > 0 and math.isfinite(scale) else 1.0
-        self._adwin = ADWIN(delta=delta, clock=clock)
+        self._river = _River(delta=delta, clock=clock)
         self._pending = np.empty(0)
         self._seen = 0
         self._recent: deque[float] = deque(maxlen=clock)
-        self._tick = 0  # updates of the current ADWIN helper
 
     @property
     def mean(self) -> float:
         """ADWIN's current estimate of the mean (of its adaptive window), in stream units."""
-        return self._unit(float(self._adwin.estimation))
+        return self._unit(self._river.estimation)
 
     def _unit(self, block_sum: float) -> float:
         return (self.center or 0.0) + self.scale * block_sum / self.block
@@ -162,44 +216,18 @@ class BlockAdwin:
     def _feed(self, sums: list[float], full: int) -> list[Change]:
         """Feed ADWIN the block sums of the next ``full`` values."""
         changes: list[Change] = []
-        # river's ADWIN.update and .estimation are Python wrappers (properties
-        # calling properties) around its compiled AdaptiveWindowing; calling the
-        # helper directly does the same updates at a third of the cost. As in
-        # ADWIN.update, the window is reset on the update after a detection.
-        # The helper tests for a change only on every ``clock``-th update since
-        # its reset (``_tick`` counts them), so ADWIN's estimate before an update,
-        # which a change reports, is read only before those updates.
-        adwin = self._adwin
-        helper = adwin._helper
-        update, width, total = helper.update, helper.get_width, helper.get_total
-        clock = adwin.clock
-        tick = self._tick
-        for i, value in enumerate(sums):
-            if adwin._drift_detected:
-                adwin._reset()
-                helper = adwin._helper
-                update, width, total = helper.update, helper.get_width, helper.get_total
-                tick = 0
-            tick += 1
-            if tick % clock:
-                update(value)
-                continue
-            n = width()
-            before = total() / n if n else 0.0
-            if update(value):
-                adwin._drift_detected = True
-                recent = self._recent
-                last = list(recent) + sums[: i + 1]
-                last = last[-(recent.maxlen or len(last)) :]
-                changes.append(
-                    Change(
-                        self._seen + (i + 1) * self.block,
-                        self._unit(before),
-                        self._unit(sum(last) / len(last)),
-                    )
+        recent = self._recent
+        for i, before in self._river.feed(sums):
+            last = list(recent) + sums[: i + 1]
+            last = last[-(recent.maxlen or len(last)) :]
+            changes.append(
+                Change(
+                    self._seen + (i + 1) * self.block,
+                    self._unit(before),
+                    self._unit(sum(last) / len(last)),
                 )
-        self._tick = tick
-        self._recent.extend(sums[-(self._recent.maxlen or len(sums)) :])
+            )
+        recent.extend(sums[-(recent.maxlen or len(sums)) :])
         self._seen += full
         return changes
 

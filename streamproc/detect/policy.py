@@ -11,6 +11,7 @@ replaying the same events gives the same ``alert_id``; :meth:`AlertPolicy.restor
 re-opens episodes from published alerts, so a restarted worker (or the next
 owner of a model) neither fires an open episode again nor loses its resolve.
 
+>>> import dataclasses
 >>> policy = AlertPolicy("m")
 >>> window = Window(start=0.0, end=60.0, events=1000)
 >>> f = Finding("feature", "x", "psi", value=0.4, threshold=0.2, resolve_below=0.1,
@@ -19,7 +20,7 @@ owner of a model) neither fires an open episode again nor loses its resolve.
 ['firing']
 >>> policy.observe(f, window, model_version="v1", now=62.0)  # still drifted: no repeat
 []
->>> calm = f.with_value(0.01)
+>>> calm = dataclasses.replace(f, value=0.01)
 >>> policy.observe(calm, window, model_version="v1", now=63.0)
 []
 >>> [a.status for a in policy.observe(calm, window, model_version="v1", now=64.0)]
@@ -28,10 +29,13 @@ owner of a model) neither fires an open episode again nor loses its resolve.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from streamproc.contracts import Alert, alert_id
+from streamproc.detect import messages
+
+Key: TypeAlias = tuple[str, str | None, str]  # (signal, feature, detector): one alert key
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +61,34 @@ class Finding:
     message: str
     resolve_after: int = 2
 
+    @classmethod
+    def of(
+        cls,
+        key: Key,
+        value: float,
+        threshold: float,
+        resolve_below: float,
+        *,
+        severity: str,
+        message: str,
+        resolve_after: int,
+    ) -> Finding:
+        """The finding of ``key`` = (signal, feature, detector)."""
+        signal, feature, detector = key
+        return cls(
+            signal,
+            feature,
+            detector,
+            value,
+            threshold,
+            resolve_below,
+            severity,
+            message,
+            resolve_after,
+        )
+
     @property
-    def key(self) -> tuple[str, str | None, str]:
+    def key(self) -> Key:
         return (self.signal, self.feature, self.detector)
 
     @property
@@ -68,9 +98,6 @@ class Finding:
     @property
     def clean(self) -> bool:
         return self.value < self.resolve_below
-
-    def with_value(self, value: float, message: str | None = None) -> Finding:
-        return dataclasses.replace(self, value=value, message=message or self.message)
 
 
 @dataclass(slots=True)
@@ -87,14 +114,14 @@ class AlertPolicy:
 
     def __init__(self, model_id: str) -> None:
         self.model_id = model_id
-        self._open: dict[tuple[str, str | None, str], _Episode] = {}
+        self._open: dict[Key, _Episode] = {}
 
     @property
-    def firing(self) -> dict[tuple[str, str | None, str], str]:
+    def firing(self) -> dict[Key, str]:
         """Open episodes: key -> severity."""
         return {key: ep.severity for key, ep in self._open.items()}
 
-    def is_open(self, key: tuple[str, str | None, str]) -> bool:
+    def is_open(self, key: Key) -> bool:
         """Whether ``key`` has an open episode (else only a breach changes anything)."""
         return key in self._open
 
@@ -170,5 +197,5 @@ class AlertPolicy:
             window_end=window.end,
             window_events=window.events,
             detected_at=now,
-            message=finding.message if status == "firing" else f"resolved: {finding.message}",
+            message=finding.message if status == "firing" else messages.resolved(finding.message),
         )

@@ -1,4 +1,4 @@
-"""Data-quality checks: a rate that rises above its baseline, and schema drift.
+"""The rate test: a rate that rises above its baseline.
 
 A rate check (null ratio of a feature, inference error rate) is a one-sided
 binomial test with an effect-size floor: a window's rate ``r`` of ``n`` events
@@ -27,17 +27,3 @@ def rate_threshold(
     z = _inv_cdf(1.0 - alpha)
     noise = z * math.sqrt(baseline_rate * (1.0 - baseline_rate) / window)
     return min(1.0, baseline_rate + max(min_increase, noise))
-
-
-def schema_message(feature: str, problem: str, share: float, events: int) -> str:
-    """The text of a schema alert.
-
-    >>> schema_message("age", "missing", 1.0, 1000)
-    "feature 'age' is missing in 100% of the last 1000 events"
-    """
-    what = {
-        "missing": "is missing",
-        "new": "is new (not in the baseline) and present",
-        "type": "has values of the wrong type",
-    }[problem]
-    return f"feature '{feature}' {what} in {share:.0%} of the last {events} events"

@@ -60,7 +60,7 @@ def test_a_change_reports_adwin_estimate_before_the_update():
 
 
 def _state(d: BlockAdwin):
-    return (d.center, d.scale, d._seen, d._tick, d._pending.tolist(), list(d._recent))
+    return (d.center, d.scale, d._seen, d._river._tick, d._pending.tolist(), list(d._recent))
 
 
 def test_update_rows_is_update_of_each_row():

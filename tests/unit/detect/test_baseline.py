@@ -3,13 +3,7 @@ import orjson
 import pytest
 
 from streamproc.contracts import EventColumns
-from streamproc.detect.baseline import (
-    Baseline,
-    CategoricalProfile,
-    NumericProfile,
-    categorical_view,
-    numeric_view,
-)
+from streamproc.detect.baseline import Baseline, CategoricalProfile, NumericProfile
 from streamproc.simulate import Scenario, generate
 
 
@@ -63,15 +57,6 @@ def test_high_cardinality_keeps_a_bounded_profile():
     assert len(p.known_rest) == 100 and p.unseen == pytest.approx(0.98)
 
 
-def test_views_count_nulls_missing_and_wrong_types():
-    from streamproc.contracts import MISSING
-
-    v = numeric_view([1.0, None, MISSING, "x", 2])
-    assert (v.nulls, v.missing, v.wrong_type) == (1, 1, 1)
-    c = categorical_view(["a", None, MISSING, 5])
-    assert (c.nulls, c.missing, c.wrong_type) == (1, 1, 1)
-
-
 @pytest.mark.parametrize(
     ("data", "message"),
     [
@@ -94,28 +79,6 @@ def test_views_count_nulls_missing_and_wrong_types():
 def test_bad_baselines_are_rejected_with_the_field(data, message):
     with pytest.raises(ValueError, match=message):
         Baseline.from_dict(data)
-
-
-def test_categorical_counts_match_the_view_and_bin_counts():
-    from streamproc.contracts import MISSING
-    from streamproc.detect.baseline import categorical_counts
-
-    rng = np.random.default_rng(8)
-    profile = CategoricalProfile.fit(
-        list(rng.choice(["a", "b", "c", "d", "1", "true"], 500)), min_share=0.05
-    )
-    pools = [
-        ["a", "b", "zz", None],
-        ["a", "c", None, MISSING],
-        ["a", 1, 1.0, True, "1", "true", None, MISSING, 2.5, False],
-    ]
-    for pool in pools:
-        column = [pool[i] for i in rng.integers(0, len(pool), 300)]
-        view = categorical_view(column)
-        expected = (profile.bin_counts(view.labels), view.nulls, view.missing, view.wrong_type)
-        got = categorical_counts(profile, column)
-        assert got[0].tolist() == expected[0].tolist() and got[0].dtype == expected[0].dtype
-        assert got[1:] == expected[1:]
 
 
 def test_fit_from_arrays_or_lists_gives_the_same_baseline():

@@ -132,26 +132,3 @@ def test_forget_keeps_open_episodes_for_when_the_model_comes_back():
     monitor.forget(["fraud-detector"])
     assert "fraud-detector" not in monitor.models
     assert monitor.model("fraud-detector").policy.firing == open_before
-
-
-def test_numeric_columns_stacked_or_not_give_the_same_results():
-    """Arrays as decode_records builds them (float, int, with NaN) take the
-    stacked numeric path; the same values in lists are counted one by one."""
-    import orjson
-
-    from streamproc.contracts import decode_records
-
-    scenario = Scenario.demo(drift_at=12_000, error_rate=0.01)
-    stacked, one_by_one = (
-        Monitor(Settings(baseline_events=3000)),
-        Monitor(Settings(baseline_events=3000)),
-    )
-    got, expected = [], []
-    for chunk in generate(scenario, events=30_000, batch=700, seed=4):
-        decoded = decode_records([orjson.dumps(e) for e in chunk], [0.0] * len(chunk))
-        assert any(type(c) is np.ndarray for c in decoded.columns[0].features.values())
-        got += stacked.process(decoded.columns, now=0.0)
-        expected += one_by_one.process(columns_by_model(chunk, default_timestamp=0.0), now=0.0)
-        a, b = stacked.models["fraud-detector"].latest, one_by_one.models["fraud-detector"].latest
-        assert repr(a) == repr(b)
-    assert got == expected and len(got) > 3

@@ -1,0 +1,154 @@
+"""ADWIN drift: a change in the mean of a numeric feature, the prediction score
+or the latency, found by one :class:`~streamproc.detect.adwin.BlockAdwin` per
+stream, fed every chunk of events (not judged per window).
+
+An ADWIN alert fires on a change and resolves after ``adwin_quiet_windows``
+windows without one. Its false-alarm budget is the half of the model's the
+window tests do not use (see :func:`~streamproc.detect.adwin.adwin_delta`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from streamproc.contracts import EventColumns
+from streamproc.detect import messages
+from streamproc.detect.adwin import BlockAdwin, adwin_delta, update_rows
+from streamproc.detect.baseline import Baseline, NumericProfile, Profile
+from streamproc.detect.columns import numeric_view
+from streamproc.detect.policy import Finding, Key
+from streamproc.detect.settings import Settings
+
+Stream = tuple[str, str | None]  # (signal, feature)
+
+
+class AdwinStreams:
+    """The ADWINs of one model: a numeric judged feature, the prediction score
+    (if the baseline has one) and the latency each. A stream the previous
+    baseline had too keeps its ADWIN."""
+
+    __slots__ = ("baseline", "settings", "delta", "detectors")
+
+    def __init__(
+        self,
+        baseline: Baseline,
+        settings: Settings,
+        previous: dict[Stream, BlockAdwin] | None = None,
+    ) -> None:
+        s = settings
+        tracked = list(baseline.features.items())[: s.max_features]
+        streams: list[Stream] = [
+            ("feature", name) for name, p in tracked if isinstance(p, NumericProfile)
+        ]
+        if baseline.prediction_score is not None:
+            streams.append(("prediction", None))
+        streams.append(("latency", None))
+        delta = s.adwin_delta
+        if delta is None:
+            delta = adwin_delta(
+                false_alarm_events=2 * s.false_alarm_events,
+                streams=len(streams),
+                block=s.adwin_block,
+                clock=s.adwin_clock,
+            )
+        self.baseline = baseline
+        self.settings = settings
+        self.delta = delta
+        previous = previous or {}
+        self.detectors = {key: previous.get(key) or self._new(key) for key in streams}
+
+    def _profile(self, key: Stream) -> Profile | None:
+        signal, feature = key
+        if signal == "feature":
+            return self.baseline.features[feature]  # type: ignore[index]
+        return self.baseline.prediction_score if signal == "prediction" else None
+
+    def _new(self, key: Stream) -> BlockAdwin:
+        """An ADWIN for one stream, standardized by the baseline where it has one."""
+        s = self.settings
+        profile = self._profile(key)
+        if isinstance(profile, NumericProfile) and profile.count > 1:
+            center, scale = profile.mean, profile.std
+        else:
+            center, scale = None, 1.0  # learned from the stream's first values
+        return BlockAdwin(
+            block=s.adwin_block, delta=self.delta, clock=s.adwin_clock, center=center, scale=scale
+        )
+
+    def feed(
+        self, chunk: EventColumns, matrix: np.ndarray | None, rows: dict[str, int]
+    ) -> list[Finding]:
+        """Feed a chunk (``matrix``: its stacked numeric block, a row per name in
+        ``rows``, or None); a finding per stream that changed."""
+        rows = rows if matrix is not None else {}
+        fed: list[Stream] = []
+        detectors: list[BlockAdwin] = []
+        values: list[np.ndarray] = []
+        for key, detector in self.detectors.items():
+            signal, feature = key
+            if signal == "feature":
+                row = rows.get(feature)  # type: ignore[arg-type]
+                if row is not None:
+                    numbers = matrix[row]  # type: ignore[index]
+                else:
+                    column = chunk.features.get(feature)  # type: ignore[arg-type]
+                    if column is None:
+                        continue
+                    numbers = numeric_view(column).numbers  # type: ignore[assignment]
+            elif signal == "prediction":
+                numbers = chunk.prediction_scores
+            else:
+                numbers = chunk.latency_ms
+            fed.append(key)
+            detectors.append(detector)
+            values.append(numbers)
+        findings: list[Finding] = []
+        for key, changes in zip(fed, update_rows(detectors, values), strict=True):
+            if not changes:
+                continue
+            change = changes[-1]
+            profile = self._profile(key)
+            scale = profile.std if isinstance(profile, NumericProfile) and profile.std > 0 else 0.0
+            shift = change.mean_after - change.mean_before
+            value = abs(shift) / scale if scale else abs(shift)
+            message = messages.adwin_change(
+                _subject(key),
+                change.mean_before,
+                change.mean_after,
+                value,
+                " sd" if scale else "",
+                change.values_seen,
+            )
+            findings.append(self._finding((*key, "adwin"), value, message))
+        return findings
+
+    def quiet(self, firing: dict[Key, str]) -> list[Finding]:
+        """At the end of a window: "no change" for each firing ADWIN alert (it
+        resolves after ``adwin_quiet_windows`` of them)."""
+        windows = self.settings.adwin_quiet_windows
+        findings = []
+        for signal, feature, detector in firing:
+            if detector == "adwin":
+                # names a feature by its name, not its signal, unlike _subject:
+                # they differ only for a feature named "" (kept byte-identical)
+                subject = messages.feature(feature) if feature else signal
+                message = messages.adwin_quiet(subject, windows)
+                findings.append(self._finding((signal, feature, detector), 0.0, message))
+        return findings
+
+    def _finding(self, key: Key, value: float, message: str) -> Finding:
+        quiet = self.settings.adwin_quiet_windows
+        return Finding.of(
+            key,
+            value,
+            self.delta,
+            self.delta,
+            severity="warning",
+            message=message,
+            resolve_after=quiet,
+        )
+
+
+def _subject(key: Stream) -> str:
+    signal, feature = key
+    return messages.feature(feature) if signal == "feature" else signal  # type: ignore[arg-type]

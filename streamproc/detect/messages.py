@@ -1,0 +1,91 @@
+"""Every user-visible alert text: the one place a message is written.
+
+A detector passes its numbers here and puts the text in its
+:class:`~streamproc.detect.policy.Finding`; the policy prefixes a resolve.
+
+>>> psi(feature("amount"), 0.41, 0.1, 500)
+"PSI of feature 'amount' is 0.41 (threshold 0.10) over the last 500 events"
+>>> resolved(schema("age", "missing", 1.0, 1000))
+"resolved: feature 'age' is missing in 100% of the last 1000 events"
+"""
+
+from __future__ import annotations
+
+PREDICTION = "the prediction"  # the subject of the prediction's PSI
+
+_SCHEMA_PROBLEMS = {
+    "missing": "is missing",
+    "new": "is new (not in the baseline) and present",
+    "type": "has values of the wrong type",
+}
+
+
+def feature(name: str) -> str:
+    """How a message names a feature."""
+    return f"feature '{name}'"
+
+
+def psi(subject: str, value: float, threshold: float, events: int) -> str:
+    """A PSI alert; ``subject`` is :func:`feature` or :data:`PREDICTION`."""
+    return (
+        f"PSI of {subject} is {value:.2f} (threshold {threshold:.2f}) over the last {events} events"
+    )
+
+
+def null_rate(name: str, ratio: float, baseline: float, threshold: float, events: int) -> str:
+    """A null-ratio alert.
+
+    >>> null_rate("x", 0.4, 0.0, 0.1, 500)
+    "null ratio of feature 'x' is 0.40 (baseline 0.00, threshold 0.10) over the last 500 events"
+    """
+    return (
+        f"null ratio of feature '{name}' is {ratio:.2f} "
+        f"(baseline {baseline:.2f}, threshold {threshold:.2f}) over the last {events} events"
+    )
+
+
+def schema(name: str, problem: str, share: float, events: int) -> str:
+    """A schema alert; ``problem`` is ``missing``, ``new`` or ``type``.
+
+    >>> schema("age", "type", 0.5, 200)
+    "feature 'age' has values of the wrong type in 50% of the last 200 events"
+    """
+    return (
+        f"feature '{name}' {_SCHEMA_PROBLEMS[problem]} in {share:.0%} of the last {events} events"
+    )
+
+
+def error_rate(rate: float, baseline: float, threshold: float, events: int) -> str:
+    """An inference-error-rate alert.
+
+    >>> error_rate(0.3, 0.001, 0.051, 500)
+    'inference error rate is 30.00% (baseline 0.10%, threshold 5.10%) over the last 500 events'
+    """
+    return (
+        f"inference error rate is {rate:.2%} (baseline {baseline:.2%}, "
+        f"threshold {threshold:.2%}) over the last {events} events"
+    )
+
+
+def adwin_change(
+    subject: str, before: float, after: float, value: float, unit: str, values_seen: int
+) -> str:
+    """An ADWIN change of mean; ``unit`` is ``" sd"`` when ``value`` is standardized.
+
+    >>> adwin_change("latency", 12.0, 30.5, 18.5, "", 4000)
+    'ADWIN detected a change in the mean of latency: 12 -> 30.5 (18.50) after 4000 values'
+    """
+    return (
+        f"ADWIN detected a change in the mean of {subject}: "
+        f"{before:.4g} -> {after:.4g} ({value:.2f}{unit}) after {values_seen} values"
+    )
+
+
+def adwin_quiet(subject: str, windows: int) -> str:
+    """The text an ADWIN alert resolves with."""
+    return f"ADWIN saw no further change in the mean of {subject} for {windows} windows"
+
+
+def resolved(message: str) -> str:
+    """The text of a ``resolved`` alert, from the firing finding's text."""
+    return f"resolved: {message}"
