@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from streamproc.contracts import EventColumns
 from streamproc.detect import messages
 from streamproc.detect.adwin import BlockAdwin, adwin_delta, update_rows
 from streamproc.detect.baseline import Baseline, NumericProfile, Profile
 from streamproc.detect.columns import numeric_view
 from streamproc.detect.policy import Finding, Key
 from streamproc.detect.settings import Settings
+from streamproc.events.columns import EventColumns
 
 Stream = tuple[str, str | None]  # (signal, feature)
 

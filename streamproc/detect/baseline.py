@@ -25,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from streamproc.contracts import MISSING, EventColumns, column_values
 from streamproc.detect.columns import categorical_view, numeric_view
+from streamproc.events.columns import EventColumns, column_values
+from streamproc.events.shapes import MISSING
 
 SCHEMA = "baseline.v1"
 KNOWN_REST_LIMIT = 100
@@ -296,7 +297,7 @@ class Baseline:
     ) -> Baseline:
         """Fit a baseline from reference events in columnar form.
 
-        >>> from streamproc.contracts import EventColumns
+        >>> from streamproc.events.columns import EventColumns
         >>> events = [{"model_id": "m", "features": {"x": float(i), "c": "ab"[i % 2]}}
         ...           for i in range(100)]
         >>> b = Baseline.fit(EventColumns.from_events("m", events, default_timestamp=0.0))

@@ -1,10 +1,10 @@
 """Raw feature columns as the detectors count them: numbers or labels, and how
 many values were null, absent or of the wrong kind.
 
-A column is what :class:`~streamproc.contracts.EventColumns` holds: a list of
-raw JSON values (:data:`~streamproc.contracts.MISSING` where an event lacks
+A column is what :class:`~streamproc.events.columns.EventColumns` holds: a list of
+raw JSON values (:data:`~streamproc.events.shapes.MISSING` where an event lacks
 the feature), or a float64/int64 array (NaN for null) as
-:func:`~streamproc.contracts.decode_records` builds it.
+:func:`~streamproc.decode.decode_batch` builds it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from streamproc.contracts import MISSING, _category, column_values
+from streamproc.events.columns import column_values
+from streamproc.events.shapes import MISSING, category
 
 if TYPE_CHECKING:
     from streamproc.detect.baseline import CategoricalProfile, NumericProfile, Profile
@@ -82,7 +83,7 @@ def categorical_view(column: list[Any]) -> ColumnView:
     if kinds <= {str, type(None)}:
         nulls = column.count(None) if type(None) in kinds else 0
         return ColumnView(None, column, nulls, 0, 0)
-    labels = [v if (v is None or v is MISSING or type(v) is str) else _category(v) for v in column]
+    labels = [v if (v is None or v is MISSING or type(v) is str) else category(v) for v in column]
     nulls = sum(1 for v in column if v is None)
     missing = sum(1 for v in column if v is MISSING)
     wrong = sum(1 for v in column if type(v) in _NUMERIC_TYPES)

@@ -9,7 +9,7 @@ policy (:mod:`.policy`).
 and ``streamproc replay`` both drive :meth:`Monitor.process`.
 
 >>> import numpy as np
->>> from streamproc.contracts import columns_by_model
+>>> from streamproc.events.columns import columns_by_model
 >>> from streamproc.simulate import Scenario, generate
 >>> monitor = Monitor(Settings(baseline_events=2000))
 >>> alerts = []
@@ -25,13 +25,14 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from streamproc.contracts import Alert, EventColumns
 from streamproc.detect.adwin_drift import AdwinStreams
 from streamproc.detect.baseline import Baseline
 from streamproc.detect.detector import WINDOW_DETECTORS
 from streamproc.detect.policy import AlertPolicy, Finding, Window
 from streamproc.detect.settings import Settings
 from streamproc.detect.window import WindowCounts, WindowReport
+from streamproc.events.alerts import Alert
+from streamproc.events.columns import EventColumns
 
 
 class ModelMonitor:

@@ -32,8 +32,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from streamproc.contracts import Alert, alert_id
 from streamproc.detect import messages
+from streamproc.events.alerts import Alert, alert_id
 
 Key: TypeAlias = tuple[str, str | None, str]  # (signal, feature, detector): one alert key
 

@@ -7,7 +7,7 @@ the window closes, computes what every detector reads as one
 judged feature and of the prediction (one :func:`psi_rows` per number of
 bins, see :class:`PsiPlan`), null ratios, schema counts, errors.
 
->>> from streamproc.contracts import EventColumns
+>>> from streamproc.events.columns import EventColumns
 >>> from streamproc.detect.settings import Settings
 >>> events = [{"model_id": "m", "features": {"x": float(i % 7)}} for i in range(300)]
 >>> batch = EventColumns.from_events("m", events, default_timestamp=0.0)
@@ -28,12 +28,13 @@ from typing import Any, Final
 
 import numpy as np
 
-from streamproc.contracts import MISSING, EventColumns
 from streamproc.detect.baseline import Baseline, NumericProfile, Profile
 from streamproc.detect.columns import column_counts
 from streamproc.detect.policy import Finding, Key, Window
 from streamproc.detect.psi import psi_rows, psi_threshold, smoothed
 from streamproc.detect.settings import Settings
+from streamproc.events.columns import EventColumns
+from streamproc.events.shapes import MISSING
 
 
 @dataclass(slots=True)
@@ -84,7 +85,7 @@ class _NumericBlock:
     """The numeric features of a baseline, binned together.
 
     When every one of them is a float64 or int64 array in a batch (as
-    :func:`~streamproc.contracts.decode_records` builds them), they are stacked
+    :func:`~streamproc.decode.decode_batch` builds them), they are stacked
     into one matrix: one ``isnan``, one ``bincount`` over all their bins (laid
     end to end in one count vector, feature ``j``'s from ``starts[j]``), and
     the ADWIN streams are standardized together. Per feature only the

@@ -37,7 +37,6 @@ class StateReader:
         self.metrics = metrics
         self.consumer: AIOKafkaConsumer | None = None
         self.loaded = False
-        self._models_with_baselines: set[str] = set()
 
     async def start(self) -> None:
         """Start the consumer and read both topics to their end."""
@@ -61,7 +60,7 @@ class StateReader:
         while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
             self.apply(await consumer.getmany(*tps, timeout_ms=1000))
         self.loaded = True
-        log.info("state read: %d baselines", len(self._models_with_baselines))
+        log.info("state read: %d baselines", len(self.monitor.baselines))
 
     async def follow(self) -> None:
         """Apply the records that arrive within half a second."""
@@ -100,5 +99,4 @@ class StateReader:
             if current.baseline.created_at == baseline.created_at:
                 return  # our own learned baseline coming back
         self.monitor.set_baseline(baseline)
-        self._models_with_baselines.add(baseline.model_id)
         log.info("baseline for model %s (%s)", baseline.model_id, baseline.source)

@@ -2,8 +2,8 @@ import numpy as np
 import orjson
 import pytest
 
-from streamproc.contracts import EventColumns
 from streamproc.detect.baseline import Baseline, CategoricalProfile, NumericProfile
+from streamproc.events.columns import EventColumns
 from streamproc.simulate import Scenario, generate
 
 
@@ -82,13 +82,13 @@ def test_bad_baselines_are_rejected_with_the_field(data, message):
 
 
 def test_fit_from_arrays_or_lists_gives_the_same_baseline():
-    from streamproc.contracts import decode_records
+    from streamproc.decode import decode_batch
 
     batch = next(generate(Scenario.demo(drift_at=2000), events=4000, batch=4000, seed=3))
     for e in batch[:300]:
         e["features"]["income"] = None  # a float column with nulls
     lists = EventColumns.from_events("fraud-detector", batch, default_timestamp=0.0)
-    arrays = decode_records([orjson.dumps(e) for e in batch], [0.0] * len(batch)).columns[0]
+    arrays = decode_batch([orjson.dumps(e) for e in batch], [0.0] * len(batch)).columns[0]
     assert any(type(c) is np.ndarray and c.dtype.kind == "i" for c in arrays.features.values())
     a, b = Baseline.fit(arrays).to_dict(), Baseline.fit(lists).to_dict()
     a.pop("created_at"), b.pop("created_at")

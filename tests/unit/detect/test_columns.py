@@ -5,7 +5,7 @@ from streamproc.detect.columns import categorical_counts, categorical_view, nume
 
 
 def test_views_count_nulls_missing_and_wrong_types():
-    from streamproc.contracts import MISSING
+    from streamproc.events.shapes import MISSING
 
     v = numeric_view([1.0, None, MISSING, "x", 2])
     assert (v.nulls, v.missing, v.wrong_type) == (1, 1, 1)
@@ -14,7 +14,7 @@ def test_views_count_nulls_missing_and_wrong_types():
 
 
 def test_categorical_counts_match_the_view_and_bin_counts():
-    from streamproc.contracts import MISSING
+    from streamproc.events.shapes import MISSING
 
     rng = np.random.default_rng(8)
     profile = CategoricalProfile.fit(

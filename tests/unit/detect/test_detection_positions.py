@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streamproc.contracts import EventColumns
 from streamproc.detect.adwin import BlockAdwin, adwin_delta
 from streamproc.detect.monitor import Monitor
 from streamproc.detect.settings import Settings
+from streamproc.events.columns import EventColumns
 
 CHANGE = 6_250
 CATS = np.array(["a", "b", "c", "d", "e"], dtype=object)

@@ -1,10 +1,10 @@
 import numpy as np
 
-from streamproc.contracts import EventColumns
 from streamproc.detect.baseline import Baseline
 from streamproc.detect.detector import WINDOW_DETECTORS
 from streamproc.detect.settings import Settings
 from streamproc.detect.window import WindowCounts
+from streamproc.events.columns import EventColumns
 from streamproc.simulate import Scenario, generate
 
 

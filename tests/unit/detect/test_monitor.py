@@ -1,9 +1,9 @@
 import numpy as np
 
-from streamproc.contracts import EventColumns, columns_by_model
 from streamproc.detect.baseline import Baseline
 from streamproc.detect.monitor import Monitor
 from streamproc.detect.settings import Settings
+from streamproc.events.columns import EventColumns, columns_by_model
 from streamproc.simulate import Scenario, generate
 
 

@@ -2,13 +2,13 @@ import math
 
 import numpy as np
 
-from streamproc.contracts import EventColumns, columns_by_model
 from streamproc.detect.baseline import Baseline
 from streamproc.detect.monitor import Monitor
 from streamproc.detect.policy import Finding
 from streamproc.detect.psi import psi_against, psi_threshold, smoothed
 from streamproc.detect.settings import Settings
 from streamproc.detect.window import WindowCounts
+from streamproc.events.columns import EventColumns, columns_by_model
 from streamproc.simulate import Scenario, generate
 
 
@@ -22,7 +22,7 @@ def test_numeric_columns_stacked_or_not_give_the_same_results():
     stacked numeric path; the same values in lists are counted one by one."""
     import orjson
 
-    from streamproc.contracts import decode_records
+    from streamproc.decode import decode_batch
 
     scenario = Scenario.demo(drift_at=12_000, error_rate=0.01)
     stacked, one_by_one = (
@@ -31,7 +31,7 @@ def test_numeric_columns_stacked_or_not_give_the_same_results():
     )
     got, expected = [], []
     for chunk in generate(scenario, events=30_000, batch=700, seed=4):
-        decoded = decode_records([orjson.dumps(e) for e in chunk], [0.0] * len(chunk))
+        decoded = decode_batch([orjson.dumps(e) for e in chunk], [0.0] * len(chunk))
         assert any(type(c) is np.ndarray for c in decoded.columns[0].features.values())
         got += stacked.process(decoded.columns, now=0.0)
         expected += one_by_one.process(columns_by_model(chunk, default_timestamp=0.0), now=0.0)
