@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from streamproc.decode.batch import DecodedRecords, decode_chunks
+from streamproc.decode.nogc import no_gc
 
 __all__ = ["DecodedRecords", "decode_batch"]
 
@@ -31,7 +32,8 @@ def decode_batch(
     :func:`~streamproc.events.columns.columns_by_model`, several times faster.
     ``default_timestamps`` holds one Kafka record time per value (for events
     without a ``timestamp``); ``chunk_events`` is the size of a chunk of the
-    tiers (see :mod:`streamproc.decode.batch`).
+    tiers (see :mod:`streamproc.decode.batch`). The cyclic GC is paused meanwhile
+    (:func:`~streamproc.decode.nogc.no_gc`).
 
     >>> from streamproc.events.columns import column_values
     >>> out = decode_batch([b'{"model_id": "m", "features": {"x": 1.5}}', b'{"features": {}}',
@@ -41,4 +43,5 @@ def decode_batch(
     >>> out.rejections[0][0], out.rejections[0][1].reason
     (1, 'missing_model_id')
     """
-    return decode_chunks(values, default_timestamps, chunk_events)
+    with no_gc():
+        return decode_chunks(values, default_timestamps, chunk_events)

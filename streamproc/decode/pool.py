@@ -36,17 +36,10 @@ from streamproc.decode import decode_batch
 from streamproc.decode.batch import DecodedRecords
 from streamproc.decode.ipc import MEMFD as _MEMFD
 from streamproc.decode.ipc import pack_batch, receive, send, share_strings, unpack_batch
-from streamproc.decode.nogc import no_gc
 
 log = logging.getLogger(__name__)
 
 Batch = tuple[Sequence[bytes | None], Sequence[float]]
-
-
-def decode_values(values: Sequence[bytes | None], timestamps: Sequence[float]) -> DecodedRecords:
-    """:func:`~streamproc.decode.decode_batch` with the cyclic GC paused (:func:`no_gc`)."""
-    with no_gc():
-        return decode_batch(values, timestamps)
 
 
 def _child(conn: Connection, memfd: bool, event_ids: bool) -> None:
@@ -59,7 +52,7 @@ def _child(conn: Connection, memfd: bool, event_ids: bool) -> None:
         except (EOFError, OSError):
             return  # the worker closed the pipe, or died (even SIGKILLed)
         try:
-            decoded = _kept(decode_values(values, timestamps), event_ids)
+            decoded = _kept(decode_batch(values, timestamps), event_ids)
             share_strings(decoded)  # pickle then sends each distinct string once
             reply: tuple[bool, Any] = (True, decoded)
         except Exception as exc:  # noqa: BLE001 - the worker decides what to do
@@ -93,7 +86,7 @@ class DecoderPool:
     """``processes`` child processes decoding batches of record values.
 
     :meth:`decode` gives the same :class:`~streamproc.decode.DecodedRecords`
-    as :func:`decode_values`. The worker's event loop talks to the children
+    as :func:`~streamproc.decode.decode_batch`. The worker's event loop talks to the children
     over pipes itself (no helper threads competing with the detectors for the
     GIL) and hands a child its next batch as soon as it is idle. If a child
     dies (killed, out of memory), its batch is decoded in the worker and a new
@@ -163,7 +156,7 @@ class DecoderPool:
         The result has no event ids unless the pool keeps them (``event_ids``).
         """
         if not self._decoders:
-            return _ready(_kept(decode_values(values, timestamps), self._event_ids))
+            return _ready(_kept(decode_batch(values, timestamps), self._event_ids))
         assert self._loop is not None
         future: asyncio.Future[DecodedRecords] = self._loop.create_future()
         self._waiting.append((pack_batch(values, timestamps), future))
@@ -209,7 +202,7 @@ class DecoderPool:
         try:
             return await future
         except BrokenProcessPool:
-            return _kept(decode_values(values, timestamps), self._event_ids)
+            return _kept(decode_batch(values, timestamps), self._event_ids)
 
     def _dispatch(self) -> None:
         """Give waiting batches to the children with the fewest batches queued."""

@@ -17,8 +17,7 @@ from typing import Any
 import orjson
 from aiokafka import ConsumerRecord, TopicPartition
 
-from streamproc.decode import DecodedRecords
-from streamproc.decode.pool import decode_values
+from streamproc.decode import DecodedRecords, decode_batch
 from streamproc.detect.monitor import Monitor
 from streamproc.events.alerts import Alert
 from streamproc.events.columns import EventColumns
@@ -152,11 +151,11 @@ def process_records(
     now: float,
     decoded: DecodedRecords | None = None,
 ) -> BatchResult:
-    """Decode (unless ``decoded`` holds what :func:`decode_values` made of the
+    """Decode (unless ``decoded`` holds what :func:`~streamproc.decode.decode_batch` made of the
     records) and judge a batch of event records (no I/O)."""
     result = BatchResult()
     if decoded is None:
-        decoded = decode_values(*record_values(records))
+        decoded = decode_batch(*record_values(records))
     for index, rejection in decoded.rejections:
         result.dead_letters.append(
             dead_letter(records[index], rejection.reason, rejection.detail, rejection.index)

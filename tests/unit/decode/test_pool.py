@@ -10,8 +10,8 @@ import numpy as np
 import orjson
 import pytest
 
-from streamproc.decode import DecodedRecords
-from streamproc.decode.pool import DecoderPool, decode_values
+from streamproc.decode import DecodedRecords, decode_batch
+from streamproc.decode.pool import DecoderPool
 from streamproc.events.columns import column_values
 from streamproc.simulate import wide_events
 
@@ -41,7 +41,7 @@ async def test_a_child_decodes_exactly_as_this_process(monkeypatch, memfd):
         pending = [pool.decode(VALUES, TIMES) for _ in range(3)]
         results = [await p for p in pending]
     for decoded in results:
-        assert summary(decoded) == summary(decode_values(VALUES, TIMES))
+        assert summary(decoded) == summary(decode_batch(VALUES, TIMES))
         assert np.array_equal(decoded.columns[0].timestamps, [1.0])
 
 
@@ -53,13 +53,13 @@ async def test_batches_of_a_killed_child_are_decoded_here_and_the_pool_restarts(
         pending = pool.decode(values, times)
         os.kill(first.pid, signal.SIGKILL)
         decoded = await pending
-        assert summary(decoded) == summary(decode_values(values, times))
+        assert summary(decoded) == summary(decode_batch(values, times))
         for _ in range(50):
             if pool._decoders[0].process.pid != first.pid:
                 break
             await asyncio.sleep(0.1)
         assert pool._decoders[0].process.pid != first.pid
-        assert summary(await pool.decode(VALUES, TIMES)) == summary(decode_values(VALUES, TIMES))
+        assert summary(await pool.decode(VALUES, TIMES)) == summary(decode_batch(VALUES, TIMES))
 
 
 async def test_null_values_and_many_batches_in_flight_come_back_in_order():
@@ -67,7 +67,7 @@ async def test_null_values_and_many_batches_in_flight_come_back_in_order():
     with DecoderPool(2) as pool:
         pending = [pool.decode(v, t) for v, t in batches * 3]
         results = [await p for p in pending]
-    assert [summary(r) for r in results] == [summary(decode_values(v, t)) for v, t in batches * 3]
+    assert [summary(r) for r in results] == [summary(decode_batch(v, t)) for v, t in batches * 3]
     assert results[0].rejections[-1][0] == 3  # the null value, at its index
 
 
