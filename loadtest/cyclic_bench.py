@@ -66,10 +66,13 @@ class Config:
     change_day: int
     horizon_hours: float
     peer_ref_rows: int  # Evidently: reference rows given to each report (sampled)
+    evidently_stride: int  # Evidently 1k windows: judge every n-th on the drift-free stream
 
 
-FULL = Config(days=14, ref_days=7, change_day=9, horizon_hours=48.0, peer_ref_rows=40_000)
-QUICK = Config(days=4, ref_days=7, change_day=2, horizon_hours=36.0, peer_ref_rows=20_000)
+FULL = Config(days=14, ref_days=7, change_day=9, horizon_hours=48.0, peer_ref_rows=5_000,
+              evidently_stride=3)
+QUICK = Config(days=4, ref_days=7, change_day=2, horizon_hours=36.0, peer_ref_rows=5_000,
+               evidently_stride=4)
 
 
 def change_time(cfg: Config) -> float:
@@ -162,8 +165,7 @@ def ensure_peers_venv(path: Path, log) -> Path:
     if python.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
         return python
     log(f"creating the peers' virtualenv at {path} (once)")
-    subprocess.run([sys.executable.replace(sys.executable, "python3"), "-m", "venv", str(path)],
-                   check=True)
+    subprocess.run(["python3", "-m", "venv", str(path)], check=True)
     subprocess.run([str(python), "-m", "pip", "install", "-q", *PEER_PINS], check=True)
     return python
 
@@ -209,14 +211,20 @@ def run_peers(cfg: Config, test: CyclicStream, ref: CyclicStream, venv: Path, wo
         "day_seconds": DAY,
         "origin": START,
         "evidently_reference_rows": cfg.peer_ref_rows,
+        "evidently_stride": cfg.evidently_stride,
+        "change_at": change_time(cfg),
+        "targets": {name: next(d for d in DRIFTS if d.name == name).target for name in PEER_DRIFTS},
         "seed": 0,
     }
     (work / "spec.json").write_text(json.dumps(spec))
     out = work / "peers.json"
     helper = ROOT / "loadtest" / "cyclic_peers.py"
+    env = dict(os.environ, NML_DISABLE_USAGE_LOGGING="1", DO_NOT_TRACK="1",
+               EVIDENTLY_DISABLE_TELEMETRY="1")  # both phone home by default
+    env.pop("PYTHONPATH", None)
     proc = subprocess.run(
         [str(python), str(helper), str(work / "spec.json"), str(out)],
-        capture_output=True, text=True,
+        capture_output=True, text=True, env=env,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"peers helper failed:\n{proc.stderr[-4000:]}")
@@ -226,7 +234,9 @@ def run_peers(cfg: Config, test: CyclicStream, ref: CyclicStream, venv: Path, wo
     return json.loads(out.read_text()), starts
 
 
-def peer_figures(results: dict, starts: dict[str, CyclicStream], cfg: Config) -> dict:
+def peer_figures(
+    results: dict, starts: dict[str, CyclicStream], cfg: Config, test_size: int
+) -> dict:
     """Per peer setup: false flags on the drift-free stream and delays of the two drifts."""
     t_change = change_time(cfg)
     figures = {}
@@ -236,6 +246,8 @@ def peer_figures(results: dict, starts: dict[str, CyclicStream], cfg: Config) ->
             continue
         chunks = by_stream["nodrift"]
         flags = sum(len(c["flagged"]) for c in chunks)
+        judged = len(chunks)
+        total = cfg.days if "daily" in setup else test_size // 1000
         flagged_chunks = sum(1 for c in chunks if c["flagged"])
         per_col = Counter(col for c in chunks for col in c["flagged"])
         delays = {}
@@ -252,7 +264,8 @@ def peer_figures(results: dict, starts: dict[str, CyclicStream], cfg: Config) ->
         figures[setup] = {
             "flags": flags,
             "flagged_chunks": flagged_chunks,
-            "chunks": len(chunks),
+            "chunks": judged,
+            "total_chunks": total,
             "per_column": per_col,
             "delays": delays,
         }
@@ -299,9 +312,18 @@ def render(cfg: Config, ours: dict[str, OursResult], peers: dict | None, peer_er
                 lines.append(f"| {setup} | failed: {fig['error'][:200]} |")
                 continue
             cells = [fmt_delay(fig["delays"][n]) if n in fig["delays"] else "n/a" for n in names]
+            sampled = fig["chunks"] < fig["total_chunks"] * 0.9
+            per_week = fig["flags"] * fig["total_chunks"] / max(fig["chunks"], 1) / weeks
+            judged = (
+                f"{fig['chunks']} judged (1 in {round(fig['total_chunks'] / fig['chunks'])})"
+                if sampled
+                else f"{fig['chunks']}"
+            )
             lines.append(
-                f"| {setup} | {fig['flags']} column flags in {fig['flagged_chunks']}/"
-                f"{fig['chunks']} chunks | {fig['flags'] / weeks:.0f} | " + " | ".join(cells) + " |"
+                f"| {setup} | {fig['flags']} column flags; {fig['flagged_chunks']} of "
+                f"{judged} chunks flagged | {'~' if sampled else ''}{per_week:.0f} | "
+                + " | ".join(cells)
+                + " |"
             )
     elif peer_error:
         lines.append(f"| peers | not run: {peer_error} |")
@@ -366,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_peers:
         try:
             raw, starts = run_peers(cfg, test, ref, Path(args.peers_venv), Path(args.work), log)
-            peers = peer_figures(raw, starts, cfg)
+            peers = peer_figures(raw, starts, cfg, test.size)
         except (RuntimeError, subprocess.CalledProcessError, OSError) as exc:
             peer_error = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
             log(f"peers failed: {exc}")
