@@ -59,9 +59,7 @@ AMOUNT_LN_SD = math.sqrt((math.exp(AMOUNT_SIGMA**2) - 1) * math.exp(AMOUNT_SIGMA
 COUNTRIES = ("DE", "FR", "GB", "ES", "IT", "US", "BR", "IN", "JP", "AU", "NZ", "ZA")
 # (UTC offset in hours, share within traffic at equal activity)
 _COUNTRY_TZ = np.array([1, 1, 0, 1, 1, -5, -3, 5.5, 9, 10, 12, 2], dtype=np.float64)
-_COUNTRY_W = np.array(
-    [0.15, 0.10, 0.10, 0.075, 0.075, 0.24, 0.06, 0.10, 0.06, 0.03, 0.004, 0.006]
-)
+_COUNTRY_W = np.array([0.15, 0.10, 0.10, 0.075, 0.075, 0.24, 0.06, 0.10, 0.06, 0.03, 0.004, 0.006])
 DEVICES = ("mobile", "desktop", "tablet", "tv")
 PAYMENTS = ("card", "paypal", "apple_pay", "bank_transfer", "giftcard", "klarna", "crypto")
 PAYMENT_P = np.array([0.58, 0.25, 0.10, 0.04, 0.02, 0.008, 0.002])
@@ -231,8 +229,8 @@ def _draw_day(seed: int, day: int, events_per_day: int, start: float) -> _Day:
     activity = 1.0 + 0.85 * np.sin(2 * np.pi * (local - 9.0) / 24)
     cat["country"] = _choice(rng, activity * _COUNTRY_W[None, :])
     # device: desktops in European office hours on weekdays, mobiles in the evening
-    office = np.zeros(n) if weekend else np.exp(-(((hour + 1) - 13.0) / 3.5) ** 2)
-    evening = np.exp(-((((hour + 1) % 24) - 21.0) / 3.0) ** 2)
+    office = np.zeros(n) if weekend else np.exp(-((((hour + 1) - 13.0) / 3.5) ** 2))
+    evening = np.exp(-(((((hour + 1) % 24) - 21.0) / 3.0) ** 2))
     p_dev = np.stack(
         [
             0.55 + 0.15 * evening,

@@ -37,11 +37,9 @@ import os
 import subprocess
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -69,10 +67,12 @@ class Config:
     evidently_stride: int  # Evidently 1k windows: judge every n-th on the drift-free stream
 
 
-FULL = Config(days=14, ref_days=7, change_day=9, horizon_hours=48.0, peer_ref_rows=5_000,
-              evidently_stride=3)
-QUICK = Config(days=4, ref_days=7, change_day=2, horizon_hours=36.0, peer_ref_rows=5_000,
-               evidently_stride=8)
+FULL = Config(
+    days=14, ref_days=7, change_day=9, horizon_hours=48.0, peer_ref_rows=5_000, evidently_stride=3
+)
+QUICK = Config(
+    days=4, ref_days=7, change_day=2, horizon_hours=36.0, peer_ref_rows=5_000, evidently_stride=8
+)
 
 
 def change_time(cfg: Config) -> float:
@@ -91,9 +91,7 @@ def about(alert) -> str:
     return alert.feature or alert.signal
 
 
-def run_ours(
-    cfg: Config, test: CyclicStream, baseline: Baseline | None, log
-) -> OursResult:
+def run_ours(cfg: Config, test: CyclicStream, baseline: Baseline | None, log) -> OursResult:
     """False alerts on the drift-free stream and the delay of each drift."""
     monitor = Monitor(Settings(), baselines=[baseline] if baseline else [])
     res = OursResult(events=test.size)
@@ -205,8 +203,11 @@ def run_peers(cfg: Config, test: CyclicStream, ref: CyclicStream, venv: Path, wo
     log("peer inputs written")
     spec = {
         "reference": str(work / "reference.csv"),
-        "streams": {k: str(work / f"{k.replace(' ', '_').replace('%', 'pct')}.csv")
-                    for k in jobs if k != "reference"},
+        "streams": {
+            k: str(work / f"{k.replace(' ', '_').replace('%', 'pct')}.csv")
+            for k in jobs
+            if k != "reference"
+        },
         "chunk_events": 1000,
         "day_seconds": DAY,
         "origin": START,
@@ -219,12 +220,15 @@ def run_peers(cfg: Config, test: CyclicStream, ref: CyclicStream, venv: Path, wo
     (work / "spec.json").write_text(json.dumps(spec))
     out = work / "peers.json"
     helper = ROOT / "loadtest" / "cyclic_peers.py"
-    env = dict(os.environ, NML_DISABLE_USAGE_LOGGING="1", DO_NOT_TRACK="1",
-               EVIDENTLY_DISABLE_TELEMETRY="1")  # both phone home by default
+    env = dict(
+        os.environ, NML_DISABLE_USAGE_LOGGING="1", DO_NOT_TRACK="1", EVIDENTLY_DISABLE_TELEMETRY="1"
+    )  # both phone home by default
     env.pop("PYTHONPATH", None)
     proc = subprocess.run(
         [str(python), str(helper), str(work / "spec.json"), str(out)],
-        capture_output=True, text=True, env=env,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"peers helper failed:\n{proc.stderr[-4000:]}")
@@ -283,8 +287,13 @@ def fmt_delay(d, mark: str = "") -> str:
     return f"{d[0]:,} / {d[1]:.1f} h"
 
 
-def render(cfg: Config, ours: dict[str, OursResult], peers: dict | None, peer_error: str | None,
-           seconds: float) -> str:
+def render(
+    cfg: Config,
+    ours: dict[str, OursResult],
+    peers: dict | None,
+    peer_error: str | None,
+    seconds: float,
+) -> str:
     lines = []
     weeks = cfg.days / 7
     names = [d.name for d in DRIFTS]

@@ -136,8 +136,13 @@ def test_drift_changes_only_its_target_from_the_change(name: str) -> None:
 
 
 def test_columns_match_events_and_jsonl(tmp_path: Path) -> None:
-    s = CyclicStream(days=1, seed=2, events_per_day=3000,
-                     drift=DRIFT_BY_NAME["renamed feature"], change_at=START + DAY / 2)
+    s = CyclicStream(
+        days=1,
+        seed=2,
+        events_per_day=3000,
+        drift=DRIFT_BY_NAME["renamed feature"],
+        change_at=START + DAY / 2,
+    )
     cols = s.columns(0, s.size)
     events = s.events()
     assert cols.size == len(events) == s.size
