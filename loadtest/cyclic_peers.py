@@ -39,8 +39,16 @@ warnings.filterwarnings("ignore")
 T0 = time.perf_counter()
 
 CATEGORICAL = {
-    "is_weekend", "country", "device", "payment_method", "browser", "is_new_user",
-    "has_coupon", "merchant_category", "email_domain", "shipping_speed",
+    "is_weekend",
+    "country",
+    "device",
+    "payment_method",
+    "browser",
+    "is_new_user",
+    "has_coupon",
+    "merchant_category",
+    "email_domain",
+    "shipping_speed",
 }
 
 
@@ -81,10 +89,7 @@ def nannyml_run(ref: pd.DataFrame, streams: dict[str, pd.DataFrame], daily: bool
         for _, row in res.iterrows():
             start = int(row[("chunk", "chunk", "start_index")])
             end = int(row[("chunk", "chunk", "end_index")]) + 1
-            flagged = [
-                c for c in nums + cats
-                if bool(row[(c, "jensen_shannon", "alert")])
-            ]
+            flagged = [c for c in nums + cats if bool(row[(c, "jensen_shannon", "alert")])]
             chunks.append(
                 {
                     "start": start,
@@ -99,8 +104,9 @@ def nannyml_run(ref: pd.DataFrame, streams: dict[str, pd.DataFrame], daily: bool
     return out
 
 
-def evidently_run(ref: pd.DataFrame, streams: dict[str, pd.DataFrame], daily: bool, chunk: int,
-                  spec: dict):
+def evidently_run(
+    ref: pd.DataFrame, streams: dict[str, pd.DataFrame], daily: bool, chunk: int, spec: dict
+):
     ref_rows, seed = spec["evidently_reference_rows"], spec["seed"]
     day_seconds, origin = spec["day_seconds"], spec["origin"]
     stride = 1 if daily else int(spec.get("evidently_stride", 1))
@@ -109,8 +115,13 @@ def evidently_run(ref: pd.DataFrame, streams: dict[str, pd.DataFrame], daily: bo
     from evidently.report import Report
 
     nums, cats = columns_of(ref)
-    mapping = ColumnMapping(numerical_features=nums, categorical_features=cats,
-                            datetime=None, target=None, prediction=None)
+    mapping = ColumnMapping(
+        numerical_features=nums,
+        categorical_features=cats,
+        datetime=None,
+        target=None,
+        prediction=None,
+    )
     cols = nums + cats
     reference = ref[cols]
     if ref_rows and len(reference) > ref_rows:
@@ -125,7 +136,7 @@ def evidently_run(ref: pd.DataFrame, streams: dict[str, pd.DataFrame], daily: bo
             edges = list(range(0, len(df), chunk)) + [len(df)]
         chunks = []
         target = spec.get("targets", {}).get(key)
-        for k, (start, end) in enumerate(zip(edges[:-1], edges[1:])):
+        for k, (start, end) in enumerate(zip(edges[:-1], edges[1:], strict=False)):
             if end - start < (chunk // 2 if not daily else 1):
                 continue  # a short tail window is not judged
             if target is None and k % stride:
@@ -133,8 +144,11 @@ def evidently_run(ref: pd.DataFrame, streams: dict[str, pd.DataFrame], daily: bo
             if target is not None and df["timestamp"].iloc[end - 1] < spec["change_at"]:
                 continue  # drifted stream: only windows that end after the change
             report = Report(metrics=[DataDriftPreset()])
-            report.run(reference_data=reference, current_data=df[cols].iloc[start:end],
-                       column_mapping=mapping)
+            report.run(
+                reference_data=reference,
+                current_data=df[cols].iloc[start:end],
+                column_mapping=mapping,
+            )
             flagged = []
             for metric in report.as_dict()["metrics"]:
                 by_col = metric["result"].get("drift_by_columns")
