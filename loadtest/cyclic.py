@@ -40,7 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from streamproc.contracts import MISSING, EventColumns
+from streamproc.events.columns import EventColumns
+from streamproc.events.shapes import MISSING
 
 DAY = 86_400.0
 START = 1_704_067_200.0  # 2024-01-01 00:00 UTC, a Monday
@@ -408,7 +409,7 @@ class CyclicStream:
     # -- outputs ---------------------------------------------------------------
 
     def columns(self, start: int, stop: int) -> EventColumns:
-        """Events ``start:stop`` as :class:`streamproc.contracts.EventColumns`."""
+        """Events ``start:stop`` as :class:`streamproc.events.columns.EventColumns`."""
         n = stop - start
         features = {name: self.feature_values(name, start, stop) for name in FEATURES}
         renamed = self._renamed()

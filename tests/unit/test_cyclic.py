@@ -21,7 +21,7 @@ from cyclic import (  # noqa: E402
     amount_phase_mean_sd,
 )
 
-from streamproc.contracts import MISSING  # noqa: E402
+from streamproc.events.shapes import MISSING  # noqa: E402
 
 
 @pytest.fixture(scope="module")
