@@ -49,6 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "loadtest"))
 
+from revisions import worktrees  # noqa: E402
 from streams import DRIFTS, drifted, stationary  # noqa: E402
 
 from streamproc.simulate import Scenario, generate, wide_events  # noqa: E402
@@ -266,29 +267,16 @@ def main() -> int:
     args = parser.parse_args()
     if (args.old is None) == (args.old_rev is None) or (args.new is None) == (args.new_rev is None):
         parser.error("give --old or --old-rev, and --new or --new-rev")
-    with tempfile.TemporaryDirectory(prefix="replay-identity-") as tmp_name:
-        tmp, trees, added = Path(tmp_name), {}, []
-        try:
-            for side in ("old", "new"):
-                path, rev = getattr(args, side), getattr(args, f"{side}_rev")
-                if rev is not None:
-                    path = tmp / f"tree-{side}"
-                    git = ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), rev]
-                    done = subprocess.run(git, capture_output=True, text=True)
-                    if done.returncode != 0:
-                        sys.exit(f"git worktree add {rev} failed: {done.stderr.strip()}")
-                    added.append(path)
-                trees[side] = path.resolve()
-            for side, tree in trees.items():  # is it really this tree's code that runs?
-                where = run(tree, "-c", "import streamproc; print(streamproc.__file__)")[0]
-                if not Path(where.decode().strip()).resolve().is_relative_to(tree):
-                    sys.exit(f"{side}: {tree} runs streamproc from {where.decode().strip()}")
-                print(f"{side}: {tree}", flush=True)
-            return 0 if compare(trees["old"], trees["new"], tmp) else 1
-        finally:
-            for path in added:
-                git = ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)]
-                subprocess.run(git, check=False, capture_output=True)
+    revs = {side: rev for side in ("old", "new") if (rev := getattr(args, f"{side}_rev"))}
+    with tempfile.TemporaryDirectory(prefix="replay-identity-") as tmp_name, worktrees(revs) as co:
+        tmp = Path(tmp_name)
+        trees = {side: (co.get(side) or getattr(args, side)).resolve() for side in ("old", "new")}
+        for side, tree in trees.items():  # is it really this tree's code that runs?
+            where = run(tree, "-c", "import streamproc; print(streamproc.__file__)")[0]
+            if not Path(where.decode().strip()).resolve().is_relative_to(tree):
+                sys.exit(f"{side}: {tree} runs streamproc from {where.decode().strip()}")
+            print(f"{side}: {tree}", flush=True)
+        return 0 if compare(trees["old"], trees["new"], tmp) else 1
 
 
 if __name__ == "__main__":
