@@ -294,6 +294,26 @@ class WindowCounts:
             return True
         return w.events >= s.min_window_events and w.end - w.start >= s.window_seconds
 
+    def room(self, timestamps: np.ndarray) -> int:
+        """How many of the next events (their ``timestamps``, at most the events
+        left in the window) to count before the window is :meth:`due`: all,
+        unless the time span reaches ``window_seconds`` before. So a window
+        closes at the same event whatever the chunks its events came in.
+        """
+        w, s = self.state, self.settings
+        n = len(timestamps)
+        if n == 0:
+            return 0
+        low, high = min(w.start, float(timestamps.min())), max(w.end, float(timestamps.max()))
+        if high - low < s.window_seconds or w.events + n < s.min_window_events:
+            return n
+        span = np.fmax.accumulate(np.maximum(timestamps, w.end)) - np.fmin.accumulate(
+            np.minimum(timestamps, w.start)
+        )
+        count = w.events + np.arange(1, n + 1)
+        due = (span >= s.window_seconds) & (count >= s.min_window_events)
+        return int(np.argmax(due)) + 1 if due.any() else n
+
     def add(self, chunk: EventColumns) -> np.ndarray | None:
         """Count a chunk into the window; return its numeric block if it was stacked."""
         baseline = self.baseline
