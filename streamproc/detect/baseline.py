@@ -192,6 +192,11 @@ class CategoricalProfile:
         return len(self.categories) + 2
 
     @property
+    def known(self) -> dict[Any, int]:
+        """The labels with a bin of their own or "rest" (and null, absent): not unseen."""
+        return self._index
+
+    @property
     def proportions(self) -> tuple[float, ...]:
         return (*self.categories.values(), self.rest, self.unseen)
 

@@ -39,16 +39,33 @@ if TYPE_CHECKING:
     from streamproc.detect.baseline import Baseline, CategoricalProfile, NumericProfile
 
 
+def label_count(labels: list[Any], distinct: set[Any] | None = None) -> int:
+    """How many ``labels`` are not None (``distinct``: their set, if made already).
+
+    ``list.count(None)`` compares every string with None the slow way (~25 ns
+    each); a set of the labels (hashes are cached) tells first if any is None."""
+    if distinct is None:
+        distinct = set(labels)
+    return len(labels) - labels.count(None) if None in distinct else len(labels)
+
+
 def null_and_other(
-    scores: np.ndarray, labels: list[Any], *, has_score: bool, has_label: bool
+    scores: np.ndarray,
+    labels: list[Any],
+    *,
+    has_score: bool,
+    has_label: bool,
+    n_l: int | None = None,
 ) -> tuple[int, int]:
-    """(events with a null prediction, events with a prediction of the other kind)."""
+    """(events with a null prediction, events with a prediction of the other kind);
+    ``n_l``: the :func:`label_count`, if known."""
     n = len(scores)
     if n == 0:
         return 0, 0
     present = ~np.isnan(scores)
     n_s = int(np.count_nonzero(present))
-    n_l = n - labels.count(None)
+    if n_l is None:
+        n_l = label_count(labels)
     if n_l == 0:
         both = 0
     elif n_l == n:
@@ -73,7 +90,7 @@ def baseline_null_share(scores: np.ndarray, labels: list[Any]) -> float:
     if n == 0:
         return 0.0
     has_score = bool((~np.isnan(scores)).any())
-    has_label = labels.count(None) < n
+    has_label = label_count(labels) > 0
     nulls, _ = null_and_other(scores, labels, has_score=has_score, has_label=has_label)
     return nulls / n
 
@@ -94,7 +111,7 @@ class PredictionCounts:
     same_score: int = 0  # scores equal to it
     first_label: str | None = None
     same_label: int = 0
-    label_bins: np.ndarray | None = None  # counts against label_profile
+    unseen: int = 0  # labels in label_profile's "unseen" bin (classes it never saw)
 
     @classmethod
     def of(cls, baseline: Baseline) -> PredictionCounts:
@@ -107,8 +124,10 @@ class PredictionCounts:
         """Count a chunk's predictions; ``label_bins``: its label counts if already made."""
         n = len(scores)
         self.events += n
+        distinct = set(labels)
+        n_l = label_count(labels, distinct)
         nulls, other = null_and_other(
-            scores, labels, has_score=self.has_score, has_label=self.has_label
+            scores, labels, has_score=self.has_score, has_label=self.has_label, n_l=n_l
         )
         self.nulls += nulls
         self.other_kind += other
@@ -119,21 +138,33 @@ class PredictionCounts:
             if math.isnan(self.first_score):
                 self.first_score = float(scores[int(np.argmax(present))])
             self.same_score += int(np.count_nonzero(scores == self.first_score))
-        n_l = n - labels.count(None)
         if n_l:
             self.labels += n_l
             if self.first_label is None:
                 self.first_label = next(v for v in labels if v is not None)
             self.same_label += labels.count(self.first_label)
-        if self.label_profile is not None:
-            if label_bins is None:
-                label_bins = self.label_profile.bin_counts(labels)
-            self.label_bins = (
-                label_bins if self.label_bins is None else self.label_bins + label_bins
+        if self.label_profile is not None and n_l:
+            self.unseen += (
+                int(label_bins[-1])
+                if label_bins is not None
+                else unseen(self.label_profile, labels, distinct)
             )
+
+
+def unseen(profile: CategoricalProfile, labels: list[Any], distinct: set[Any]) -> int:
+    """How many ``labels`` fall in the profile's "unseen" bin (as ``bin_counts(labels)[-1]``):
+    of their set ``distinct``, a count of each one the profile does not know."""
+    known = profile.known
+    new = [v for v in distinct if v not in known]
+    if len(new) > 16:  # many new classes: one pass
+        return int(profile.bin_counts(labels)[-1])
+    return sum(map(labels.count, new))
 
 
 def bin_share(profile: NumericProfile | CategoricalProfile, value: Any) -> float:
     """The baseline's share of the bin ``value`` falls in."""
-    counts = profile.bin_counts(np.array([value]) if profile.kind == "numeric" else [value])
+    if profile.kind == "numeric":
+        counts = profile.bin_counts(np.array([value], dtype=np.float64))  # type: ignore[arg-type]
+    else:
+        counts = profile.bin_counts([value])  # type: ignore[arg-type]
     return float(profile.proportions[int(np.argmax(counts))])

@@ -32,6 +32,7 @@ class PredictionStuck:
         too_few = max(2, window.settings.min_window_events // 2)
         key = ("prediction", None, "stuck")
         # the score if the baseline's varies, else the class
+        value: float | str | None
         if score is not None and score.std > 0 and p.scores >= too_few:
             count, same, value = p.scores, p.same_score, p.first_score
             profile: NumericProfile | CategoricalProfile = score

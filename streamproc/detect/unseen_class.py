@@ -20,11 +20,11 @@ class UnseenClass:
 
     def judge(self, window: ClosedWindow) -> Iterator[Finding]:
         p, profile = window.predictions, window.baseline.prediction_label
-        if profile is None or p.label_bins is None:
+        if profile is None:
             return
         if p.labels < max(1, window.settings.min_window_events // 2):
             return
-        share, baseline = int(p.label_bins[-1]) / p.labels, profile.unseen
+        share, baseline = p.unseen / p.labels, profile.unseen
         threshold = rate_threshold(
             baseline_rate=baseline,
             window=p.labels,
