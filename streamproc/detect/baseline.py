@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from streamproc.detect.columns import categorical_view, numeric_view
+from streamproc.detect.prediction import baseline_null_share
 from streamproc.events.columns import EventColumns, column_values
 from streamproc.events.shapes import MISSING
 
@@ -191,6 +192,11 @@ class CategoricalProfile:
         return len(self.categories) + 2
 
     @property
+    def known(self) -> dict[Any, int]:
+        """The labels with a bin of their own or "rest" (and null, absent): not unseen."""
+        return self._index
+
+    @property
     def proportions(self) -> tuple[float, ...]:
         return (*self.categories.values(), self.rest, self.unseen)
 
@@ -283,6 +289,8 @@ class Baseline:
     model_version: str | None = None
     source: str = "fit"
     created_at: float = 0.0
+    # share of events whose prediction lacks a part the baseline's have (see .prediction)
+    prediction_null_rate: float = 0.0
 
     @classmethod
     def fit(
@@ -325,6 +333,7 @@ class Baseline:
             model_version=model_version,
             source=source,
             created_at=time.time(),
+            prediction_null_rate=baseline_null_share(scores, columns.prediction_labels),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -339,6 +348,7 @@ class Baseline:
             "prediction": {
                 "score": self.prediction_score.to_dict() if self.prediction_score else None,
                 "label": self.prediction_label.to_dict() if self.prediction_label else None,
+                "null_rate": self.prediction_null_rate,
             },
             "error_rate": self.error_rate,
         }
@@ -373,4 +383,5 @@ class Baseline:
             model_version=data.get("model_version"),
             source=str(data.get("source", "fit")),
             created_at=float(data.get("created_at", 0.0)),
+            prediction_null_rate=float(prediction.get("null_rate") or 0.0),
         )

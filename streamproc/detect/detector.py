@@ -17,7 +17,7 @@ ADWIN (:mod:`streamproc.detect.adwin_drift`) is fed every chunk, not judged
 per window, so it is not one of these.
 
 >>> [d.name for d in WINDOW_DETECTORS]
-['psi', 'null_rate', 'schema', 'error_rate']
+['psi', 'null_rate', 'schema', 'error_rate', 'stuck', 'kind', 'unseen_class']
 """
 
 from __future__ import annotations
@@ -28,8 +28,11 @@ from typing import Protocol
 from streamproc.detect.errors import ErrorRate
 from streamproc.detect.nulls import NullRate
 from streamproc.detect.policy import Finding
+from streamproc.detect.prediction_kind import PredictionKind
+from streamproc.detect.prediction_stuck import PredictionStuck
 from streamproc.detect.psi_drift import PsiDrift
 from streamproc.detect.schema import Schema
+from streamproc.detect.unseen_class import UnseenClass
 from streamproc.detect.window import ClosedWindow
 
 
@@ -43,4 +46,12 @@ class Detector(Protocol):
         ...
 
 
-WINDOW_DETECTORS: tuple[Detector, ...] = (PsiDrift(), NullRate(), Schema(), ErrorRate())
+WINDOW_DETECTORS: tuple[Detector, ...] = (
+    PsiDrift(),
+    NullRate(),
+    Schema(),
+    ErrorRate(),
+    PredictionStuck(),
+    PredictionKind(),
+    UnseenClass(),
+)

@@ -55,6 +55,54 @@ def schema(name: str, problem: str, share: float, events: int) -> str:
     )
 
 
+def prediction_null_rate(ratio: float, baseline: float, threshold: float, events: int) -> str:
+    """A null-prediction alert.
+
+    >>> prediction_null_rate(1.0, 0.0, 0.1, 500)
+    'the prediction is null or missing in 100% of the last 500 events (baseline 0%, threshold 10%)'
+    """
+    return (
+        f"the prediction is null or missing in {ratio:.0%} of the last {events} events "
+        f"(baseline {baseline:.0%}, threshold {threshold:.0%})"
+    )
+
+
+def prediction_stuck(value: str, share: float, events: int) -> str:
+    """A stuck-prediction alert; ``value`` is shown as given (a number, or a quoted class).
+
+    >>> prediction_stuck("0.5", 1.0, 500)
+    'the prediction is stuck at 0.5 in 100% of the last 500 predictions (the baseline varies)'
+    """
+    return (
+        f"the prediction is stuck at {value} in {share:.0%} of the last {events} predictions "
+        "(the baseline varies)"
+    )
+
+
+def prediction_kind(expected: str, seen: str, share: float, events: int) -> str:
+    """A change of the prediction's kind (``score`` or ``class``).
+
+    >>> prediction_kind("score", "class", 1.0, 500)
+    'the prediction is a class instead of a score in 100% of the last 500 events'
+    """
+    return (
+        f"the prediction is a {seen} instead of a {expected} "
+        f"in {share:.0%} of the last {events} events"
+    )
+
+
+def unseen_class(share: float, baseline: float, threshold: float, labels: int) -> str:
+    """Predicted classes the baseline never saw.
+
+    >>> unseen_class(0.3, 0.0, 0.05, 500)[:66]
+    'classes not in the baseline are 30% of the last 500 predicted clas'
+    """
+    return (
+        f"classes not in the baseline are {share:.0%} of the last {labels} predicted classes "
+        f"(baseline {baseline:.0%}, threshold {threshold:.0%})"
+    )
+
+
 def error_rate(rate: float, baseline: float, threshold: float, events: int) -> str:
     """An inference-error-rate alert.
 

@@ -101,6 +101,7 @@ class ModelMonitor:
         start = 0
         while start < batch.size:
             stop = min(batch.size, start + self.settings.window_events - window.events)
+            stop = start + window.room(batch.timestamps[start:stop])
             chunk = batch.slice(start, stop) if (start, stop) != (0, batch.size) else batch
             matrix = window.add(chunk)
             if changes := adwins.feed(chunk, matrix, window.block.rows):

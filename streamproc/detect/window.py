@@ -31,6 +31,7 @@ import numpy as np
 from streamproc.detect.baseline import Baseline, NumericProfile, Profile
 from streamproc.detect.columns import column_counts
 from streamproc.detect.policy import Finding, Key, Window
+from streamproc.detect.prediction import PredictionCounts
 from streamproc.detect.psi import psi_rows, psi_threshold, smoothed
 from streamproc.detect.settings import Settings
 from streamproc.events.columns import EventColumns
@@ -75,6 +76,7 @@ class _WindowState:
     new_features: dict[str, int] = field(default_factory=dict)
     prediction: np.ndarray | None = None
     numeric: np.ndarray | None = None  # bin counts of the numeric block, see _NumericBlock
+    predictions: PredictionCounts | None = None  # nulls, kinds, ... (see .prediction)
 
 
 _BLOCK_DTYPES: Final = (np.dtype(np.float64), np.dtype(np.int64))
@@ -201,6 +203,7 @@ class ClosedWindow:
     prediction_psi: float | None  # None: the baseline has no prediction
     prediction_threshold: float
     is_open: Callable[[Key], bool]  # whether a key has an open alert episode
+    predictions: PredictionCounts  # the prediction integrity counts (see .prediction)
 
     def matters(self, key: Key, value: float, threshold: float) -> bool:
         """Whether a finding can change the alert state: it breaches, or its key
@@ -291,6 +294,26 @@ class WindowCounts:
             return True
         return w.events >= s.min_window_events and w.end - w.start >= s.window_seconds
 
+    def room(self, timestamps: np.ndarray) -> int:
+        """How many of the next events (their ``timestamps``, at most the events
+        left in the window) to count before the window is :meth:`due`: all,
+        unless the time span reaches ``window_seconds`` before. So a window
+        closes at the same event whatever the chunks its events came in.
+        """
+        w, s = self.state, self.settings
+        n = len(timestamps)
+        if n == 0:
+            return 0
+        low, high = min(w.start, float(timestamps.min())), max(w.end, float(timestamps.max()))
+        if high - low < s.window_seconds or w.events + n < s.min_window_events:
+            return n
+        span = np.fmax.accumulate(np.maximum(timestamps, w.end)) - np.fmin.accumulate(
+            np.minimum(timestamps, w.start)
+        )
+        count = w.events + np.arange(1, n + 1)
+        due = (span >= s.window_seconds) & (count >= s.min_window_events)
+        return int(np.argmax(due)) + 1 if due.any() else n
+
     def add(self, chunk: EventColumns) -> np.ndarray | None:
         """Count a chunk into the window; return its numeric block if it was stacked."""
         baseline = self.baseline
@@ -319,7 +342,8 @@ class WindowCounts:
                         if type(column) is np.ndarray
                         else len(column) - list(column).count(MISSING)
                     )
-                    w.new_features[name] = w.new_features.get(name, 0) + present
+                    if present:  # a column of absences (a slice of a batch) is no feature
+                        w.new_features[name] = w.new_features.get(name, 0) + present
                 continue
             if matrix is not None and name in block.rows:
                 continue
@@ -329,14 +353,23 @@ class WindowCounts:
             state.nulls += nulls_
             state.missing += missing
             state.wrong_type += wrong
+        if not baseline.features.keys() <= chunk.features.keys():
+            # a feature absent from the whole chunk is missing in each of its events,
+            # as it is when the chunk's other events carry it (batching-independent)
+            for name in baseline.features.keys() - chunk.features.keys():
+                state = w.features.get(name) or self._feature(name, baseline.features[name])
+                state.missing += chunk.size
         prediction = self.prediction
+        label_counts = None
         if prediction is not None:
-            counts = (
-                prediction.bin_counts(chunk.prediction_scores)
-                if isinstance(prediction, NumericProfile)
-                else prediction.bin_counts(chunk.prediction_labels)
-            )
+            if isinstance(prediction, NumericProfile):
+                counts = prediction.bin_counts(chunk.prediction_scores)
+            else:
+                counts = label_counts = prediction.bin_counts(chunk.prediction_labels)
             w.prediction = counts if w.prediction is None else w.prediction + counts
+        if w.predictions is None:
+            w.predictions = PredictionCounts.of(baseline)
+        w.predictions.add(chunk.prediction_scores, chunk.prediction_labels, label_counts)
         return matrix
 
     def _feature(self, name: str, profile: Profile) -> _FeatureCounts:
@@ -402,4 +435,5 @@ class WindowCounts:
             prediction_psi=psis[-1] if predicted else None,
             prediction_threshold=thresholds[-1] if predicted else math.nan,
             is_open=is_open,
+            predictions=w.predictions or PredictionCounts.of(self.baseline),
         )

@@ -96,3 +96,24 @@ def test_clear_errors_for_missing_files_and_bad_config(tmp_path):
     config.write_text("[detectors]\nwindow = 5\n")
     bad = streamproc("replay", "--input", str(config), "--config", str(config), check=False)
     assert bad.returncode == 2 and "unknown detector setting(s): window" in bad.stderr
+
+
+def test_replay_reports_null_predictions_after_a_clean_start(tmp_path):
+    """5,000 clean events then 30,000 with a null prediction: a firing prediction
+    null_rate alert by the end of the first full window after the change."""
+    path = tmp_path / "nulls.jsonl"
+    with path.open("wb") as f:
+        for k, batch in enumerate(generate(Scenario(), events=35_000, batch=5000, seed=11)):
+            for e in batch if k else []:
+                e["prediction"] = None
+            f.write(b"".join(orjson.dumps(e) + b"\n" for e in batch))
+    alerts = [
+        orjson.loads(line)
+        for line in streamproc("replay", "--input", str(path)).stdout.splitlines()
+    ]
+    firing = [(a["signal"], a["detector"]) for a in alerts if a["status"] == "firing"]
+    assert ("prediction", "null_rate") in firing, alerts
+    (alert,) = [a for a in alerts if a["detector"] == "null_rate" and a["signal"] == "prediction"]
+    assert alert["severity"] == "critical" and alert["value"] == 1.0
+    assert alert["window"]["events"] == 500
+    assert alert["window"]["start"] <= 1_763_766_000.0 + 5.0  # the window of events 5,000-5,499
