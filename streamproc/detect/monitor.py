@@ -76,7 +76,9 @@ class ModelMonitor:
         ``published`` is False for a baseline learned here and not yet sent out.
         """
         self._window = WindowCounts(baseline, self.settings)
-        previous = self._adwins.detectors if self._adwins is not None else None
+        previous = None
+        if self._adwins is not None and self._adwins.phased == (baseline.phases is not None):
+            previous = self._adwins.detectors  # the same standardization: keep their state
         self._adwins = AdwinStreams(baseline, self.settings, previous)
         self.published = published
         self._learning.clear()
