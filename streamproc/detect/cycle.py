@@ -12,7 +12,7 @@ mean and sd of each numeric stream. A window is then judged against the
 >>> ts = np.array([0.0, 3599.0, 3600.0, 2 * 86400.0 + 7200.0])  # 1970-01-01 was a Thursday
 >>> phase_of(ts, 24).tolist(), phase_of(ts, 48).tolist(), phase_of(ts, 1).tolist()
 ([0, 0, 1, 2], [0, 0, 1, 26], [0, 0, 0, 0])
->>> period_for_span(3600.0), period_for_span(2 * 86400.0), period_for_span(14 * 86400.0)
+>>> period_for_span(3600.0), period_for_span(2 * 86400.0), period_for_span(6 * 86400.0)
 (1, 24, 48)
 >>> q = np.array([[[1.0, 0.0], [0.0, 1.0]]])  # one feature, two phases, two bins
 >>> expected, m_eff = mix(q, np.array([[100.0, 100.0]]), np.array([0.5, 0.5]))
@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from streamproc.detect.columns import categorical_view, numeric_view
+from streamproc.detect.psi import SMOOTHING
 from streamproc.events.shapes import MISSING
 
 if TYPE_CHECKING:
@@ -41,8 +42,10 @@ MIN_PHASE_VALUES = 30  # fewer reference values in a phase: its moments are the 
 
 
 def period_for_span(span: float) -> int:
-    """Phases for a reference spanning ``span`` seconds: 1 (< 2 days), 24, 48 (>= 14 days)."""
-    if span >= 14 * DAY:
+    """Phases for a reference spanning ``span`` seconds: 1 (< 2 days), 24 (hour of
+    day), 48 (weekday/weekend x hour: from 6 days on, when every one of the 48
+    phases occurs in the reference at least once)."""
+    if span >= 6 * DAY:
         return 48
     return 24 if span >= 2 * DAY else 1
 
@@ -289,5 +292,6 @@ class PhaseMixer:
         for q, m in self.groups:
             expected, m_eff = mix(q, m, weights)
             k = q.shape[-1]
-            out.append(((expected * m_eff[:, None] + 0.5) / (m_eff + 0.5 * k)[:, None], m_eff))
+            smooth = (expected * m_eff[:, None] + SMOOTHING) / (m_eff + SMOOTHING * k)[:, None]
+            out.append((smooth, m_eff))
         return out
