@@ -20,12 +20,13 @@ from streamproc.detect import messages
 from streamproc.detect.adwin import BlockAdwin, adwin_delta, update_rows
 from streamproc.detect.baseline import Baseline, NumericProfile, Profile
 from streamproc.detect.columns import numeric_view
-from streamproc.detect.cycle import PhaseProfile, phase_of
+from streamproc.detect.cycle import LATENCY, PREDICTION, PhaseProfile, phase_of
 from streamproc.detect.policy import Finding, Key
 from streamproc.detect.settings import Settings
 from streamproc.events.columns import EventColumns
 
 Stream = tuple[str, str | None]  # (signal, feature)
+_MOMENTS = {"prediction": PREDICTION, "latency": LATENCY}  # their names in a PhaseProfile
 
 
 class AdwinStreams:
@@ -70,6 +71,9 @@ class AdwinStreams:
 
     def set_phases(self, phases: PhaseProfile) -> None:
         """Standardize each stream by its phase's moments (see the module)."""
+        if not self.phased:  # a learned baseline's first phases: nothing was fed yet
+            self.phased = True
+            self.detectors = {key: self._new(key) for key in self.detectors}
         tables = {}
         for key in self.detectors:
             signal, feature = key
@@ -77,7 +81,7 @@ class AdwinStreams:
             mean, sd = (
                 (profile.mean, profile.std) if isinstance(profile, NumericProfile) else (0.0, 1.0)
             )
-            name = feature if signal == "feature" else signal
+            name = feature if signal == "feature" else _MOMENTS[signal]
             if signal == "latency" or not isinstance(profile, NumericProfile):
                 stats = phases.moments.get(name)  # type: ignore[arg-type]
                 if stats is not None and stats[:, 0].sum() > 0:

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 HOUR = 3600.0
 DAY = 86_400.0
+PREDICTION, LATENCY = "$prediction", "$latency"  # moments of the prediction score, latency
 SD_FLOOR = 0.05  # a phase's sd is at least this share of the global sd (``hour`` is constant)
 MIN_PHASE_VALUES = 30  # fewer reference values in a phase: its moments are the global ones
 
@@ -129,7 +130,7 @@ def proportions(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class PhaseProfile:
     """Per-phase counts of a baseline (see the module). ``counts[name]`` has shape
     ``(period, bins + 1)``, the last column nulls; ``moments[name]`` shape
-    ``(period, 3)``: values, mean, sd (numeric features, ``"prediction"``, ``"latency"``)."""
+    ``(period, 3)``: values, mean, sd (numeric features, :data:`PREDICTION`, :data:`LATENCY`)."""
 
     period: int
     events: np.ndarray
@@ -160,11 +161,11 @@ class PhaseProfile:
         if baseline.prediction_score is not None:
             codes, numbers = event_codes(baseline.prediction_score, columns.prediction_scores)
             prediction = _table(phase, codes, baseline.prediction_score.bins, period)
-            stats["prediction"] = moments(phase, columns.prediction_scores, period)
+            stats[PREDICTION] = moments(phase, columns.prediction_scores, period)
         elif baseline.prediction_label is not None:
             codes, _ = event_codes(baseline.prediction_label, columns.prediction_labels)
             prediction = _table(phase, codes, baseline.prediction_label.bins, period)
-        stats["latency"] = moments(phase, columns.latency_ms.astype(np.float64), period)
+        stats[LATENCY] = moments(phase, columns.latency_ms.astype(np.float64), period)
         return cls(
             period=period,
             events=np.bincount(phase, minlength=period),
@@ -199,6 +200,7 @@ class PhaseProfile:
             "moments": {k: [v[:, 0].astype(int).tolist(), rounded(v[:, 1]), rounded(v[:, 2])]
                         for k, v in self.moments.items()},
             "prediction": None if self.prediction is None else self.prediction.tolist(),
+            **({} if self.frozen.all() else {"frozen": self.frozen.astype(int).tolist()}),
         }
 
     @classmethod
@@ -227,6 +229,7 @@ class PhaseProfile:
             counts={k: table(v) for k, v in data.get("counts", {}).items()},
             moments=stats,
             prediction=None if prediction is None else table(prediction),
+            frozen=np.asarray(data.get("frozen", [1] * period), dtype=bool),
         )
 
     def __eq__(self, other: object) -> bool:
@@ -269,8 +272,9 @@ class PhaseMixer:
                 table[:] = np.append(props, profile.null_rate * max(profile.count, 1))
             tables.append(table)
             present = table.sum(axis=1)
+            learned = (present > 0) & self.frozen  # else: the provisional baseline's
             null_rates.append(
-                np.where(present > 0, table[:, k] / np.maximum(present, 1), profile.null_rate)
+                np.where(learned, table[:, k] / np.maximum(present, 1), profile.null_rate)
             )
         self.groups = []
         for group in rows:
@@ -279,7 +283,7 @@ class PhaseMixer:
         self.null_rates = np.stack(null_rates) if null_rates else np.zeros((0, period))
         events = phases.events
         self.error_rates = np.where(
-            events > 0, phases.errors / np.maximum(events, 1), baseline.error_rate
+            (events > 0) & self.frozen, phases.errors / np.maximum(events, 1), baseline.error_rate
         )
 
     def judged(self, events: np.ndarray) -> bool:
