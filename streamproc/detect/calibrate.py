@@ -21,7 +21,7 @@ i.i.d. reference changes nothing.
 >>> dispersion_factor(rng.chisquare(9, 500), 9)
 1.0
 >>> round(dispersion_factor(3 * rng.chisquare(9, 500), 9), 1)
-3.2
+3.1
 """
 
 from __future__ import annotations
