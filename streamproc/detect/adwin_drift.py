@@ -34,7 +34,9 @@ class AdwinStreams:
     (if the baseline has one) and the latency each. A stream the previous
     baseline had too keeps its ADWIN."""
 
-    __slots__ = ("baseline", "settings", "delta", "detectors", "phased", "_tables", "_frozen")
+    __slots__ = (
+        "baseline", "settings", "delta", "detectors", "phased", "_tables", "_frozen", "_block"
+    )
 
     def __init__(
         self,
@@ -64,6 +66,7 @@ class AdwinStreams:
         self.phased = baseline.phases is not None
         self._tables: dict[Stream, tuple[np.ndarray, np.ndarray]] = {}
         self._frozen: np.ndarray | None = None
+        self._block: tuple[dict[str, int], np.ndarray, np.ndarray] | None = None
         previous = previous or {}
         self.detectors = {key: previous.get(key) or self._new(key) for key in streams}
         if baseline.phases is not None:
@@ -92,6 +95,33 @@ class AdwinStreams:
             tables[key] = phases.standardizer(name, mean, sd)  # type: ignore[arg-type]
         self._tables = tables
         self._frozen = None if phases.frozen.all() else phases.frozen.copy()
+        self._block = None
+
+    def _standardize_block(
+        self, matrix: np.ndarray, rows: dict[str, int], phase: np.ndarray
+    ) -> np.ndarray:
+        """The numeric block standardized by phase: one gather (or, for a chunk
+        within one phase, one broadcast) for all its rows."""
+        block = self._block
+        if block is None or block[0] is not rows:
+            order = sorted(rows, key=rows.__getitem__)
+            tables = [self._tables.get(("feature", name)) for name in order]
+            period = len(next(iter(self._tables.values()))[0])
+            ones = (np.zeros(period), np.ones(period))
+            centre = np.stack([(t or ones)[0] for t in tables])
+            scale = np.stack([(t or ones)[1] for t in tables])
+            block = self._block = (rows, centre, scale)
+        _, centre, scale = block
+        first = int(phase[0])
+        if (phase == first).all():
+            z = (matrix - centre[:, first : first + 1]) / scale[:, first : first + 1]
+            if self._frozen is not None and not self._frozen[first]:
+                z[:] = np.nan
+            return z
+        z = (matrix - centre[:, phase]) / scale[:, phase]
+        if self._frozen is not None:
+            z[:, ~self._frozen[phase]] = np.nan
+        return z
 
     def _standardize(self, key: Stream, numbers: np.ndarray, phase: np.ndarray) -> np.ndarray:
         centre, scale = self._tables[key]
@@ -129,6 +159,8 @@ class AdwinStreams:
         phase = None
         if self._tables:
             phase = phase_of(chunk.timestamps, len(next(iter(self._tables.values()))[0]))
+            if matrix is not None and rows:
+                matrix = self._standardize_block(matrix, rows, phase)
         fed: list[Stream] = []
         detectors: list[BlockAdwin] = []
         values: list[np.ndarray] = []
@@ -138,6 +170,11 @@ class AdwinStreams:
                 row = rows.get(feature)  # type: ignore[arg-type]
                 if row is not None:
                     numbers = matrix[row]  # type: ignore[index]
+                    if phase is not None:  # standardized with the block
+                        fed.append(key)
+                        detectors.append(detector)
+                        values.append(numbers)
+                        continue
                 else:
                     column = chunk.features.get(feature)  # type: ignore[arg-type]
                     if column is None:

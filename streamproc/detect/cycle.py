@@ -23,6 +23,7 @@ mean and sd of each numeric stream. A window is then judged against the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -52,15 +53,42 @@ def period_for_span(span: float) -> int:
 
 
 def phase_of(timestamps: np.ndarray, period: int) -> np.ndarray:
-    """The phase of each timestamp: UTC hour (24), + 24 on Saturday and Sunday (48)."""
-    if period == 1:
-        return np.zeros(len(timestamps), dtype=np.intp)
-    hours = (np.asarray(timestamps, dtype=np.float64) // HOUR).astype(np.int64)
+    """The phase of each timestamp: UTC hour (24), + 24 on Saturday and Sunday (48).
+
+    A chunk within one hour (the usual case) costs two reductions; the last
+    answer is kept, as the window, the ADWINs and the learner ask for the same
+    chunk's phases in turn.
+    """
+    cached = _LAST[0]
+    if cached is not None and cached[0] is timestamps and cached[1] == period:
+        return cached[2]
+    n = len(timestamps)
+    if period == 1 or n == 0:
+        phase = np.zeros(n, dtype=np.intp)
+    else:
+        ts = np.asarray(timestamps, dtype=np.float64)
+        lo, hi = float(ts.min()) // HOUR, float(ts.max()) // HOUR
+        if lo == hi:
+            phase = np.full(n, _phase_of_hour(int(lo), period), dtype=np.intp)
+        else:
+            hours = (ts // HOUR).astype(np.int64)
+            phase = hours % 24
+            if period == 48:
+                weekday = (hours // 24 + 3) % 7  # 1970-01-01 was a Thursday (Monday = 0)
+                phase += 24 * (weekday >= 5)
+            phase = phase.astype(np.intp)
+    _LAST[0] = (timestamps, period, phase)
+    return phase
+
+
+_LAST: list[tuple[np.ndarray, int, np.ndarray] | None] = [None]
+
+
+def _phase_of_hour(hours: int, period: int) -> int:
     phase = hours % 24
-    if period == 48:
-        weekday = (hours // 24 + 3) % 7  # 1970-01-01 was a Thursday (Monday = 0)
-        phase += 24 * (weekday >= 5)
-    return phase.astype(np.intp)
+    if period == 48 and (hours // 24 + 3) % 7 >= 5:
+        phase += 24
+    return phase
 
 
 def phase_events(timestamps: np.ndarray, period: int) -> np.ndarray:
@@ -85,7 +113,7 @@ def event_codes(profile: Profile, column: Any) -> tuple[np.ndarray, np.ndarray |
         return codes, numbers
     labels = categorical_view(column).labels or []
     index = profile._index  # type: ignore[union-attr]
-    codes = np.fromiter((index.get(v, k - 1) for v in labels), np.intp, count=len(labels))
+    codes = np.fromiter(map(index.get, labels, repeat(k - 1)), np.intp, count=len(labels))
     codes[np.fromiter((v is MISSING for v in labels), bool, count=len(labels))] = k + 1
     return codes, None
 

@@ -97,6 +97,9 @@ class PhaseLearner:
         if self.first is None:
             self.first = float(ts.min())
         phase = phase_of(ts, PERIOD)
+        first = int(phase[0])
+        if self.frozen[first] and (phase == first).all():
+            return False  # the usual case once learned: nothing to learn here
         present = np.unique(phase)
         seen = present[np.isinf(self.slot_end[present])]
         for p in seen.tolist():
