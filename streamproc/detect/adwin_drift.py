@@ -92,7 +92,9 @@ class AdwinStreams:
                     mean = float((n * stats[:, 1]).sum() / n.sum())
                     sd = float(np.sqrt((n * (stats[:, 2] ** 2 + (stats[:, 1] - mean) ** 2)).sum()
                                        / n.sum()))
-            tables[key] = phases.standardizer(name, mean, sd)  # type: ignore[arg-type]
+            centre, scale = phases.standardizer(name, mean, sd)  # type: ignore[arg-type]
+            c = self.baseline.calibration.adwin.get(name, 1.0)  # type: ignore[arg-type]
+            tables[key] = (centre, scale * np.sqrt(c))
         self._tables = tables
         self._frozen = None if phases.frozen.all() else phases.frozen.copy()
         self._block = None
@@ -143,7 +145,9 @@ class AdwinStreams:
         if self.phased:
             center, scale = 0.0, 1.0  # fed values standardized by their phase
         elif isinstance(profile, NumericProfile) and profile.count > 1:
-            center, scale = profile.mean, profile.std
+            name = key[1] if key[0] == "feature" else PREDICTION
+            c = self.baseline.calibration.adwin.get(name, 1.0)  # type: ignore[arg-type]
+            center, scale = profile.mean, profile.std * np.sqrt(c)
         else:
             center, scale = None, 1.0  # learned from the stream's first values
         return BlockAdwin(

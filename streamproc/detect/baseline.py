@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from streamproc.detect.calibrate import Dispersion, calibrate_reference
+from streamproc.detect.calibrate import Dispersion, adwin_dispersion, calibrate_reference
 from streamproc.detect.columns import categorical_view, numeric_view
 from streamproc.detect.cycle import PhaseProfile, period_for_span
 from streamproc.events.columns import EventColumns, column_values
@@ -344,6 +344,9 @@ class Baseline:
         period = period_for_span(span)
         phases = PhaseProfile.fit(columns, baseline, period) if period > 1 else None
         calibration = calibrate_reference(columns, baseline, period, window_events)
+        if calibration.windows:
+            adwin = adwin_dispersion(columns, baseline, phases, window_events)
+            calibration = dataclasses.replace(calibration, adwin=adwin)
         return baseline.replace(phases=phases, calibration=calibration)
 
     def replace(self, **changes: Any) -> Baseline:

@@ -32,7 +32,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from streamproc.detect.cycle import DAY, event_codes, mix, phase_of, proportions
+from streamproc.detect.cycle import (
+    DAY,
+    LATENCY,
+    PREDICTION,
+    PhaseProfile,
+    event_codes,
+    mix,
+    phase_of,
+    proportions,
+)
 from streamproc.detect.psi import SMOOTHING, chi2_quantile, psi_rows
 
 if TYPE_CHECKING:
@@ -54,6 +63,7 @@ class Dispersion:
     null_rate: dict[str, float] = field(default_factory=dict)
     prediction: float = 1.0
     error_rate: float = 1.0
+    adwin: dict[str, float] = field(default_factory=dict)  # by moments name (see .cycle)
     windows: int = 0
     window_events: int = 0
 
@@ -66,6 +76,7 @@ class Dispersion:
             "null_rate": {k: round(v, 4) for k, v in self.null_rate.items() if v > 1.0},
             "prediction": round(self.prediction, 4),
             "error_rate": round(self.error_rate, 4),
+            "adwin": {k: round(v, 4) for k, v in self.adwin.items() if v > 1.0},
         }
 
     @classmethod
@@ -79,6 +90,7 @@ class Dispersion:
             null_rate={str(k): max(1.0, float(v)) for k, v in data.get("null_rate", {}).items()},
             prediction=max(1.0, float(data.get("prediction", 1.0))),
             error_rate=max(1.0, float(data.get("error_rate", 1.0))),
+            adwin={str(k): max(1.0, float(v)) for k, v in data.get("adwin", {}).items()},
             windows=int(data.get("windows", 0)),
             window_events=int(data.get("window_events", 0)),
         )
@@ -127,15 +139,19 @@ def psi_statistics(
     pooled = rest[..., k].sum(axis=1) / np.maximum(present.sum(axis=1), 1.0)
     rate = np.where(present > 0, rest[..., k] / np.maximum(present, 1.0), pooled[:, None])
     p0 = (w * rate).sum(axis=1)
+    _, m_rate = mix(rate[..., None], present, w)
     nulls = counts[..., k].sum(axis=1)
-    return s, binomial_z2(nulls, n_events, p0)
+    return s, binomial_z2(nulls, n_events, p0, m_rate)
 
 
-def binomial_z2(x: np.ndarray, n: np.ndarray, p0: np.ndarray) -> np.ndarray:
-    """``(x - n p0)^2 / (n p0 (1 - p0))`` (NaN where ``p0`` is 0 or 1 or ``n`` is 0)."""
-    var = n * p0 * (1.0 - p0)
+def binomial_z2(
+    x: np.ndarray, n: np.ndarray, p0: np.ndarray, m: np.ndarray | float = np.inf
+) -> np.ndarray:
+    """``(x/n - p0)^2 / (p0 (1 - p0) (1/n + 1/m))``: a window's rate against a
+    reference rate estimated from ``m`` events (NaN where ``p0`` is 0 or 1)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(var > 0, (x - n * p0) ** 2 / np.where(var > 0, var, 1.0), np.nan)
+        var = p0 * (1.0 - p0) * (1.0 / np.maximum(n, 1) + 1.0 / m)
+        return np.where(var > 0, (x / np.maximum(n, 1) - p0) ** 2 / np.where(var > 0, var, 1.0), np.nan)
 
 
 def error_statistics(errors: np.ndarray, events: np.ndarray, group: np.ndarray) -> np.ndarray:
@@ -147,8 +163,10 @@ def error_statistics(errors: np.ndarray, events: np.ndarray, group: np.ndarray) 
     pooled = rest[..., 0].sum(axis=1) / np.maximum(rest[..., 1].sum(axis=1), 1.0)
     rate = np.where(rest[..., 1] > 0, rest[..., 0] / np.maximum(rest[..., 1], 1.0), pooled[:, None])
     n = events.sum(axis=1)
-    p0 = (events / np.maximum(n, 1)[:, None] * rate).sum(axis=1)
-    return binomial_z2(errors.sum(axis=1), n, p0)
+    w = events / np.maximum(n, 1)[:, None]
+    p0 = (w * rate).sum(axis=1)
+    _, m = mix(rate[..., None], rest[..., 1], w)
+    return binomial_z2(errors.sum(axis=1), n, p0, m)
 
 
 def calibrate_windows(
@@ -185,6 +203,51 @@ def calibrate_windows(
         windows=windows,
         window_events=window_events,
     )
+
+
+def mean_dispersion(z: np.ndarray, window_events: int) -> float:
+    """``c`` of a standardized stream (time order, NaN skipped) for ADWIN: how much
+    more its means over ``window_events`` values vary than independent values'."""
+    z = z[~np.isnan(z)]
+    windows = len(z) // window_events
+    if windows < MIN_WINDOWS:
+        return 1.0
+    var = float(z.var())
+    if var <= 0:
+        return 1.0
+    means = z[: windows * window_events].reshape(windows, window_events).mean(axis=1)
+    return dispersion_factor(window_events * (means - z.mean()) ** 2 / var, 1)
+
+
+def adwin_dispersion(
+    columns: EventColumns, baseline: Baseline, phases: PhaseProfile | None, window_events: int
+) -> dict[str, float]:
+    """:func:`mean_dispersion` of each ADWIN stream as ADWIN sees it (standardized
+    by its phase, clipped at 5 sd), by its moments name."""
+    order = np.argsort(columns.timestamps, kind="stable")
+    phase = phase_of(columns.timestamps[order], phases.period if phases else 1)
+    streams: list[tuple[str, np.ndarray, float, float]] = [
+        (name, np.asarray(col, dtype=np.float64), p.mean, p.std)
+        for name, p in baseline.features.items()
+        if p.kind == "numeric"
+        and type(col := columns.features.get(name)) is np.ndarray
+    ]
+    score = baseline.prediction_score
+    if score is not None:
+        streams.append((PREDICTION, columns.prediction_scores, score.mean, score.std))
+    latency = columns.latency_ms.astype(np.float64)
+    streams.append((LATENCY, latency, float(np.nanmean(latency)), float(np.nanstd(latency))))
+    out = {}
+    for name, values, mean, sd in streams:
+        if phases is not None:
+            centre, scale = phases.standardizer(name, mean, sd)
+            centre, scale = centre[phase], scale[phase]
+        else:
+            centre, scale = mean, sd if sd > 0 else 1.0
+        z = np.clip((values[order] - centre) / scale, -5.0, 5.0)
+        if (c := mean_dispersion(z, window_events)) > 1.0:
+            out[name] = c
+    return out
 
 
 def calibrate_reference(
