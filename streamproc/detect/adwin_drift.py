@@ -14,6 +14,8 @@ learned (:mod:`.learn`) are skipped.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from streamproc.detect import messages
@@ -147,7 +149,7 @@ class AdwinStreams:
         elif isinstance(profile, NumericProfile) and profile.count > 1:
             name = key[1] if key[0] == "feature" else PREDICTION
             c = self.baseline.calibration.adwin.get(name, 1.0)  # type: ignore[arg-type]
-            center, scale = profile.mean, profile.std * np.sqrt(c)
+            center, scale = profile.mean, profile.std * math.sqrt(c)
         else:
             center, scale = None, 1.0  # learned from the stream's first values
         return BlockAdwin(

@@ -107,7 +107,7 @@ def dispersion_factor(s: np.ndarray, df: int) -> float:
     if ratio <= 1.0 + GATE_Z * math.sqrt(2.0 / (len(s) * df)):
         return 1.0
     reference = _CHI2_90_DF1 if df == 1 else chi2_quantile(QUANTILE, df)
-    return max(1.0, ratio, float(np.quantile(s, QUANTILE)) / reference)
+    return float(max(1.0, ratio, float(np.quantile(s, QUANTILE)) / reference))
 
 
 def psi_statistics(
@@ -131,9 +131,12 @@ def psi_statistics(
     expected, m_eff = mix(q, m, w)
     observed = counts[..., :k].sum(axis=1)
     n = observed.sum(axis=1).astype(np.float64)
-    expected = (expected * m_eff[:, None] + SMOOTHING) / (m_eff + SMOOTHING * k)[:, None]
-    psi, _ = psi_rows(expected, observed)
-    s = np.where(n >= min_values, psi * n * m_eff / (n + m_eff), np.nan)
+    smoothed = (expected * m_eff[:, None] + SMOOTHING) / (m_eff + SMOOTHING * k)[:, None]
+    psi, _ = psi_rows(smoothed, observed)
+    # the smoothing alone gives a window exactly like the reference a PSI > 0 (bins
+    # empty in the reference: half a count of n vs of m); additive, so not dispersion
+    bias, _ = psi_rows(smoothed, expected * n[:, None])
+    s = np.where(n >= min_values, (psi - bias) * n * m_eff / (n + m_eff), np.nan)
     # null rate: nulls / (values + nulls) per phase, mixed by the window's events
     present = rest.sum(axis=2).astype(np.float64)
     pooled = rest[..., k].sum(axis=1) / np.maximum(present.sum(axis=1), 1.0)

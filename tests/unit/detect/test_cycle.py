@@ -18,6 +18,7 @@ from streamproc.detect.window import WindowCounts
 from streamproc.events.columns import EventColumns
 
 T0 = 1_704_067_200.0  # a Monday 00:00 UTC
+ZIPF = 1.0 / np.arange(1, 61) ** 1.1 / (1.0 / np.arange(1, 61) ** 1.1).sum()
 
 
 def stream(
@@ -46,6 +47,9 @@ def stream(
             "level": level + rng.normal(0, 1, n),
             "mix": mix_.tolist(),
             "noise": rng.normal(0, 1, n),
+            "rare": rng.choice(["a", "b", "c", "r1", "r2"], n, p=[.5, .3, .192, .005, .003]).tolist(),
+            "many": rng.choice([f"k{i}" for i in range(60)], n, p=ZIPF).tolist(),
+            "count": rng.poisson(3, n),
         },
         prediction_scores=rng.uniform(0, 1, n),
         prediction_labels=[None] * n,
