@@ -37,7 +37,14 @@ class AdwinStreams:
     baseline had too keeps its ADWIN."""
 
     __slots__ = (
-        "baseline", "settings", "delta", "detectors", "phased", "_tables", "_frozen", "_block"
+        "baseline",
+        "settings",
+        "delta",
+        "detectors",
+        "phased",
+        "_tables",
+        "_frozen",
+        "_block",
     )
 
     def __init__(
@@ -92,8 +99,11 @@ class AdwinStreams:
                 if stats is not None and stats[:, 0].sum() > 0:
                     n = stats[:, 0]
                     mean = float((n * stats[:, 1]).sum() / n.sum())
-                    sd = float(np.sqrt((n * (stats[:, 2] ** 2 + (stats[:, 1] - mean) ** 2)).sum()
-                                       / n.sum()))
+                    sd = float(
+                        np.sqrt(
+                            (n * (stats[:, 2] ** 2 + (stats[:, 1] - mean) ** 2)).sum() / n.sum()
+                        )
+                    )
             centre, scale = phases.standardizer(name, mean, sd)  # type: ignore[arg-type]
             c = self.baseline.calibration.adwin.get(name, 1.0)  # type: ignore[arg-type]
             tables[key] = (centre, scale * np.sqrt(c))

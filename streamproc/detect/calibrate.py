@@ -154,7 +154,9 @@ def binomial_z2(
     reference rate estimated from ``m`` events (NaN where ``p0`` is 0 or 1)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         var = p0 * (1.0 - p0) * (1.0 / np.maximum(n, 1) + 1.0 / m)
-        return np.where(var > 0, (x / np.maximum(n, 1) - p0) ** 2 / np.where(var > 0, var, 1.0), np.nan)
+        return np.where(
+            var > 0, (x / np.maximum(n, 1) - p0) ** 2 / np.where(var > 0, var, 1.0), np.nan
+        )
 
 
 def error_statistics(errors: np.ndarray, events: np.ndarray, group: np.ndarray) -> np.ndarray:
@@ -227,13 +229,15 @@ def adwin_dispersion(
 ) -> dict[str, float]:
     """:func:`mean_dispersion` of each ADWIN stream as ADWIN sees it (standardized
     by its phase, clipped at 5 sd), by its moments name."""
+    from streamproc.detect.baseline import NumericProfile  # a cycle at import time
+    from streamproc.detect.columns import numeric_view
+
     order = np.argsort(columns.timestamps, kind="stable")
     phase = phase_of(columns.timestamps[order], phases.period if phases else 1)
     streams: list[tuple[str, np.ndarray, float, float]] = [
-        (name, np.asarray(col, dtype=np.float64), p.mean, p.std)
+        (name, numeric_view(col).numbers, p.mean, p.std)  # type: ignore[misc]
         for name, p in baseline.features.items()
-        if p.kind == "numeric"
-        and type(col := columns.features.get(name)) is np.ndarray
+        if isinstance(p, NumericProfile) and (col := columns.features.get(name)) is not None
     ]
     score = baseline.prediction_score
     if score is not None:
@@ -242,11 +246,11 @@ def adwin_dispersion(
     streams.append((LATENCY, latency, float(np.nanmean(latency)), float(np.nanstd(latency))))
     out = {}
     for name, values, mean, sd in streams:
+        centre: np.ndarray | float = mean
+        scale: np.ndarray | float = sd if sd > 0 else 1.0
         if phases is not None:
-            centre, scale = phases.standardizer(name, mean, sd)
-            centre, scale = centre[phase], scale[phase]
-        else:
-            centre, scale = mean, sd if sd > 0 else 1.0
+            by_phase = phases.standardizer(name, mean, sd)
+            centre, scale = by_phase[0][phase], by_phase[1][phase]
         z = np.clip((values[order] - centre) / scale, -5.0, 5.0)
         if (c := mean_dispersion(z, window_events)) > 1.0:
             out[name] = c

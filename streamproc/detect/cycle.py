@@ -166,7 +166,7 @@ class PhaseProfile:
     counts: dict[str, np.ndarray]
     moments: dict[str, np.ndarray]
     prediction: np.ndarray | None = None
-    frozen: np.ndarray = field(default=None)  # type: ignore[assignment]
+    frozen: np.ndarray = field(default=None)  # type: ignore[arg-type]
 
     def __post_init__(self) -> None:
         if self.frozen is None:
@@ -225,8 +225,10 @@ class PhaseProfile:
             "events": self.events.tolist(),
             "errors": self.errors.tolist(),
             "counts": {k: v.tolist() for k, v in self.counts.items()},
-            "moments": {k: [v[:, 0].astype(int).tolist(), rounded(v[:, 1]), rounded(v[:, 2])]
-                        for k, v in self.moments.items()},
+            "moments": {
+                k: [v[:, 0].astype(int).tolist(), rounded(v[:, 1]), rounded(v[:, 2])]
+                for k, v in self.moments.items()
+            },
             "prediction": None if self.prediction is None else self.prediction.tolist(),
             **({} if self.frozen.all() else {"frozen": self.frozen.astype(int).tolist()}),
         }

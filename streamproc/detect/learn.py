@@ -209,9 +209,7 @@ class PhaseLearner:
         bins = {n: q.bins for n, q in self.profiles.items()}
         if "" in tables:
             tables["prediction"], bins["prediction"] = tables.pop(""), bins.pop("")
-        return calibrate_windows(
-            tables, bins, events, errors, np.arange(w), self.window_events
-        )
+        return calibrate_windows(tables, bins, events, errors, np.arange(w), self.window_events)
 
 
 def _take(chunk: EventColumns, picked: np.ndarray) -> EventColumns:

@@ -140,9 +140,7 @@ class ModelMonitor:
             cycles=False,
         )
         self.set_baseline(baseline, published=False)
-        self._phases = PhaseLearner(
-            baseline, cap=s.baseline_events, window_events=s.window_events
-        )
+        self._phases = PhaseLearner(baseline, cap=s.baseline_events, window_events=s.window_events)
         self._phases.add(learned)
         self._set_phases()
         return batch.slice(need, batch.size)

@@ -272,9 +272,7 @@ class ClosedWindow:
 class WindowCounts:
     """The current window of one model, counted against one baseline."""
 
-    __slots__ = (
-        "baseline", "settings", "block", "plan", "judged", "prediction", "state", "mixer"
-    )
+    __slots__ = ("baseline", "settings", "block", "plan", "judged", "prediction", "state", "mixer")
 
     def __init__(self, baseline: Baseline, settings: Settings) -> None:
         self.baseline = baseline
@@ -296,7 +294,7 @@ class WindowCounts:
 
     def set_phases(self, phases: Any) -> None:
         """Judge against the mixture of these phases (a :class:`~.cycle.PhaseProfile`)."""
-        names = tuple(name for name, _ in self.judged)
+        names: tuple[str | None, ...] = tuple(name for name, _ in self.judged)
         if self.prediction is not None:
             names = (*names, None)
         rows = tuple(rows for rows, _ in self.plan.groups)

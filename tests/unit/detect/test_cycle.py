@@ -35,8 +35,11 @@ def stream(
     drift = np.cumsum(rng.normal(0, walk, hours))[slot] if walk else 0.0
     level = (2.0 * np.sin(2 * np.pi * hour / 24) if cyclic else 0.0) + drift
     night = (hour < 8) if cyclic else np.zeros(len(ts), bool)
-    mix_ = np.where(night, rng.choice(["a", "b", "c"], len(ts), p=[0.7, 0.2, 0.1]),
-                    rng.choice(["a", "b", "c"], len(ts), p=[0.2, 0.3, 0.5]))
+    mix_ = np.where(
+        night,
+        rng.choice(["a", "b", "c"], len(ts), p=[0.7, 0.2, 0.1]),
+        rng.choice(["a", "b", "c"], len(ts), p=[0.2, 0.3, 0.5]),
+    )
     n = len(ts)
     return EventColumns(
         model_id="m",
@@ -47,7 +50,9 @@ def stream(
             "level": level + rng.normal(0, 1, n),
             "mix": mix_.tolist(),
             "noise": rng.normal(0, 1, n),
-            "rare": rng.choice(["a", "b", "c", "r1", "r2"], n, p=[.5, .3, .192, .005, .003]).tolist(),
+            "rare": rng.choice(
+                ["a", "b", "c", "r1", "r2"], n, p=[0.5, 0.3, 0.192, 0.005, 0.003]
+            ).tolist(),
             "many": rng.choice([f"k{i}" for i in range(60)], n, p=ZIPF).tolist(),
             "count": rng.poisson(3, n),
         },
