@@ -279,7 +279,7 @@ class PhaseMixer:
     phase error rates. ``names[i]`` is the feature of profile ``i`` (None: the
     prediction). Built once per baseline (and per newly frozen learned phase)."""
 
-    __slots__ = ("period", "frozen", "groups", "null_rates", "error_rates")
+    __slots__ = ("period", "frozen", "groups", "null_rates", "error_rates", "_single")
 
     def __init__(
         self,
@@ -306,6 +306,7 @@ class PhaseMixer:
             null_rates.append(
                 np.where(learned, table[:, k] / np.maximum(present, 1), profile.null_rate)
             )
+        self._single: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
         self.groups = []
         for group in rows:
             q, m = proportions(np.stack([tables[i][:, :-1] for i in group]).astype(np.float64))
@@ -322,6 +323,16 @@ class PhaseMixer:
 
     def expected(self, weights: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per group the smoothed mixture ``[F, k]`` and the effective sizes ``[F]``."""
+        covered = np.flatnonzero(weights)
+        if len(covered) == 1:  # a window within one phase: kept once per phase
+            phase = int(covered[0])
+            single = self._single.get(phase)
+            if single is None:
+                single = self._single[phase] = self._expected(np.eye(self.period)[phase])
+            return single
+        return self._expected(weights)
+
+    def _expected(self, weights: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         out = []
         for q, m in self.groups:
             expected, m_eff = mix(q, m, weights)
