@@ -85,6 +85,26 @@ class PhaseLearner:
         self._open_events = np.zeros(p, np.int64)
         self._open_errors = np.zeros(p, np.int64)
 
+    @classmethod
+    def resume(cls, baseline: Baseline, *, cap: int, window_events: int) -> PhaseLearner:
+        """Go on learning the phases a published learned baseline had not frozen yet
+        (a restarted worker, or the model moved to another one)."""
+        phases = baseline.phases
+        assert phases is not None and phases.period == PERIOD
+        learner = cls(baseline, cap=cap, window_events=window_events)
+        learner.events[:] = phases.events
+        learner.errors[:] = phases.errors
+        learner.frozen[:] = phases.frozen
+        for name in learner.counts:
+            table = phases.prediction if name == "" else phases.counts.get(name)
+            if table is not None and table.shape == learner.counts[name].shape:
+                learner.counts[name][:] = table
+        for name, stats in phases.moments.items():
+            n, mean, sd = stats[:, 0], stats[:, 1], stats[:, 2]
+            learner.sums[name] = np.stack([n, n * mean, n * (sd * sd + mean * mean)], axis=1)
+        learner.first, learner.calibrated_day = 0.0, True  # its day was published
+        return learner
+
     @property
     def complete(self) -> bool:
         return bool(self.frozen.all())

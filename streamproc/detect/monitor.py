@@ -29,6 +29,7 @@ from typing import Any
 from streamproc.detect.adwin_drift import AdwinStreams
 from streamproc.detect.baseline import Baseline
 from streamproc.detect.detector import WINDOW_DETECTORS
+from streamproc.detect.calibrate import MIN_WINDOWS
 from streamproc.detect.learn import PhaseLearner
 from streamproc.detect.policy import AlertPolicy, Finding, Window
 from streamproc.detect.settings import Settings
@@ -80,6 +81,12 @@ class ModelMonitor:
         """
         self._phases = None
         self._install(baseline, published)
+        phases = baseline.phases
+        if baseline.source == "learned" and phases is not None and not phases.frozen.all():
+            s = self.settings
+            self._phases = PhaseLearner.resume(
+                baseline, cap=s.baseline_events, window_events=s.window_events
+            )
 
     def _install(self, baseline: Baseline, published: bool) -> None:
         self._window = WindowCounts(baseline, self.settings)
@@ -162,8 +169,11 @@ class ModelMonitor:
             self._set_phases()
         if not learner.due(float(chunk.timestamps.max())):
             return window, adwins
+        calibration = learner.calibrate()
+        if calibration.windows < MIN_WINDOWS:  # resumed with few new windows: keep the old
+            calibration = learner.baseline.calibration
         baseline = learner.baseline.replace(
-            phases=learner.profile(), calibration=learner.calibrate(), created_at=time.time()
+            phases=learner.profile(), calibration=calibration, created_at=time.time()
         )
         self._install(baseline, published=False)
         if learner.complete:

@@ -229,3 +229,26 @@ def test_learned_baseline_on_one_hour_of_traffic_is_as_before() -> None:
                 assert g.psi == pytest.approx(f.psi, rel=1e-9, abs=1e-12)
                 assert g.psi_threshold == pytest.approx(f.psi_threshold, rel=1e-9)
     assert checked
+
+
+def test_a_published_partial_learned_baseline_goes_on_learning() -> None:
+    cols = stream(2, 1500, seed=3)
+    first = ModelMonitor("m", Settings())
+    day = 24 * 1500 + 500
+    for start in range(0, day, 250):
+        first.update(cols.slice(start, start + 250), now=0.0)
+    published = first.baseline
+    assert published is not None and published.phases is not None
+    assert not published.phases.frozen.all()  # weekend hours are not learned yet
+    data = orjson.loads(orjson.dumps(published.to_dict()))
+    back = Baseline.from_dict(data)
+    assert back.phases is not None
+    assert back.phases.frozen.tolist() == published.phases.frozen.tolist()
+    second = ModelMonitor("m", Settings(), back)
+    assert second._phases is not None  # resumes learning the unfrozen phases
+    weekend = stream(7, 300, seed=9)  # Saturday hours from day 5 on
+    at = int(np.searchsorted(weekend.timestamps, T0 + 5 * DAY))
+    for start in range(at, weekend.size, 250):
+        second.update(weekend.slice(start, start + 250), now=0.0)
+    assert second.baseline is not None and second.baseline.phases is not None
+    assert second.baseline.phases.frozen.all() and second._phases is None
