@@ -28,8 +28,8 @@ from typing import Any
 
 from streamproc.detect.adwin_drift import AdwinStreams
 from streamproc.detect.baseline import Baseline
-from streamproc.detect.detector import WINDOW_DETECTORS
 from streamproc.detect.calibrate import MIN_WINDOWS
+from streamproc.detect.detector import WINDOW_DETECTORS
 from streamproc.detect.learn import PhaseLearner
 from streamproc.detect.policy import AlertPolicy, Finding, Window
 from streamproc.detect.settings import Settings
