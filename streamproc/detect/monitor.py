@@ -45,7 +45,10 @@ class ModelMonitor:
     count vector (``numeric_bins`` or ``max_categories + 2`` integers), one
     baseline profile, one ADWIN (O(log n) buckets) and at most one open
     episode per detector; plus, until a baseline exists, the buffered
-    ``baseline_events`` events it will be learned from.
+    ``baseline_events`` events it will be learned from. A phased baseline
+    adds per feature its phase tables (at most 48 x (bins + 1) counts and
+    their proportions, ~13 KiB); a learned baseline, while its phases learn,
+    at most 192 window snapshots (see :mod:`.learn`).
     """
 
     def __init__(
