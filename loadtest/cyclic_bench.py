@@ -13,8 +13,10 @@ a Wednesday, 10:30 UTC; day 2 with --quick) and judged until 48 hours later
 
 Ours: ``Monitor`` with the default ``Settings()``, fed in time order in
 batches of 250 events (``now`` = the batch's last event time), once with a
-baseline fitted on the reference (``Baseline.fit``) and once with none (the
-monitor learns one from the stream's first 2,000 events). False alerts are
+baseline fitted on the reference (``Baseline.fit``: 7 days, so 48 phases of
+the clock and a calibrated dispersion per feature, see docs/detection.md) and
+once with none (the monitor learns one from the stream's first 2,000 events,
+then each phase of the clock from its first 2,000 events or its first hour). False alerts are
 the ``firing`` alerts on the drift-free stream, by detector and feature. A
 drift's delay runs from the change to the first ``firing`` alert about its
 feature or signal whose window ends after the change (the monitor is copied
@@ -40,6 +42,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -387,8 +391,12 @@ def main(argv: list[str] | None = None) -> int:
         bins=s.numeric_bins,
         max_categories=s.max_categories,
         min_share=s.min_category_share,
+        window_events=s.window_events,
     )
-    log("baseline fitted")
+    size = len(orjson.dumps(baseline.to_dict()))
+    cal = baseline.calibration.to_dict()
+    period = baseline.phases.period if baseline.phases is not None else 1
+    log(f"baseline fitted: {period} phases, {size:,} bytes of JSON, dispersion {cal}")
     ours = {
         "ours, fitted baseline (7 days)": run_ours(cfg, test, baseline, log),
         "ours, learned baseline": run_ours(cfg, test, None, log),

@@ -39,6 +39,7 @@ def cmd_baseline_fit(args: argparse.Namespace) -> int:
         max_categories=s.max_categories,
         min_share=s.min_category_share,
         model_version=args.model_version,
+        window_events=s.window_events,
     )
     payload = orjson.dumps(baseline.to_dict(), option=orjson.OPT_INDENT_2)
     if args.output:

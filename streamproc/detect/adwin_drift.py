@@ -5,9 +5,16 @@ stream, fed every chunk of events (not judged per window).
 An ADWIN alert fires on a change and resolves after ``adwin_quiet_windows``
 windows without one. Its false-alarm budget is the half of the model's the
 window tests do not use (see :func:`~streamproc.detect.adwin.adwin_delta`).
+
+With a phased baseline (:mod:`.cycle`) each value is standardized by the mean
+and sd of its own phase of the clock before it is fed (one gather per chunk),
+so a daily cycle of the level is not a change; values of a phase not yet
+learned (:mod:`.learn`) are skipped.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -15,11 +22,13 @@ from streamproc.detect import messages
 from streamproc.detect.adwin import BlockAdwin, adwin_delta, update_rows
 from streamproc.detect.baseline import Baseline, NumericProfile, Profile
 from streamproc.detect.columns import numeric_view
+from streamproc.detect.cycle import LATENCY, PREDICTION, PhaseProfile, phase_of
 from streamproc.detect.policy import Finding, Key
 from streamproc.detect.settings import Settings
 from streamproc.events.columns import EventColumns
 
 Stream = tuple[str, str | None]  # (signal, feature)
+_MOMENTS = {"prediction": PREDICTION, "latency": LATENCY}  # their names in a PhaseProfile
 
 
 class AdwinStreams:
@@ -27,7 +36,16 @@ class AdwinStreams:
     (if the baseline has one) and the latency each. A stream the previous
     baseline had too keeps its ADWIN."""
 
-    __slots__ = ("baseline", "settings", "delta", "detectors")
+    __slots__ = (
+        "baseline",
+        "settings",
+        "delta",
+        "detectors",
+        "phased",
+        "_tables",
+        "_frozen",
+        "_block",
+    )
 
     def __init__(
         self,
@@ -54,8 +72,77 @@ class AdwinStreams:
         self.baseline = baseline
         self.settings = settings
         self.delta = delta
+        self.phased = baseline.phases is not None
+        self._tables: dict[Stream, tuple[np.ndarray, np.ndarray]] = {}
+        self._frozen: np.ndarray | None = None
+        self._block: tuple[dict[str, int], np.ndarray, np.ndarray] | None = None
         previous = previous or {}
         self.detectors = {key: previous.get(key) or self._new(key) for key in streams}
+        if baseline.phases is not None:
+            self.set_phases(baseline.phases)
+
+    def set_phases(self, phases: PhaseProfile) -> None:
+        """Standardize each stream by its phase's moments (see the module)."""
+        if not self.phased:  # a learned baseline's first phases: nothing was fed yet
+            self.phased = True
+            self.detectors = {key: self._new(key) for key in self.detectors}
+        tables = {}
+        for key in self.detectors:
+            signal, feature = key
+            profile = self._profile(key)
+            mean, sd = (
+                (profile.mean, profile.std) if isinstance(profile, NumericProfile) else (0.0, 1.0)
+            )
+            name = feature if signal == "feature" else _MOMENTS[signal]
+            if signal == "latency" or not isinstance(profile, NumericProfile):
+                stats = phases.moments.get(name)  # type: ignore[arg-type]
+                if stats is not None and stats[:, 0].sum() > 0:
+                    n = stats[:, 0]
+                    mean = float((n * stats[:, 1]).sum() / n.sum())
+                    sd = float(
+                        np.sqrt(
+                            (n * (stats[:, 2] ** 2 + (stats[:, 1] - mean) ** 2)).sum() / n.sum()
+                        )
+                    )
+            centre, scale = phases.standardizer(name, mean, sd)  # type: ignore[arg-type]
+            c = self.baseline.calibration.adwin.get(name, 1.0)  # type: ignore[arg-type]
+            tables[key] = (centre, scale * np.sqrt(c))
+        self._tables = tables
+        self._frozen = None if phases.frozen.all() else phases.frozen.copy()
+        self._block = None
+
+    def _standardize_block(
+        self, matrix: np.ndarray, rows: dict[str, int], phase: np.ndarray
+    ) -> np.ndarray:
+        """The numeric block standardized by phase: one gather (or, for a chunk
+        within one phase, one broadcast) for all its rows."""
+        block = self._block
+        if block is None or block[0] is not rows:
+            order = sorted(rows, key=rows.__getitem__)
+            tables = [self._tables.get(("feature", name)) for name in order]
+            period = len(next(iter(self._tables.values()))[0])
+            ones = (np.zeros(period), np.ones(period))
+            centre = np.stack([(t or ones)[0] for t in tables])
+            scale = np.stack([(t or ones)[1] for t in tables])
+            block = self._block = (rows, centre, scale)
+        _, centre, scale = block
+        first = int(phase[0])
+        if (phase == first).all():
+            z = (matrix - centre[:, first : first + 1]) / scale[:, first : first + 1]
+            if self._frozen is not None and not self._frozen[first]:
+                z[:] = np.nan
+            return z
+        z = (matrix - centre[:, phase]) / scale[:, phase]
+        if self._frozen is not None:
+            z[:, ~self._frozen[phase]] = np.nan
+        return z
+
+    def _standardize(self, key: Stream, numbers: np.ndarray, phase: np.ndarray) -> np.ndarray:
+        centre, scale = self._tables[key]
+        z = (numbers - centre[phase]) / scale[phase]
+        if self._frozen is not None:
+            z[~self._frozen[phase]] = np.nan
+        return z
 
     def _profile(self, key: Stream) -> Profile | None:
         signal, feature = key
@@ -67,8 +154,12 @@ class AdwinStreams:
         """An ADWIN for one stream, standardized by the baseline where it has one."""
         s = self.settings
         profile = self._profile(key)
-        if isinstance(profile, NumericProfile) and profile.count > 1:
-            center, scale = profile.mean, profile.std
+        if self.phased:
+            center, scale = 0.0, 1.0  # fed values standardized by their phase
+        elif isinstance(profile, NumericProfile) and profile.count > 1:
+            name = key[1] if key[0] == "feature" else PREDICTION
+            c = self.baseline.calibration.adwin.get(name, 1.0)  # type: ignore[arg-type]
+            center, scale = profile.mean, profile.std * math.sqrt(c)
         else:
             center, scale = None, 1.0  # learned from the stream's first values
         return BlockAdwin(
@@ -81,6 +172,11 @@ class AdwinStreams:
         """Feed a chunk (``matrix``: its stacked numeric block, a row per name in
         ``rows``, or None); a finding per stream that changed."""
         rows = rows if matrix is not None else {}
+        phase = None
+        if self._tables:
+            phase = phase_of(chunk.timestamps, len(next(iter(self._tables.values()))[0]))
+            if matrix is not None and rows:
+                matrix = self._standardize_block(matrix, rows, phase)
         fed: list[Stream] = []
         detectors: list[BlockAdwin] = []
         values: list[np.ndarray] = []
@@ -90,6 +186,11 @@ class AdwinStreams:
                 row = rows.get(feature)  # type: ignore[arg-type]
                 if row is not None:
                     numbers = matrix[row]  # type: ignore[index]
+                    if phase is not None:  # standardized with the block
+                        fed.append(key)
+                        detectors.append(detector)
+                        values.append(numbers)
+                        continue
                 else:
                     column = chunk.features.get(feature)  # type: ignore[arg-type]
                     if column is None:
@@ -99,6 +200,8 @@ class AdwinStreams:
                 numbers = chunk.prediction_scores
             else:
                 numbers = chunk.latency_ms
+            if phase is not None:
+                numbers = self._standardize(key, numbers.astype(np.float64), phase)
             fed.append(key)
             detectors.append(detector)
             values.append(numbers)
@@ -109,12 +212,17 @@ class AdwinStreams:
             change = changes[-1]
             profile = self._profile(key)
             scale = profile.std if isinstance(profile, NumericProfile) and profile.std > 0 else 0.0
-            shift = change.mean_after - change.mean_before
-            value = abs(shift) / scale if scale else abs(shift)
+            before, after = change.mean_before, change.mean_after
+            value = abs(after - before) / scale if scale else abs(after - before)
+            if self.phased:  # fed in sd of the phase: shown in the feature's units
+                value = abs(after - before)
+                centre = profile.mean if isinstance(profile, NumericProfile) else 0.0
+                before, after = centre + (scale or 1.0) * before, centre + (scale or 1.0) * after
+                scale = 1.0
             message = messages.adwin_change(
                 _subject(key),
-                change.mean_before,
-                change.mean_after,
+                before,
+                after,
                 value,
                 " sd" if scale else "",
                 change.values_seen,

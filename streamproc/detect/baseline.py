@@ -18,6 +18,7 @@ at most ``numeric_bins`` numbers or ``max_categories`` + 100 names per feature.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,7 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from streamproc.detect.calibrate import Dispersion, adwin_dispersion, calibrate_reference
 from streamproc.detect.columns import categorical_view, numeric_view
+from streamproc.detect.cycle import PhaseProfile, period_for_span
 from streamproc.detect.prediction import baseline_null_share
 from streamproc.events.columns import EventColumns, column_values
 from streamproc.events.shapes import MISSING
@@ -291,6 +294,8 @@ class Baseline:
     created_at: float = 0.0
     # share of events whose prediction lacks a part the baseline's have (see .prediction)
     prediction_null_rate: float = 0.0
+    phases: PhaseProfile | None = None  # per phase of the clock, see .cycle
+    calibration: Dispersion = field(default_factory=Dispersion)  # see .calibrate
 
     @classmethod
     def fit(
@@ -302,8 +307,15 @@ class Baseline:
         min_share: float = 0.01,
         source: str = "fit",
         model_version: str | None = None,
+        window_events: int = 500,
+        cycles: bool = True,
     ) -> Baseline:
         """Fit a baseline from reference events in columnar form.
+
+        With ``cycles`` (the default), a reference whose timestamps span at
+        least 2 days gets a :class:`PhaseProfile` (24 phases; 48 from 14 days
+        on), and a reference of at least 20 windows of ``window_events`` a
+        :class:`Dispersion` (see :mod:`.calibrate`).
 
         >>> from streamproc.events.columns import EventColumns
         >>> events = [{"model_id": "m", "features": {"x": float(i), "c": "ab"[i % 2]}}
@@ -319,7 +331,7 @@ class Baseline:
         scores = columns.prediction_scores
         has_scores = bool((~np.isnan(scores)).any())
         labels = [v for v in columns.prediction_labels if v is not None]
-        return cls(
+        baseline = cls(
             model_id=columns.model_id,
             features=features,
             prediction_score=NumericProfile.fit(scores, bins=bins) if has_scores else None,
@@ -335,6 +347,20 @@ class Baseline:
             created_at=time.time(),
             prediction_null_rate=baseline_null_share(scores, columns.prediction_labels),
         )
+        if not cycles or columns.size == 0:
+            return baseline
+        span = float(columns.timestamps.max() - columns.timestamps.min())
+        period = period_for_span(span)
+        phases = PhaseProfile.fit(columns, baseline, period) if period > 1 else None
+        calibration = calibrate_reference(columns, baseline, period, window_events)
+        if calibration.windows:
+            adwin = adwin_dispersion(columns, baseline, phases, window_events)
+            calibration = dataclasses.replace(calibration, adwin=adwin)
+        return baseline.replace(phases=phases, calibration=calibration)
+
+    def replace(self, **changes: Any) -> Baseline:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -351,6 +377,8 @@ class Baseline:
                 "null_rate": self.prediction_null_rate,
             },
             "error_rate": self.error_rate,
+            **({"phases": self.phases.to_dict()} if self.phases is not None else {}),
+            **({"calibration": self.calibration.to_dict()} if self.calibration.windows else {}),
         }
 
     @classmethod
@@ -384,4 +412,22 @@ class Baseline:
             source=str(data.get("source", "fit")),
             created_at=float(data.get("created_at", 0.0)),
             prediction_null_rate=float(prediction.get("null_rate") or 0.0),
+            phases=_phases_from_dict(data.get("phases")),
+            calibration=_calibration_from_dict(data.get("calibration")),
         )
+
+
+def _phases_from_dict(data: Any) -> PhaseProfile | None:
+    if data is None:
+        return None
+    try:
+        return PhaseProfile.from_dict(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"phases: {exc}") from None
+
+
+def _calibration_from_dict(data: Any) -> Dispersion:
+    try:
+        return Dispersion.from_dict(data)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise ValueError(f"calibration: {exc}") from None

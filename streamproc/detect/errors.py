@@ -16,12 +16,13 @@ class ErrorRate:
 
     def judge(self, window: ClosedWindow) -> Iterator[Finding]:
         n = window.window.events
-        baseline, rate = window.baseline.error_rate, window.errors / n
+        baseline, rate = window.error_rate, window.errors / n
         threshold = rate_threshold(
             baseline_rate=baseline,
             window=n,
             alpha=window.alpha,
             min_increase=window.settings.error_rate_min_increase,
+            dispersion=window.error_dispersion,
         )
         key = ("errors", None, "error_rate")
         if window.matters(key, rate, threshold):

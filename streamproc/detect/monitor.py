@@ -21,13 +21,16 @@ and ``streamproc replay`` both drive :meth:`Monitor.process`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
 from streamproc.detect.adwin_drift import AdwinStreams
 from streamproc.detect.baseline import Baseline
+from streamproc.detect.calibrate import MIN_WINDOWS
 from streamproc.detect.detector import WINDOW_DETECTORS
+from streamproc.detect.learn import PhaseLearner
 from streamproc.detect.policy import AlertPolicy, Finding, Window
 from streamproc.detect.settings import Settings
 from streamproc.detect.window import WindowCounts, WindowReport
@@ -42,7 +45,10 @@ class ModelMonitor:
     count vector (``numeric_bins`` or ``max_categories + 2`` integers), one
     baseline profile, one ADWIN (O(log n) buckets) and at most one open
     episode per detector; plus, until a baseline exists, the buffered
-    ``baseline_events`` events it will be learned from.
+    ``baseline_events`` events it will be learned from. A phased baseline
+    adds per feature its phase tables (at most 48 x (bins + 1) counts and
+    their proportions, ~13 KiB); a learned baseline, while its phases learn,
+    at most 192 window snapshots (see :mod:`.learn`).
     """
 
     def __init__(
@@ -63,6 +69,7 @@ class ModelMonitor:
         self._learned = 0
         self._window: WindowCounts | None = None  # None until there is a baseline
         self._adwins: AdwinStreams | None = None
+        self._phases: PhaseLearner | None = None  # learns a learned baseline's phases
         if baseline is not None:
             self.set_baseline(baseline)
 
@@ -75,8 +82,20 @@ class ModelMonitor:
 
         ``published`` is False for a baseline learned here and not yet sent out.
         """
+        self._phases = None
+        self._install(baseline, published)
+        phases = baseline.phases
+        if baseline.source == "learned" and phases is not None and not phases.frozen.all():
+            s = self.settings
+            self._phases = PhaseLearner.resume(
+                baseline, cap=s.baseline_events, window_events=s.window_events
+            )
+
+    def _install(self, baseline: Baseline, published: bool) -> None:
         self._window = WindowCounts(baseline, self.settings)
-        previous = self._adwins.detectors if self._adwins is not None else None
+        previous = None
+        if self._adwins is not None and self._adwins.phased == (baseline.phases is not None):
+            previous = self._adwins.detectors  # the same standardization: keep their state
         self._adwins = AdwinStreams(baseline, self.settings, previous)
         self.published = published
         self._learning.clear()
@@ -103,6 +122,8 @@ class ModelMonitor:
             stop = min(batch.size, start + self.settings.window_events - window.events)
             stop = start + window.room(batch.timestamps[start:stop])
             chunk = batch.slice(start, stop) if (start, stop) != (0, batch.size) else batch
+            if self._phases is not None:
+                window, adwins = self._learn_phases(chunk, window, adwins)
             matrix = window.add(chunk)
             if changes := adwins.feed(chunk, matrix, window.block.rows):
                 alerts += self._observe(changes, window.span(), now)
@@ -119,16 +140,52 @@ class ModelMonitor:
         self._learned += min(need, batch.size)
         if self._learned < s.baseline_events:
             return batch.slice(0, 0)
+        learned = EventColumns.concat(self._learning)
         baseline = Baseline.fit(
-            EventColumns.concat(self._learning),
+            learned,
             bins=s.numeric_bins,
             max_categories=s.max_categories,
             min_share=s.min_category_share,
             source="learned",
             model_version=self.model_version,
+            cycles=False,
         )
         self.set_baseline(baseline, published=False)
+        self._phases = PhaseLearner(baseline, cap=s.baseline_events, window_events=s.window_events)
+        self._phases.add(learned)
+        self._set_phases()
         return batch.slice(need, batch.size)
+
+    def _set_phases(self) -> None:
+        """Judge against the phases learned so far (drift: frozen phases only)."""
+        assert self._phases is not None and self._window is not None and self._adwins is not None
+        profile = self._phases.profile()
+        self._window.set_phases(profile)
+        self._adwins.set_phases(profile)
+
+    def _learn_phases(
+        self, chunk: EventColumns, window: WindowCounts, adwins: AdwinStreams
+    ) -> tuple[WindowCounts, AdwinStreams]:
+        """Learn a chunk into the phases; calibrate and republish when due (see .learn)."""
+        learner = self._phases
+        assert learner is not None
+        if learner.add(chunk):
+            self._set_phases()
+        if not learner.due(float(chunk.timestamps.max())):
+            return window, adwins
+        calibration = learner.calibrate()
+        if calibration.windows < MIN_WINDOWS:  # resumed with few new windows: keep the old
+            calibration = learner.baseline.calibration
+        baseline = learner.baseline.replace(
+            phases=learner.profile(), calibration=calibration, created_at=time.time()
+        )
+        self._install(baseline, published=False)
+        if learner.complete:
+            self._phases = None
+        else:
+            self._set_phases()
+        assert self._window is not None and self._adwins is not None
+        return self._window, self._adwins
 
     def _close_window(self, window: WindowCounts, adwins: AdwinStreams, now: float) -> list[Alert]:
         """Judge the window by each detector; then ADWIN's alerts count a quiet window."""

@@ -24,9 +24,13 @@ class NullRate:
         n, alpha = window.window.events, window.alpha
         min_increase = window.settings.null_rate_min_increase
         for f in window.features:
-            ratio, baseline = f.stats.null_ratio, f.profile.null_rate
+            ratio, baseline = f.stats.null_ratio, f.null_rate
             threshold = rate_threshold(
-                baseline_rate=baseline, window=n, alpha=alpha, min_increase=min_increase
+                baseline_rate=baseline,
+                window=n,
+                alpha=alpha,
+                min_increase=min_increase,
+                dispersion=f.null_dispersion,
             )
             key: Key = ("feature", f.name, "null_rate")
             if window.matters(key, ratio, threshold):

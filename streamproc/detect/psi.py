@@ -94,12 +94,21 @@ def chi2_quantile(probability: float, df: int) -> float:
     return df * (1.0 - a + z * math.sqrt(a)) ** 3
 
 
-def psi_threshold(*, bins: int, window: int, reference: int, alpha: float, floor: float) -> float:
+def psi_threshold(
+    *,
+    bins: int,
+    window: int,
+    reference: float,
+    alpha: float,
+    floor: float,
+    dispersion: float = 1.0,
+) -> float:
     """The PSI above which a window of ``window`` events is called drifted.
 
     ``alpha`` is the false-alarm probability of this one test; ``floor`` the
     smallest PSI worth reporting. A reference of unknown size (0) is treated
-    as infinitely large.
+    as infinitely large. ``dispersion`` (>= 1, see :mod:`.calibrate`) scales
+    the chance bound for a reference more variable than independent draws.
     """
     inverse_sizes = 1.0 / window + (1.0 / reference if reference > 0 else 0.0)
-    return max(floor, chi2_quantile(1.0 - alpha, bins - 1) * inverse_sizes)
+    return max(floor, dispersion * chi2_quantile(1.0 - alpha, bins - 1) * inverse_sizes)

@@ -21,9 +21,15 @@ _inv_cdf = functools.lru_cache(maxsize=4096)(NormalDist().inv_cdf)
 
 
 def rate_threshold(
-    *, baseline_rate: float, window: int, alpha: float, min_increase: float
+    *,
+    baseline_rate: float,
+    window: int,
+    alpha: float,
+    min_increase: float,
+    dispersion: float = 1.0,
 ) -> float:
-    """The rate above which a window of ``window`` events breaches."""
+    """The rate above which a window of ``window`` events breaches (``dispersion``:
+    a factor >= 1 on the binomial variance, see :mod:`.calibrate`)."""
     z = _inv_cdf(1.0 - alpha)
-    noise = z * math.sqrt(baseline_rate * (1.0 - baseline_rate) / window)
+    noise = z * math.sqrt(dispersion * baseline_rate * (1.0 - baseline_rate) / window)
     return min(1.0, baseline_rate + max(min_increase, noise))

@@ -30,6 +30,7 @@ import numpy as np
 
 from streamproc.detect.baseline import Baseline, NumericProfile, Profile
 from streamproc.detect.columns import column_counts
+from streamproc.detect.cycle import PhaseMixer, phase_events
 from streamproc.detect.policy import Finding, Key, Window
 from streamproc.detect.prediction import PredictionCounts
 from streamproc.detect.psi import psi_rows, psi_threshold, smoothed
@@ -77,6 +78,7 @@ class _WindowState:
     prediction: np.ndarray | None = None
     numeric: np.ndarray | None = None  # bin counts of the numeric block, see _NumericBlock
     predictions: PredictionCounts | None = None  # nulls, kinds, ... (see .prediction)
+    phases: np.ndarray | None = None  # events per phase of the clock (phased baselines)
 
 
 _BLOCK_DTYPES: Final = (np.dtype(np.float64), np.dtype(np.int64))
@@ -161,11 +163,18 @@ class PsiPlan:
         )
         return cls(profiles, tuple(np.zeros(p.bins, np.int64) for p in profiles), groups)
 
-    def psi(self, counts: list[np.ndarray | None]) -> tuple[list[float], list[int]]:
-        """PSI and number of values of each profile's window counts (None: none)."""
+    def psi(
+        self,
+        counts: list[np.ndarray | None],
+        mixed: list[tuple[np.ndarray, np.ndarray]] | None = None,
+    ) -> tuple[list[float], list[int]]:
+        """PSI and number of values of each profile's window counts (None: none);
+        ``mixed``: per group the expected bins to use instead (phased baselines)."""
         values = [0.0] * len(self.profiles)
         observed = [0] * len(self.profiles)
-        for rows, expected in self.groups:
+        for g, (rows, expected) in enumerate(self.groups):
+            if mixed is not None:
+                expected = mixed[g][0]
             matrix = np.stack([self.zeros[i] if (c := counts[i]) is None else c for i in rows])
             psi, totals = psi_rows(expected, matrix)
             for i, value, total in zip(rows, psi.tolist(), totals.tolist(), strict=True):
@@ -187,6 +196,8 @@ class JudgedFeature:
     profile: Profile
     counts: _FeatureCounts
     stats: FeatureStats
+    null_rate: float = 0.0  # the baseline's null rate for this window (its phases' mix)
+    null_dispersion: float = 1.0  # the null-rate test's variance factor (.calibrate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +215,8 @@ class ClosedWindow:
     prediction_threshold: float
     is_open: Callable[[Key], bool]  # whether a key has an open alert episode
     predictions: PredictionCounts  # the prediction integrity counts (see .prediction)
+    error_rate: float = 0.0  # the baseline's error rate for this window (its phases' mix)
+    error_dispersion: float = 1.0
 
     def matters(self, key: Key, value: float, threshold: float) -> bool:
         """Whether a finding can change the alert state: it breaches, or its key
@@ -262,7 +275,7 @@ class ClosedWindow:
 class WindowCounts:
     """The current window of one model, counted against one baseline."""
 
-    __slots__ = ("baseline", "settings", "block", "plan", "judged", "prediction", "state")
+    __slots__ = ("baseline", "settings", "block", "plan", "judged", "prediction", "state", "mixer")
 
     def __init__(self, baseline: Baseline, settings: Settings) -> None:
         self.baseline = baseline
@@ -278,6 +291,17 @@ class WindowCounts:
             profiles if self.prediction is None else (*profiles, self.prediction)
         )
         self.state = _WindowState()
+        self.mixer: PhaseMixer | None = None
+        if baseline.phases is not None:
+            self.set_phases(baseline.phases)
+
+    def set_phases(self, phases: Any) -> None:
+        """Judge against the mixture of these phases (a :class:`~.cycle.PhaseProfile`)."""
+        names: tuple[str | None, ...] = tuple(name for name, _ in self.judged)
+        if self.prediction is not None:
+            names = (*names, None)
+        rows = tuple(rows for rows, _ in self.plan.groups)
+        self.mixer = PhaseMixer(phases, self.baseline, self.plan.profiles, names, rows)
 
     @property
     def events(self) -> int:
@@ -322,6 +346,9 @@ class WindowCounts:
         w.start = min(w.start, float(chunk.timestamps.min()))
         w.end = max(w.end, float(chunk.timestamps.max()))
         w.errors += int(chunk.errors.sum())
+        if self.mixer is not None:
+            counted = phase_events(chunk.timestamps, self.mixer.period)
+            w.phases = counted if w.phases is None else w.phases + counted
         block = self.block
         matrix = block.stack(chunk.features) if block.names else None
         if matrix is not None:
@@ -403,26 +430,54 @@ class WindowCounts:
         counts = [None if t is None else t.counts for t in states]
         if self.prediction is not None:
             counts.append(w.prediction)
-        psi_values, observed = self.plan.psi(counts)
+        mixer, calibration = self.mixer, self.baseline.calibration
+        mixed, judged, weights = None, True, None
+        references: list[float] = [p.count for p in self.plan.profiles]
+        if mixer is not None and w.phases is not None:
+            weights = w.phases / n
+            judged = mixer.judged(w.phases)
+            mixed = mixer.expected(weights)
+            for (rows, _), (_, m_eff) in zip(self.plan.groups, mixed, strict=True):
+                for i, m in zip(rows, m_eff.tolist(), strict=True):
+                    references[i] = m
+        psi_values, observed = self.plan.psi(counts, mixed)
         too_few = s.min_window_events // 2
+        names = [name for name, _ in self.judged]
+        dispersion = [calibration.psi.get(name, 1.0) for name in names]
+        if self.prediction is not None:
+            dispersion.append(calibration.prediction)
         thresholds = [
             psi_threshold(
                 bins=p.bins,
                 window=max(observed[i], 1),
-                reference=p.count,
+                reference=references[i],
                 alpha=alpha,
                 floor=s.psi_min,
+                dispersion=dispersion[i],
             )
             for i, p in enumerate(self.plan.profiles)
         ]
-        psis = [math.nan if o < too_few else v for v, o in zip(psi_values, observed, strict=True)]
+        psis = [
+            math.nan if o < too_few or not judged else v
+            for v, o in zip(psi_values, observed, strict=True)
+        ]
+        if weights is not None:
+            assert mixer is not None
+            null_rates = (mixer.null_rates @ weights).tolist()
+            error_rate = float(mixer.error_rates @ weights)
+        else:
+            null_rates = [p.null_rate for p in self.plan.profiles]
+            error_rate = self.baseline.error_rate
         features = []
         for i, (name, profile) in enumerate(self.judged):
             state = states[i]
             if state is None:  # the feature never appeared in this window
                 state = _FeatureCounts(self.plan.zeros[i], missing=n)
             stats = FeatureStats(psis[i], thresholds[i], state.nulls / n)
-            features.append(JudgedFeature(name, profile, state, stats))
+            null_dispersion = calibration.null_rate.get(name, 1.0)
+            features.append(
+                JudgedFeature(name, profile, state, stats, null_rates[i], null_dispersion)
+            )
         predicted = self.prediction is not None and w.prediction is not None
         return ClosedWindow(
             window=Window(w.start, w.end, n),
@@ -436,4 +491,6 @@ class WindowCounts:
             prediction_threshold=thresholds[-1] if predicted else math.nan,
             is_open=is_open,
             predictions=w.predictions or PredictionCounts.of(self.baseline),
+            error_rate=error_rate,
+            error_dispersion=calibration.error_rate,
         )
