@@ -12,7 +12,8 @@ numbers.
 >>> batch = LabelledPredictions(
 ...     model_id="m", event_ids=["e1", "e2"], timestamps=np.array([10.0, 11.0]),
 ...     label_times=np.array([70.0, 95.0]), scores=np.array([0.9, 0.2]),
-...     predicted=["fraud", "ok"], truth=["fraud", "fraud"], truth_values=np.array([np.nan, np.nan]))
+...     predicted=["fraud", "ok"], truth=["fraud", "fraud"],
+...     truth_values=np.array([np.nan, np.nan]))
 >>> batch.size, batch.label_delays().tolist()
 (2, [60.0, 84.0])
 """
