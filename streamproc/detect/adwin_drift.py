@@ -219,6 +219,8 @@ class AdwinStreams:
                 centre = profile.mean if isinstance(profile, NumericProfile) else 0.0
                 before, after = centre + (scale or 1.0) * before, centre + (scale or 1.0) * after
                 scale = 1.0
+            if scale and value < self.settings.adwin_min_shift:
+                continue  # significant, but too small to matter (see Settings)
             message = messages.adwin_change(
                 _subject(key),
                 before,

@@ -61,6 +61,10 @@ class Settings:
         adwin_block: ADWIN is fed the standardized sum of each block of this
             many values, not every value (default 25): 25x fewer updates.
         adwin_clock: ADWIN checks for change every this many blocks (8).
+        adwin_min_shift: a change ADWIN finds is reported only if the mean
+            moved by at least this many standard deviations (default 0.2): an
+            effect-size floor, as ``psi_min`` is for PSI (a slow creep of a
+            few hundredths of an sd over days is not worth an alert).
         adwin_quiet_windows: an ADWIN alert resolves after this many windows
             with no new change (default 10, i.e. 5,000 events at the default
             window, as 5 windows of 1,000 were before the window shrank).
@@ -88,6 +92,7 @@ class Settings:
     adwin_delta: float | None = None
     adwin_block: int = 25
     adwin_clock: int = 8
+    adwin_min_shift: float = 0.2
     adwin_quiet_windows: int = 10
     max_features: int = 200
 
