@@ -185,3 +185,56 @@ def _adwin_plot(directory: Path, settings: Settings, change: int, plt) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def cyclic_week(directory: Path, feature: str = "basket_amount", days: int = 7) -> Path:
+    """PSI of a cyclic feature over a week of cyclic traffic, with its threshold:
+    against a baseline without phases (as before the time-aware baselines) and
+    against one with them (now). The same 7 reference days fit both."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from cyclic import DAY, START, CyclicStream
+
+    from streamproc.detect.baseline import Baseline
+
+    settings = Settings()
+    ref = CyclicStream(7, 1, start=START - 7 * DAY)
+    test = CyclicStream(days, 0)
+    reference = ref.columns(0, ref.size)
+    fits = {
+        "before: one baseline for every hour": Baseline.fit(reference, cycles=False),
+        "now: judged against the hours it covers, threshold calibrated": Baseline.fit(reference),
+    }
+    fig, axes = plt.subplots(2, 1, figsize=(9, 5.2), sharex=True, sharey=True)
+    for ax, (title, baseline) in zip(axes, fits.items(), strict=True):
+        monitor = Monitor(settings, baselines=[baseline])
+        ends, values, thresholds, alerts = [], [], [], []
+        last = None
+        for start in range(0, test.size, 250):
+            cols = test.columns(start, min(test.size, start + 250))
+            for alert in monitor.process([cols], now=float(cols.timestamps[-1])):
+                if alert.status == "firing" and alert.feature == feature:
+                    alerts.append((alert.window_end - START) / DAY)
+            report = monitor.models[test.model_id].latest
+            if report is None or report.window.end == last:
+                continue
+            last = report.window.end
+            stats = report.features[feature]
+            ends.append((report.window.end - START) / DAY)
+            values.append(stats.psi)
+            thresholds.append(stats.psi_threshold)
+        ax.plot(ends, values, lw=0.6, color="tab:blue", label=f"PSI of '{feature}' per window")
+        ax.plot(ends, thresholds, lw=1.2, color="tab:red", label="alert threshold")
+        for i, day in enumerate(alerts):
+            ax.axvline(day, color="tab:orange", lw=1, alpha=0.6, label="alert" if i == 0 else None)
+        ax.set_yscale("log")
+        ax.set_title(f"{title}: {len(alerts)} alerts on '{feature}' in {days} days", fontsize=9)
+        ax.legend(fontsize=7, loc="upper right")
+    axes[-1].set_xlabel("days of drift-free cyclic traffic (Monday 00:00 UTC = 0)")
+    fig.tight_layout()
+    path = directory / "cyclic_week_psi.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -334,6 +334,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small run (about a minute)")
     parser.add_argument("--no-write", action="store_true", help="print only, write no files")
+    parser.add_argument("--no-cyclic", action="store_true", help="skip the cyclic-traffic part")
+    parser.add_argument(
+        "--no-peers", action="store_true", help="cyclic part without NannyML and Evidently"
+    )
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else FULL
     CONFIG.append(cfg)
@@ -380,6 +384,19 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         write_doc(report)
         plots(cfg)
+    if not args.no_cyclic:
+        import cyclic_bench
+
+        def log(msg: str) -> None:
+            print(f"[{time.perf_counter() - t0:5.0f}s] {msg}", file=sys.stderr, flush=True)
+
+        cyclic = cyclic_bench.run(args.quick, not args.no_peers, log=log)
+        print(cyclic)
+        if not args.no_write:
+            write_doc(cyclic, "CYCLIC")
+            from plots import cyclic_week
+
+            cyclic_week(ROOT / "docs" / "img")
     return 0
 
 
@@ -503,9 +520,10 @@ def targets(cfg: Config, tallies: dict[str, Tally], per_feature: dict) -> list[s
     return out
 
 
-def write_doc(report: str) -> None:
+def write_doc(report: str, marker: str = "BENCHMARK") -> None:
+    """Put ``report`` between the ``marker`` comments of docs/detection.md."""
     doc = ROOT / "docs" / "detection.md"
-    begin, end = "<!-- BENCHMARK:BEGIN -->", "<!-- BENCHMARK:END -->"
+    begin, end = f"<!-- {marker}:BEGIN -->", f"<!-- {marker}:END -->"
     text = doc.read_text() if doc.exists() else f"# Detection quality\n\n{begin}\n{end}\n"
     head, _, rest = text.partition(begin)
     _, _, tail = rest.partition(end)
