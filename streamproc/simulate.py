@@ -311,3 +311,54 @@ def labels_for(
             }
         )
     return out
+
+
+def synthetic_columns(
+    size: int,
+    rng: np.random.Generator,
+    *,
+    first: int = 0,
+    amount_shift: float = 0.0,
+    flip: float = 0.0,
+    label_delay: float = 0.0,
+    model_id: str = "fraud-detector",
+    start_time: float = 1_763_766_000.0,
+    rate: float = 1000.0,
+) -> tuple[Any, Any]:
+    """Events ``first .. first + size`` of the synthetic model as columns (the
+    ``amount`` and ``age`` features, score and class, no dicts: for benchmarks
+    of millions of events) and the same predictions labelled, each label
+    ``label_delay`` seconds after its event: ``(EventColumns, LabelledPredictions)``.
+
+    >>> events, labelled = synthetic_columns(3, np.random.default_rng(0), label_delay=60.0)
+    >>> events.size, labelled.label_delays().tolist()
+    (3, [60.0, 60.0, 60.0])
+    """
+    from streamproc.events.columns import EventColumns
+    from streamproc.events.labels import LabelledPredictions
+
+    p = synthetic_predictions(size, rng, amount_shift=amount_shift, flip=flip)
+    timestamps = start_time + np.arange(first, first + size) / rate
+    ids: list[str | None] = [f"{model_id}-{i}" for i in range(first, first + size)]
+    events = EventColumns(
+        model_id=model_id,
+        model_version="v1",
+        timestamps=timestamps,
+        features={"amount": p["amount"], "age": p["age"]},
+        prediction_scores=p["scores"],
+        prediction_labels=p["predicted"],
+        latency_ms=np.full(size, 10.0),
+        errors=np.zeros(size, bool),
+        event_ids=ids,
+    )
+    labelled = LabelledPredictions(
+        model_id=model_id,
+        event_ids=ids,  # type: ignore[arg-type]
+        timestamps=timestamps,
+        label_times=timestamps + label_delay,
+        scores=p["scores"],
+        predicted=p["predicted"],
+        truth=p["truth"],
+        truth_values=np.full(size, np.nan),
+    )
+    return events, labelled
