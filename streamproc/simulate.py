@@ -294,7 +294,8 @@ def labels_for(
     fraud = _logit(z["amount"], z["age"]) + TRUTH_NOISE * rng.normal(size=n) > 0
     flips = rng.random(n) < flip
     keep = rng.random(n) < labelled
-    delays = delay_seconds + (rng.exponential(delay_jitter, n) if delay_jitter > 0 else 0.0)
+    jitter = rng.exponential(delay_jitter, n) if delay_jitter > 0 else np.zeros(n)
+    delays = (delay_seconds + jitter).tolist()
     out = []
     for i, event in enumerate(events):
         if not keep[i]:
@@ -307,7 +308,7 @@ def labels_for(
                 "model_id": event["model_id"],
                 "event_id": event["event_id"],
                 "label": "fraud" if truth else "ok",
-                "timestamp": float(event["timestamp"]) + float(np.broadcast_to(delays, n)[i]),
+                "timestamp": float(event["timestamp"]) + delays[i],
             }
         )
     return out

@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from streamproc.detect.quality import _inv_cdf
 from streamproc.events.labels import LabelledPredictions
 
 VERSION = 1
@@ -130,8 +131,6 @@ class ScoreCalibration:
 
     def threshold(self, *, window: int, alpha: float, min_decrease: float) -> float:
         """The estimated accuracy below which a window of ``window`` predictions breaches."""
-        from streamproc.detect.quality import _inv_cdf
-
         z = _inv_cdf(1.0 - alpha)
         noise = z * self.event_sd * math.sqrt(self.dispersion / max(window, 1))
         return max(0.0, self.expected - max(min_decrease, noise))
@@ -255,7 +254,7 @@ class PerformanceReference:
         """
         scores = np.asarray(scores, dtype=np.float64)
         values = np.asarray(truth_values, dtype=np.float64)
-        has_class = any(p is not None for p in predicted)
+        has_class = predicted.count(None) < len(predicted)
         numeric = ~np.isnan(values)
         if not has_class and numeric.any():
             rows = numeric & ~np.isnan(scores)
@@ -391,7 +390,7 @@ def labelled_rows(batch: LabelledPredictions, reference: PerformanceReference) -
     if reference.kind == "regression":
         return np.abs(batch.scores - batch.truth_values)
     n = batch.size
-    if reference.positive is not None and not any(p is not None for p in batch.predicted):
+    if reference.positive is not None and batch.predicted.count(None) == n:
         truth_pos = np.fromiter(map(operator.eq, batch.truth, repeat(reference.positive)), bool, n)
         return ((batch.scores >= 0.5) != truth_pos).astype(np.float64)
     correct = np.fromiter(map(operator.eq, batch.predicted, batch.truth), bool, n)

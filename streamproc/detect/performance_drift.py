@@ -102,11 +102,13 @@ class RealizedPerformance:
         self.reference = reference
         self.counts = PerformanceCounts(reference)
         if reference.kind == "regression":
-            center, scale = reference.mae, reference.abs_error_sd
-        else:
+            center, scale, clip = reference.mae, reference.abs_error_sd, 5.0
+        else:  # a 0/1 stream is bounded: no clipping of a rare error
             p = reference.error_rate
             center, scale = p, math.sqrt(max(p * (1.0 - p), 1e-4))
+            clip = max(5.0, 1.0 / scale)
         self.adwin = BlockAdwin(
+            clip=clip,
             block=s.adwin_block,
             delta=self.delta,
             clock=s.adwin_clock,

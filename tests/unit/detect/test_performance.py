@@ -107,7 +107,7 @@ def test_calibration_is_monotone_and_estimates_accuracy():
 
 def test_calibration_threshold_band():
     cal = ScoreCalibration((0.5,), ((0.9, 0.1), (0.1, 0.9)), True, 0.9, 0.05)
-    assert cal.threshold(window=500, alpha=1e-6, min_decrease=0.02) == pytest.approx(
+    assert cal.threshold(window=500, alpha=1e-6, min_decrease=0.005) == pytest.approx(
         0.9 - 4.753 * 0.05 / math.sqrt(500), abs=1e-3
     )
     assert cal.threshold(window=10**6, alpha=1e-6, min_decrease=0.02) == pytest.approx(0.88)
