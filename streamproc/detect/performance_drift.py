@@ -165,10 +165,11 @@ class RealizedPerformance:
     def _adwin_finding(self, before: float, after: float, change: object) -> Finding | None:
         ref = self.reference
         assert ref is not None
+        s = self.settings
         if ref.kind == "regression":
-            key, metric, floor = ABS_ADWIN, "absolute error", self.settings.mae_min_increase * ref.mae
+            key, metric, floor = ABS_ADWIN, "absolute error", s.mae_min_increase * ref.mae
         else:
-            key, metric, floor = ERROR_ADWIN, "error rate", self.settings.performance_min_decrease
+            key, metric, floor = ERROR_ADWIN, "error rate", s.performance_min_decrease
         if after - before < floor:
             return None  # a fall of the error, or a rise too small to matter
         message = messages.performance_adwin(metric, before, after, change.values_seen)  # type: ignore[attr-defined]
@@ -194,9 +195,10 @@ class RealizedPerformance:
         if n == 0:
             return out
         alpha = n / (2 * performance_budget(s))
+        m = max(ref.labels, 1)  # the reference's own noise, as PSI's 1/n + 1/m
         if ref.kind == "regression":
             value = counts.errors / n
-            noise = _inv_cdf(1.0 - alpha) * ref.abs_error_sd / math.sqrt(n)
+            noise = _inv_cdf(1.0 - alpha) * ref.abs_error_sd * math.sqrt(1 / n + 1 / m)
             threshold = ref.mae + max(s.mae_min_increase * ref.mae, noise)
             resolve = ref.mae + s.resolve_ratio * (threshold - ref.mae)
             message = messages.mae(value, ref.mae, threshold, n)
@@ -212,7 +214,7 @@ class RealizedPerformance:
         else:
             rate_limit = rate_threshold(
                 baseline_rate=ref.error_rate,
-                window=n,
+                window=1.0 / (1 / n + 1 / m),  # type: ignore[arg-type]
                 alpha=alpha,
                 min_increase=s.performance_min_decrease,
             )
@@ -230,10 +232,9 @@ class RealizedPerformance:
                 below=True,
             )
         out.append((finding, span))
-        key, metric = (ABS_ADWIN, "absolute error") if ref.kind == "regression" else (
-            ERROR_ADWIN,
-            "error rate",
-        )
+        key, metric = ERROR_ADWIN, "error rate"
+        if ref.kind == "regression":
+            key, metric = ABS_ADWIN, "absolute error"
         if firing(key):  # a quiet window for the ADWIN alert (resolves after adwin_quiet_windows)
             quiet = Finding.of(
                 key,
