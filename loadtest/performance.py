@@ -52,47 +52,8 @@ def reference_baseline(settings: Settings, seed: int = 12345) -> Baseline:
     )
 
 
-class LabelQueue:
-    """Labels in flight: each becomes available at its label time; released in
-    label-time order (the order the join matches them)."""
-
-    def __init__(self) -> None:
-        self.pending: list[LabelledPredictions] = []
-
-    def push(self, batch: LabelledPredictions) -> None:
-        self.pending.append(batch)
-
-    def release(self, now: float) -> LabelledPredictions | None:
-        if not self.pending:
-            return None
-        times = np.concatenate([b.label_times for b in self.pending])
-        ready = times <= now
-        if not ready.any():
-            return None
-        merged = _concat(self.pending)
-        order = np.argsort(times, kind="stable")
-        order_ready = order[ready[order]]
-        order_wait = order[~ready[order]]
-        self.pending = [_take(merged, order_wait)] if len(order_wait) else []
-        return _take(merged, order_ready)
-
-
-def _concat(batches: list[LabelledPredictions]) -> LabelledPredictions:
-    if len(batches) == 1:
-        return batches[0]
-    return LabelledPredictions(
-        model_id=batches[0].model_id,
-        event_ids=[e for b in batches for e in b.event_ids],
-        timestamps=np.concatenate([b.timestamps for b in batches]),
-        label_times=np.concatenate([b.label_times for b in batches]),
-        scores=np.concatenate([b.scores for b in batches]),
-        predicted=[p for b in batches for p in b.predicted],
-        truth=[t for b in batches for t in b.truth],
-        truth_values=np.concatenate([b.truth_values for b in batches]),
-    )
-
-
-def _take(b: LabelledPredictions, index: np.ndarray) -> LabelledPredictions:
+def take(b: LabelledPredictions, index: np.ndarray) -> LabelledPredictions:
+    """Rows ``index`` of a batch, in that order."""
     idx = index.tolist()
     return LabelledPredictions(
         model_id=b.model_id,
@@ -106,23 +67,12 @@ def _take(b: LabelledPredictions, index: np.ndarray) -> LabelledPredictions:
     )
 
 
-def with_jitter(
-    labelled: LabelledPredictions, rng: np.random.Generator, delay: float, jitter: float
-) -> LabelledPredictions:
-    if jitter <= 0:
-        labelled.label_times = labelled.timestamps + delay
-    else:
-        labelled.label_times = labelled.timestamps + delay + rng.exponential(jitter, labelled.size)
-    return labelled
-
-
 def stationary(events: int, baseline: Baseline, settings: Settings, seed: int) -> dict:
     """False performance alerts on stationary traffic, and the estimate's error."""
     rng = np.random.default_rng(seed)
     monitor = Monitor(settings, baselines=[baseline])
     calibration = baseline.performance.calibration  # type: ignore[union-attr]
     positive = baseline.performance.positive  # type: ignore[union-attr]
-    queue = LabelQueue()
     firing: dict[str, int] = {}
     other = 0
     chunk, window = 5000, 5000
@@ -131,14 +81,12 @@ def stationary(events: int, baseline: Baseline, settings: Settings, seed: int) -
     errors: list[float] = []
     started = time.perf_counter()
     for first in range(0, events, chunk):
-        cols, labelled = synthetic_columns(chunk, rng, first=first, rate=RATE)
-        queue.push(with_jitter(labelled, rng, 60.0, 0.0))
+        cols, labelled = synthetic_columns(chunk, rng, first=first, rate=RATE, label_delay=60.0)
         for s in range(0, chunk, BATCH):
-            part = cols.slice(s, s + BATCH)
-            alerts = monitor.process([part], now=0.0)
-            ready = queue.release(float(part.timestamps[-1]))
-            if ready is not None:
-                alerts += monitor.process_labels([ready], now=0.0)
+            # a batch of events, then their labels: with a fixed delay the label-match
+            # order is the event order, and how late the labels come is immaterial here
+            alerts = monitor.process([cols.slice(s, s + BATCH)], now=0.0)
+            alerts += monitor.process_labels([labelled.slice(s, s + BATCH)], now=0.0)
             for a in alerts:
                 if a.status != "firing":
                     continue
@@ -184,39 +132,37 @@ def realized_delay(
     horizon: int = 20_000,
 ) -> tuple[int | None, float | None, str | None]:
     """Labelled predictions of drifted events matched before the first realized
-    performance alert, the event time from the change to it, and its detector."""
+    performance alert (-1: an alert before any), the event time from the change
+    to it (label delay included), and its detector.
+
+    Every label arrives ``delay`` s (plus Exp(``jitter``) s) after its event; the
+    join matches them in label-time order, handed over in batches of 250.
+    """
     rng = np.random.default_rng(seed)
     change = 20_000 + int(rng.integers(0, 1000))
-    flip = flip_for(accuracy)
-    monitor = Monitor(settings, baselines=[baseline])
-    queue = LabelQueue()
-    drifted_labels = 0
+    total = change + horizon
+    _, lab = synthetic_columns(total, rng, rate=RATE, label_delay=delay)
+    flips = (np.arange(total) >= change) & (rng.random(total) < flip_for(accuracy))
+    swap = {"fraud": "ok", "ok": "fraud"}
+    lab.truth = [swap[t] if f else t for t, f in zip(lab.truth, flips.tolist(), strict=True)]
+    if jitter > 0:
+        lab.label_times = lab.label_times + rng.exponential(jitter, total)
+    order = np.argsort(lab.label_times, kind="stable")
+    lab = take(lab, order)
+    drifted = order >= change
     change_time = 1_763_766_000.0 + change / RATE
-    total = change + horizon + int(delay * RATE) + int(8 * jitter * RATE)
-    for first in range(0, total, BATCH):
-        size = min(BATCH, total - first)
-        cols, labelled = synthetic_columns(size, rng, first=first, rate=RATE)
-        if first + size > change:  # the concept drift: flip a share of the truths
-            idx = np.arange(first, first + size)
-            flips = (idx >= change) & (rng.random(size) < flip)
-            names = {"fraud": "ok", "ok": "fraud"}
-            labelled.truth = [
-                names[t] if f else t for t, f in zip(labelled.truth, flips.tolist(), strict=True)
-            ]
-        queue.push(with_jitter(labelled, rng, delay, jitter))
-        # (the events themselves need not be judged: the realized detectors see labels only)
-        ready = queue.release(float(cols.timestamps[-1]))
-        if ready is None:
-            continue
-        index = np.fromiter((int(e.rsplit("-", 1)[1]) for e in ready.event_ids), np.int64)
-        alerts = monitor.process_labels([ready], now=0.0)
-        drifted_labels += int((index >= change).sum())
+    monitor = Monitor(settings, baselines=[baseline])
+    seen = 0
+    for s in range(0, total, BATCH):
+        alerts = monitor.process_labels([lab.slice(s, s + BATCH)], now=0.0)
+        seen += int(drifted[s : s + BATCH].sum())
         for a in alerts:
             if a.status == "firing" and a.signal == "performance":
-                if drifted_labels == 0:
+                if seen == 0:
                     return -1, None, a.detector  # before the change: a false alarm
-                return drifted_labels, float(cols.timestamps[-1]) - change_time, a.detector
-        if drifted_labels > horizon:
+                end = float(lab.label_times[min(s + BATCH, total) - 1])
+                return seen, end - change_time, a.detector
+        if seen > horizon * 0.9:  # the tail is labels of the last events only
             break
     return None, None, None
 
