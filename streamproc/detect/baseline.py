@@ -340,14 +340,14 @@ class Baseline:
         }
         scores = columns.prediction_scores
         has_scores = bool((~np.isnan(scores)).any())
-        labels = [v for v in columns.prediction_labels if v is not None]
+        classes = [v for v in columns.prediction_labels if v is not None]
         baseline = cls(
             model_id=columns.model_id,
             features=features,
             prediction_score=NumericProfile.fit(scores, bins=bins) if has_scores else None,
             prediction_label=(
-                CategoricalProfile.fit(labels, max_categories=max_categories, min_share=min_share)
-                if labels
+                CategoricalProfile.fit(classes, max_categories=max_categories, min_share=min_share)
+                if classes
                 else None
             ),
             error_rate=float(columns.errors.mean()) if columns.size else 0.0,

@@ -33,7 +33,7 @@ counts as positive when its score is at least 0.5.
 >>> ref = PerformanceReference.fit(scores, predicted, truth, np.full(4000, np.nan),
 ...                                window_events=500)
 >>> ref.kind, ref.positive, round(1 - ref.error_rate, 2), round(ref.calibration.expected, 2)
-('classification', 'yes', 0.75, 0.75)
+('classification', 'yes', 0.74, 0.74)
 """
 
 from __future__ import annotations

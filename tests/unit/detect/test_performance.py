@@ -135,7 +135,7 @@ def test_baseline_json_round_trip_with_performance_and_old_baselines():
     p, q = baseline.performance, again.performance
     assert q.kind == p.kind and q.positive == p.positive and q.classes == p.classes
     assert q.error_rate == p.error_rate and q.labels == p.labels
-    assert q.calibration.table == pytest.approx(p.calibration.table, abs=1e-6)
+    assert np.allclose(q.calibration.table, p.calibration.table, atol=1e-6)
     assert q.calibration.expected == p.calibration.expected
     del data["performance"]  # a baseline from before issue 11
     assert Baseline.from_dict(data).performance is None
