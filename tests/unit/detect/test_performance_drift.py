@@ -187,3 +187,30 @@ def test_the_performance_share_comes_out_of_the_event_tests_budget(baseline):
     features = 2
     assert alphas[0] == pytest.approx(500 / (2 * 1e7) / (2 * features + 2))
     assert alphas[1] == pytest.approx(500 * 0.8 / (2 * 1e7) / (2 * features + 3))
+
+
+def test_concept_drift_is_seen_by_the_labels_only(baseline):
+    """Flipped truths, unchanged inputs: realized accuracy fires, the estimate cannot."""
+    monitor = Monitor(Settings(), baselines=[baseline])
+    rng = np.random.default_rng(12)
+    found = set()
+    for first in range(0, 30_000, 500):
+        cols, lab = synthetic_columns(500, rng, first=first)
+        if first >= 10_000:
+            lab = flipped(lab, rng, flip_for(0.85))
+        alerts = monitor.process([cols], now=0.0) + monitor.process_labels([lab], now=0.0)
+        found |= {a.detector for a in alerts if a.status == "firing"}
+    assert "accuracy" in found and "estimated_accuracy" not in found
+
+
+def test_labels_for_the_demo_events():
+    from streamproc.simulate import Scenario, generate, labels_for
+
+    events = [e for b in generate(Scenario(), events=20_000, batch=5000, seed=3) for e in b]
+    labels = labels_for(events, delay_seconds=30.0, concept_drift_at=10_000, flip=0.2, seed=1)
+    assert len(labels) == 20_000 and labels[0]["timestamp"] == events[0]["timestamp"] + 30.0
+    right = [e["prediction"]["label"] == x["label"] for e, x in zip(events, labels, strict=True)]
+    assert np.mean(right[:10_000]) == pytest.approx(0.94, abs=0.01)
+    assert np.mean(right[10_000:]) == pytest.approx(0.94 - 0.2 * 0.88, abs=0.015)
+    partial = labels_for(events[:1000], labelled=0.5, delay_seconds=1.0, delay_jitter=10.0)
+    assert 400 < len(partial) < 600
