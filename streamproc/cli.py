@@ -110,6 +110,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, metavar="FILE", help=".jsonl or .csv file")
     p.add_argument("--output", metavar="FILE", help="write the baseline JSON here")
     p.add_argument("--publish", action="store_true", help="publish it to the baselines topic")
+    truth = p.add_mutually_exclusive_group()
+    truth.add_argument(
+        "--labels",
+        metavar="FILE",
+        help="label events (JSON lines) joined by event_id to the reference events: "
+        "the baseline learns the reference performance",
+    )
+    truth.add_argument(
+        "--target",
+        metavar="COLUMN",
+        help="the reference's column (CSV) or field holding the ground truth "
+        "(taken out of the features): the baseline learns the reference performance",
+    )
     kafka(p)
     config(p)
 

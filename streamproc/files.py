@@ -68,6 +68,49 @@ def read_reference(path: str | Path, *, model_id: str) -> list[dict[str, Any]]:
     return events
 
 
+def pop_target(events: list[dict[str, Any]], target: str) -> list[Any]:
+    """The ground truth of each reference event from the column ``target``
+    (``--target``): taken out of its features (a CSV column or flat row),
+    else its top-level field of that name; None where it has none.
+
+    >>> events = [{"features": {"x": 1.0, "y": "a"}}, {"features": {"x": 2.0}, "y": "b"}]
+    >>> pop_target(events, "y"), events[0]["features"]
+    (['a', 'b'], {'x': 1.0})
+    """
+    labels = []
+    for event in events:
+        features = event.get("features")
+        if isinstance(features, dict) and target in features:
+            labels.append(features.pop(target))
+        else:
+            labels.append(event.get(target))
+    return labels
+
+
+def read_labels(path: str | Path, *, model_id: str) -> dict[str, Any]:
+    """Label events of ``model_id`` (JSON lines, one label event or an array of
+    them a line; "Label event v1" in docs/contract.md) by ``event_id``; the
+    last label of an event wins; labels of other models, and lines that are
+    no label event, are skipped."""
+    labels: dict[str, Any] = {}
+    path = Path(path)
+    with path.open("rb") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{number}: not valid JSON ({exc})") from None
+            for row in obj if isinstance(obj, list) else [obj]:
+                if not isinstance(row, dict) or row.get("model_id", model_id) != model_id:
+                    continue
+                event_id, label = row.get("event_id"), row.get("label")
+                if isinstance(event_id, str) and label is not None:
+                    labels[event_id] = label
+    return labels
+
+
 def read_line_batches(
     path: str | Path, *, lines_per_batch: int = 10_000
 ) -> Iterator[tuple[list[int], list[bytes]]]:

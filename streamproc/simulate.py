@@ -201,3 +201,165 @@ def wide_events(
             }
         )
     return out
+
+
+# Ground truth for the synthetic fraud model (issue 11). The model's logit is
+# 1.2 z_amount + 0.3 z_age - 1.5; the truth is "fraud" when that logit plus
+# N(0, TRUTH_NOISE) noise is positive, so P(fraud | score) rises with the score
+# (the score is informative but not calibrated) and the model is right on
+# about 94 % of the reference traffic. A concept drift flips a share of the
+# truths (P(y | x) changes, the inputs do not); a covariate shift of
+# ``amount`` by +1.25 sd moves the traffic towards the decision boundary,
+# where the model is less sure and wrong more often (accuracy ~0.885).
+TRUTH_NOISE = 0.47
+REFERENCE_ACCURACY = 0.94  # about: measured 0.94 on 10 M events (loadtest/performance.py)
+UNCERTAIN_SHIFT = 1.25  # sd of amount that lowers accuracy to ~0.885
+
+
+def flip_for(accuracy: float, reference: float = REFERENCE_ACCURACY) -> float:
+    """The share of truths to flip to bring accuracy from ``reference`` to ``accuracy``.
+
+    >>> round(flip_for(0.91), 4)
+    0.0341
+    """
+    return max(0.0, (reference - accuracy) / (2 * reference - 1))
+
+
+def _logit(z_amount: np.ndarray, z_age: np.ndarray) -> np.ndarray:
+    return 1.2 * z_amount + 0.3 * z_age - 1.5
+
+
+def synthetic_predictions(
+    size: int,
+    rng: np.random.Generator,
+    *,
+    amount_shift: float = 0.0,
+    flip: float = 0.0,
+) -> dict[str, Any]:
+    """``size`` predictions of the synthetic model with their truths, vectorised
+    (for benchmarks and tests): ``amount``, ``age``, ``scores`` (arrays),
+    ``predicted``, ``truth`` (lists of "fraud"/"ok")."""
+    z_amount = rng.normal(size=size) + amount_shift
+    z_age = rng.normal(size=size)
+    logit = _logit(z_amount, z_age)
+    scores = 1.0 / (1.0 + np.exp(-logit))
+    fraud = logit + TRUTH_NOISE * rng.normal(size=size) > 0
+    if flip:
+        fraud ^= rng.random(size) < flip
+    names = np.array(["ok", "fraud"], dtype=object)
+    return {
+        "amount": 120.0 + 40.0 * z_amount,
+        "age": 41.0 + 12.0 * z_age,
+        "scores": scores,
+        "predicted": names[(scores > 0.5).astype(np.intp)].tolist(),
+        "truth": names[fraud.astype(np.intp)].tolist(),
+    }
+
+
+def _event_index(event: dict[str, Any], position: int) -> int:
+    tail = str(event.get("event_id", "")).rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else position
+
+
+def labels_for(
+    events: list[dict[str, Any]],
+    *,
+    delay_seconds: float = 60.0,
+    delay_jitter: float = 0.0,
+    concept_drift_at: int | None = None,
+    flip: float = 0.1,
+    labelled: float = 1.0,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Label events (``docs/contract.md``, "Label event v1") for events of
+    :func:`generate`: the truth rule above, each label ``delay_seconds`` (plus
+    an exponential jitter of mean ``delay_jitter``) after its event. From event
+    index ``concept_drift_at`` on (the number in ``event_id``), a share
+    ``flip`` of the truths is flipped (0.1: accuracy 0.94 -> ~0.85).
+    ``labelled``: the share of events that get a label. In event order.
+
+    >>> events = next(generate(Scenario(), events=5, batch=5))
+    >>> [sorted(x) for x in labels_for(events, delay_seconds=30.0)][:1]
+    [['event_id', 'label', 'model_id', 'timestamp']]
+    """
+    rng = np.random.default_rng(seed)
+    n = len(events)
+    if n == 0:
+        return []
+    z = {}
+    for name, (mean, sd) in NORMAL_FEATURES.items():
+        values = [e["features"].get(name) for e in events]
+        z[name] = np.array([mean if v is None else v for v in values], np.float64)
+        z[name] = (z[name] - mean) / sd
+    fraud = _logit(z["amount"], z["age"]) + TRUTH_NOISE * rng.normal(size=n) > 0
+    flips = rng.random(n) < flip
+    keep = rng.random(n) < labelled
+    jitter = rng.exponential(delay_jitter, n) if delay_jitter > 0 else np.zeros(n)
+    delays = (delay_seconds + jitter).tolist()
+    out = []
+    for i, event in enumerate(events):
+        if not keep[i]:
+            continue
+        truth = bool(fraud[i])
+        if concept_drift_at is not None and _event_index(event, i) >= concept_drift_at:
+            truth ^= bool(flips[i])
+        out.append(
+            {
+                "model_id": event["model_id"],
+                "event_id": event["event_id"],
+                "label": "fraud" if truth else "ok",
+                "timestamp": float(event["timestamp"]) + delays[i],
+            }
+        )
+    return out
+
+
+def synthetic_columns(
+    size: int,
+    rng: np.random.Generator,
+    *,
+    first: int = 0,
+    amount_shift: float = 0.0,
+    flip: float = 0.0,
+    label_delay: float = 0.0,
+    model_id: str = "fraud-detector",
+    start_time: float = 1_763_766_000.0,
+    rate: float = 1000.0,
+) -> tuple[Any, Any]:
+    """Events ``first .. first + size`` of the synthetic model as columns (the
+    ``amount`` and ``age`` features, score and class, no dicts: for benchmarks
+    of millions of events) and the same predictions labelled, each label
+    ``label_delay`` seconds after its event: ``(EventColumns, LabelledPredictions)``.
+
+    >>> events, labelled = synthetic_columns(3, np.random.default_rng(0), label_delay=60.0)
+    >>> events.size, labelled.label_delays().tolist()
+    (3, [60.0, 60.0, 60.0])
+    """
+    from streamproc.events.columns import EventColumns
+    from streamproc.events.labels import LabelledPredictions
+
+    p = synthetic_predictions(size, rng, amount_shift=amount_shift, flip=flip)
+    timestamps = start_time + np.arange(first, first + size) / rate
+    ids: list[str | None] = [f"{model_id}-{i}" for i in range(first, first + size)]
+    events = EventColumns(
+        model_id=model_id,
+        model_version="v1",
+        timestamps=timestamps,
+        features={"amount": p["amount"], "age": p["age"]},
+        prediction_scores=p["scores"],
+        prediction_labels=p["predicted"],
+        latency_ms=np.full(size, 10.0),
+        errors=np.zeros(size, bool),
+        event_ids=ids,
+    )
+    labelled = LabelledPredictions(
+        model_id=model_id,
+        event_ids=ids,  # type: ignore[arg-type]
+        timestamps=timestamps,
+        label_times=timestamps + label_delay,
+        scores=p["scores"],
+        predicted=p["predicted"],
+        truth=p["truth"],
+        truth_values=np.full(size, np.nan),
+    )
+    return events, labelled

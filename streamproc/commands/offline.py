@@ -19,16 +19,30 @@ def cmd_baseline_fit(args: argparse.Namespace) -> int:
     from streamproc.detect.baseline import Baseline
     from streamproc.events.columns import EventColumns
     from streamproc.events.validate import validate_event
+    from streamproc.files import pop_target, read_labels
 
+    if getattr(args, "labels", None) and getattr(args, "target", None):
+        return fail("--labels and --target: give one of them")
     try:
         config = load_config(args, bootstrap=args.bootstrap)
         events = _reference_events(args.input, args.model)
+        truth = None
+        if getattr(args, "target", None):
+            truth = pop_target(events, args.target)
+        elif getattr(args, "labels", None):
+            by_id = read_labels(args.labels, model_id=args.model)
+            truth = [by_id.get(e.get("event_id")) for e in events]  # type: ignore[arg-type]
     except (OSError, ValueError) as exc:
         return fail(str(exc))
     problems = [(i, p) for i, e in enumerate(events) if (p := validate_event(e)) is not None]
     for index, problem in problems[:10]:
         print(f"skipped reference row {index + 1}: {problem.detail}", file=sys.stderr)
-    valid = [e for i, e in enumerate(events) if validate_event(e) is None]
+    bad = {i for i, _ in problems}
+    valid = [e for i, e in enumerate(events) if i not in bad]
+    if truth is not None:
+        truth = [t for i, t in enumerate(truth) if i not in bad]
+        if all(t is None for t in truth):
+            return fail(f"{args.labels or args.input}: no reference row has a label")
     if not valid:
         return fail(f"{args.input}: no valid reference rows")
     s = config.detectors.for_model(args.model, config.model_overrides)
@@ -40,13 +54,14 @@ def cmd_baseline_fit(args: argparse.Namespace) -> int:
         min_share=s.min_category_share,
         model_version=args.model_version,
         window_events=s.window_events,
+        labels=truth,
     )
     payload = orjson.dumps(baseline.to_dict(), option=orjson.OPT_INDENT_2)
     if args.output:
         Path(args.output).write_bytes(payload + b"\n")
         print(
             f"baseline of {args.model}: {len(baseline.features)} features from "
-            f"{baseline.events} events -> {args.output}",
+            f"{baseline.events} events{_performance_note(baseline)} -> {args.output}",
             file=sys.stderr,
         )
     if args.publish:
@@ -57,6 +72,15 @@ def cmd_baseline_fit(args: argparse.Namespace) -> int:
     if not args.output and not args.publish:
         sys.stdout.buffer.write(payload + b"\n")
     return 0
+
+
+def _performance_note(baseline: Any) -> str:
+    p = baseline.performance
+    if p is None:
+        return ""
+    if p.kind == "regression":
+        return f", {p.labels} labelled (MAE {p.mae:.4g})"
+    return f", {p.labels} labelled (accuracy {p.accuracy:.3f})"
 
 
 def _reference_events(path: str, model_id: str) -> list[dict[str, Any]]:

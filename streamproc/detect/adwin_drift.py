@@ -63,8 +63,11 @@ class AdwinStreams:
         streams.append(("latency", None))
         delta = s.adwin_delta
         if delta is None:
+            budget = s.false_alarm_events  # less the performance detectors' share:
+            if baseline.performance is not None:  # see .performance_drift
+                budget /= 1.0 - s.performance_share
             delta = adwin_delta(
-                false_alarm_events=2 * s.false_alarm_events,
+                false_alarm_events=2 * budget,
                 streams=len(streams),
                 block=s.adwin_block,
                 clock=s.adwin_clock,

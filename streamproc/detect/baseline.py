@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,9 +30,10 @@ import numpy as np
 from streamproc.detect.calibrate import Dispersion, adwin_dispersion, calibrate_reference
 from streamproc.detect.columns import categorical_view, numeric_view
 from streamproc.detect.cycle import PhaseProfile, period_for_span
+from streamproc.detect.performance import PerformanceReference
 from streamproc.detect.prediction import baseline_null_share
 from streamproc.events.columns import EventColumns, column_values
-from streamproc.events.shapes import MISSING
+from streamproc.events.shapes import MISSING, category
 
 SCHEMA = "baseline.v1"
 KNOWN_REST_LIMIT = 100
@@ -296,6 +298,7 @@ class Baseline:
     prediction_null_rate: float = 0.0
     phases: PhaseProfile | None = None  # per phase of the clock, see .cycle
     calibration: Dispersion = field(default_factory=Dispersion)  # see .calibrate
+    performance: PerformanceReference | None = None  # from labelled reference, see .performance
 
     @classmethod
     def fit(
@@ -309,6 +312,7 @@ class Baseline:
         model_version: str | None = None,
         window_events: int = 500,
         cycles: bool = True,
+        labels: Sequence[Any] | None = None,
     ) -> Baseline:
         """Fit a baseline from reference events in columnar form.
 
@@ -316,6 +320,12 @@ class Baseline:
         least 2 days gets a :class:`PhaseProfile` (24 phases; 48 from 14 days
         on), and a reference of at least 20 windows of ``window_events`` a
         :class:`Dispersion` (see :mod:`.calibrate`).
+
+        ``labels``: the ground truth of each reference event (None where it
+        has none; a string or bool for a class, a number for a regression
+        target): the baseline then carries the reference performance and,
+        for a classifier with scores, the score calibration of the label-free
+        estimate (see :mod:`.performance`).
 
         >>> from streamproc.events.columns import EventColumns
         >>> events = [{"model_id": "m", "features": {"x": float(i), "c": "ab"[i % 2]}}
@@ -330,14 +340,14 @@ class Baseline:
         }
         scores = columns.prediction_scores
         has_scores = bool((~np.isnan(scores)).any())
-        labels = [v for v in columns.prediction_labels if v is not None]
+        classes = [v for v in columns.prediction_labels if v is not None]
         baseline = cls(
             model_id=columns.model_id,
             features=features,
             prediction_score=NumericProfile.fit(scores, bins=bins) if has_scores else None,
             prediction_label=(
-                CategoricalProfile.fit(labels, max_categories=max_categories, min_share=min_share)
-                if labels
+                CategoricalProfile.fit(classes, max_categories=max_categories, min_share=min_share)
+                if classes
                 else None
             ),
             error_rate=float(columns.errors.mean()) if columns.size else 0.0,
@@ -347,6 +357,10 @@ class Baseline:
             created_at=time.time(),
             prediction_null_rate=baseline_null_share(scores, columns.prediction_labels),
         )
+        if labels is not None:
+            baseline = baseline.replace(
+                performance=fit_performance(columns, labels, window_events=window_events)
+            )
         if not cycles or columns.size == 0:
             return baseline
         span = float(columns.timestamps.max() - columns.timestamps.min())
@@ -379,6 +393,7 @@ class Baseline:
             "error_rate": self.error_rate,
             **({"phases": self.phases.to_dict()} if self.phases is not None else {}),
             **({"calibration": self.calibration.to_dict()} if self.calibration.windows else {}),
+            **({"performance": self.performance.to_dict()} if self.performance else {}),
         }
 
     @classmethod
@@ -414,6 +429,7 @@ class Baseline:
             prediction_null_rate=float(prediction.get("null_rate") or 0.0),
             phases=_phases_from_dict(data.get("phases")),
             calibration=_calibration_from_dict(data.get("calibration")),
+            performance=_performance_from_dict(data.get("performance")),
         )
 
 
@@ -431,3 +447,39 @@ def _calibration_from_dict(data: Any) -> Dispersion:
         return Dispersion.from_dict(data)
     except (AttributeError, TypeError, ValueError) as exc:
         raise ValueError(f"calibration: {exc}") from None
+
+
+def _performance_from_dict(data: Any) -> PerformanceReference | None:
+    try:
+        return PerformanceReference.from_dict(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"performance: {exc}") from None
+
+
+def fit_performance(
+    columns: EventColumns, labels: Sequence[Any], *, window_events: int = 500
+) -> PerformanceReference | None:
+    """The reference performance of ``columns``' predictions against ``labels``
+    (one per event, None where unlabelled); None when none is labelled."""
+    if len(labels) != columns.size:
+        raise ValueError(
+            f"labels: need one per reference event ({columns.size}), got {len(labels)}"
+        )
+    truth: list[Any] = []
+    values = np.full(columns.size, np.nan)
+    for i, label in enumerate(labels):  # fit time, not the stream
+        if label is None:
+            truth.append(None)
+        elif isinstance(label, (int, float)) and not isinstance(label, bool):
+            number = float(label)  # 1.0 from a CSV cell is the class "1"
+            truth.append(category(int(number) if number.is_integer() else number))
+            values[i] = number
+        else:
+            truth.append(category(label))
+    return PerformanceReference.fit(
+        columns.prediction_scores,
+        list(columns.prediction_labels),
+        truth,
+        values,
+        window_events=window_events,
+    )

@@ -16,8 +16,9 @@ and put an instance in :data:`WINDOW_DETECTORS` below.
 ADWIN (:mod:`streamproc.detect.adwin_drift`) is fed every chunk, not judged
 per window, so it is not one of these.
 
->>> [d.name for d in WINDOW_DETECTORS]
-['psi', 'null_rate', 'schema', 'error_rate', 'stuck', 'kind', 'unseen_class']
+>>> [d.name for d in WINDOW_DETECTORS]  # doctest: +NORMALIZE_WHITESPACE
+['psi', 'null_rate', 'schema', 'error_rate', 'stuck', 'kind', 'unseen_class',
+ 'estimated_accuracy']
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Protocol
 
 from streamproc.detect.errors import ErrorRate
 from streamproc.detect.nulls import NullRate
+from streamproc.detect.performance_drift import EstimatedAccuracy
 from streamproc.detect.policy import Finding
 from streamproc.detect.prediction_kind import PredictionKind
 from streamproc.detect.prediction_stuck import PredictionStuck
@@ -54,4 +56,5 @@ WINDOW_DETECTORS: tuple[Detector, ...] = (
     PredictionStuck(),
     PredictionKind(),
     UnseenClass(),
+    EstimatedAccuracy(),
 )

@@ -137,3 +137,58 @@ def adwin_quiet(subject: str, windows: int) -> str:
 def resolved(message: str) -> str:
     """The text of a ``resolved`` alert, from the firing finding's text."""
     return f"resolved: {message}"
+
+
+def accuracy(value: float, reference: float, threshold: float, labels: int) -> str:
+    """A realized-accuracy alert (labelled predictions).
+
+    >>> accuracy(0.89, 0.94, 0.905, 1000)
+    'accuracy is 0.890 over the last 1000 labelled predictions (reference 0.940, alert below 0.905)'
+    """
+    return (
+        f"accuracy is {value:.3f} over the last {labels} labelled predictions "
+        f"(reference {reference:.3f}, alert below {threshold:.3f})"
+    )
+
+
+def mae(value: float, reference: float, threshold: float, labels: int) -> str:
+    """A realized mean-absolute-error alert (regression).
+
+    >>> mae(2.5, 1.9, 2.2, 1000)[:66]
+    'mean absolute error is 2.5 over the last 1000 labelled predictions'
+    """
+    return (
+        f"mean absolute error is {value:.4g} over the last {labels} labelled predictions "
+        f"(reference {reference:.4g}, alert above {threshold:.4g})"
+    )
+
+
+def estimated_accuracy(value: float, expected: float, threshold: float, events: int) -> str:
+    """A label-free accuracy estimate that fell below the reference band.
+
+    >>> estimated_accuracy(0.85, 0.94, 0.92, 500)[:60]
+    'estimated accuracy (from the calibrated scores, before any l'
+    """
+    return (
+        "estimated accuracy (from the calibrated scores, before any label) is "
+        f"{value:.3f} over the last {events} predictions "
+        f"(reference {expected:.3f}, alert below {threshold:.3f})"
+    )
+
+
+def performance_adwin(metric: str, before: float, after: float, labels_seen: int) -> str:
+    """An ADWIN change of a labelled error stream (``metric``: ``error rate``,
+    ``absolute error``).
+
+    >>> performance_adwin("error rate", 0.06, 0.09, 4000)
+    'ADWIN detected a rise of the error rate: 0.06 -> 0.09 after 4000 labelled predictions'
+    """
+    return (
+        f"ADWIN detected a rise of the {metric}: {before:.4g} -> {after:.4g} "
+        f"after {labels_seen} labelled predictions"
+    )
+
+
+def performance_adwin_quiet(metric: str, windows: int) -> str:
+    """The text a performance ADWIN alert resolves with."""
+    return f"ADWIN saw no further rise of the {metric} for {windows} performance windows"

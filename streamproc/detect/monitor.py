@@ -31,11 +31,13 @@ from streamproc.detect.baseline import Baseline
 from streamproc.detect.calibrate import MIN_WINDOWS
 from streamproc.detect.detector import WINDOW_DETECTORS
 from streamproc.detect.learn import PhaseLearner
+from streamproc.detect.performance_drift import RealizedPerformance
 from streamproc.detect.policy import AlertPolicy, Finding, Window
 from streamproc.detect.settings import Settings
 from streamproc.detect.window import WindowCounts, WindowReport
 from streamproc.events.alerts import Alert
 from streamproc.events.columns import EventColumns
+from streamproc.events.labels import LabelledPredictions
 
 
 class ModelMonitor:
@@ -70,6 +72,7 @@ class ModelMonitor:
         self._window: WindowCounts | None = None  # None until there is a baseline
         self._adwins: AdwinStreams | None = None
         self._phases: PhaseLearner | None = None  # learns a learned baseline's phases
+        self.performance: RealizedPerformance | None = None  # created by the first labels
         if baseline is not None:
             self.set_baseline(baseline)
 
@@ -83,6 +86,9 @@ class ModelMonitor:
         ``published`` is False for a baseline learned here and not yet sent out.
         """
         self._phases = None
+        if self.performance is not None and baseline.performance is not None:
+            if baseline.performance != self.performance.reference:
+                self.performance = RealizedPerformance(baseline.performance, self.settings)
         self._install(baseline, published)
         phases = baseline.phases
         if baseline.source == "learned" and phases is not None and not phases.frozen.all():
@@ -130,6 +136,22 @@ class ModelMonitor:
             if window.due():
                 alerts += self._close_window(window, adwins, now)
             start = stop
+        return alerts
+
+    def update_labels(self, batch: LabelledPredictions, *, now: float) -> list[Alert]:
+        """Take a batch of this model's labelled predictions (in label-match
+        order); return the alerts of the realized-performance detectors."""
+        if batch.size == 0:
+            return []
+        performance = self.performance
+        if performance is None:
+            reference = self.baseline.performance if self.baseline is not None else None
+            performance = self.performance = RealizedPerformance(reference, self.settings)
+        alerts: list[Alert] = []
+        for finding, window in performance.update(batch, self.policy.is_open):
+            alerts += self.policy.observe(
+                finding, window, model_version=self.model_version, now=now
+            )
         return alerts
 
     def _learn(self, batch: EventColumns) -> EventColumns:
@@ -270,4 +292,12 @@ class Monitor:
         alerts: list[Alert] = []
         for batch in batches:
             alerts += self.model(batch.model_id).update(batch, now=now)
+        return alerts
+
+    def process_labels(self, batches: list[LabelledPredictions], *, now: float) -> list[Alert]:
+        """Run every model's labelled predictions (from the label join) through
+        its monitor's realized-performance detectors; return all alerts."""
+        alerts: list[Alert] = []
+        for batch in batches:
+            alerts += self.model(batch.model_id).update_labels(batch, now=now)
         return alerts

@@ -60,6 +60,7 @@ class Finding:
     severity: str
     message: str
     resolve_after: int = 2
+    below: bool = False  # a level where lower is worse (accuracy): breaches below threshold
 
     @classmethod
     def of(
@@ -72,8 +73,11 @@ class Finding:
         severity: str,
         message: str,
         resolve_after: int,
+        below: bool = False,
     ) -> Finding:
-        """The finding of ``key`` = (signal, feature, detector)."""
+        """The finding of ``key`` = (signal, feature, detector); ``below``: it
+        breaches when ``value`` is below ``threshold`` and is clean above
+        ``resolve_below`` (the resolve level)."""
         signal, feature, detector = key
         return cls(
             signal,
@@ -85,6 +89,7 @@ class Finding:
             severity,
             message,
             resolve_after,
+            below,
         )
 
     @property
@@ -93,10 +98,14 @@ class Finding:
 
     @property
     def breached(self) -> bool:
+        if self.below:
+            return self.value < self.threshold
         return self.value > self.threshold
 
     @property
     def clean(self) -> bool:
+        if self.below:
+            return self.value > self.resolve_below
         return self.value < self.resolve_below
 
 

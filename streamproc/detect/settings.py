@@ -69,6 +69,24 @@ class Settings:
             with no new change (default 10, i.e. 5,000 events at the default
             window, as 5 windows of 1,000 were before the window shrank).
 
+    Performance (ground truth, see docs/detection.md "Model performance")
+        performance_window: labelled predictions per tumbling performance
+            window, in label-match order (default 1000: at the default
+            budget a 500-label window cannot see an accuracy drop of 0.05
+            from 0.94, 1000 can).
+        performance_share: the share of ``false_alarm_events`` the realized
+            performance detectors get (default 0.2), counted in labelled
+            predictions, half to the window test and half to ADWIN; the event
+            detectors keep the rest when the baseline has a performance
+            reference (else their budget is unchanged).
+        performance_min_decrease: smallest drop of (realized or estimated)
+            accuracy below the reference's that is reported (default 0.02).
+        mae_min_increase: smallest rise of the MAE over the reference's,
+            relative to it, that is reported (default 0.1, i.e. 10 %).
+        performance_reference_labels: without a performance reference in the
+            baseline, the first this many labelled predictions are learned as
+            the reference (default 2000).
+
     Bounds
         max_features: features tracked per model; further ones only raise a
             schema alert (default 200).
@@ -95,6 +113,11 @@ class Settings:
     adwin_min_shift: float = 0.2
     adwin_quiet_windows: int = 10
     max_features: int = 200
+    performance_window: int = 1000
+    performance_share: float = 0.2
+    performance_min_decrease: float = 0.02
+    mae_min_increase: float = 0.1
+    performance_reference_labels: int = 2000
 
     def __post_init__(self) -> None:
         if self.min_window_events < 1 or self.window_events < self.min_window_events:
@@ -103,6 +126,10 @@ class Settings:
             raise ValueError("numeric_bins must be at least 2")
         if not 0 < self.resolve_ratio <= 1:
             raise ValueError("resolve_ratio must be in (0, 1]")
+        if not 0 < self.performance_share < 1:
+            raise ValueError("performance_share must be in (0, 1)")
+        if self.performance_window < 1:
+            raise ValueError("performance_window must be at least 1")
         if self.false_alarm_events <= self.window_events:
             raise ValueError("false_alarm_events must exceed window_events")
 

@@ -31,6 +31,7 @@ import numpy as np
 from streamproc.detect.baseline import Baseline, NumericProfile, Profile
 from streamproc.detect.columns import column_counts
 from streamproc.detect.cycle import PhaseMixer, phase_events
+from streamproc.detect.performance import estimate_metrics, prediction_sums
 from streamproc.detect.policy import Finding, Key, Window
 from streamproc.detect.prediction import PredictionCounts
 from streamproc.detect.psi import psi_rows, psi_threshold, smoothed
@@ -55,6 +56,7 @@ class WindowReport:
     window: Window
     features: dict[str, FeatureStats]
     prediction_psi: float | None
+    estimate: dict[str, float] | None = None  # label-free performance estimate (.performance)
 
 
 @dataclass(slots=True)
@@ -79,6 +81,7 @@ class _WindowState:
     numeric: np.ndarray | None = None  # bin counts of the numeric block, see _NumericBlock
     predictions: PredictionCounts | None = None  # nulls, kinds, ... (see .prediction)
     phases: np.ndarray | None = None  # events per phase of the clock (phased baselines)
+    estimate: np.ndarray | None = None  # ScoreCalibration.sums of the window's predictions
 
 
 _BLOCK_DTYPES: Final = (np.dtype(np.float64), np.dtype(np.int64))
@@ -217,6 +220,7 @@ class ClosedWindow:
     predictions: PredictionCounts  # the prediction integrity counts (see .prediction)
     error_rate: float = 0.0  # the baseline's error rate for this window (its phases' mix)
     error_dispersion: float = 1.0
+    estimate: np.ndarray | None = None  # ScoreCalibration.sums (label-free performance estimate)
 
     def matters(self, key: Key, value: float, threshold: float) -> bool:
         """Whether a finding can change the alert state: it breaches, or its key
@@ -267,15 +271,29 @@ class ClosedWindow:
         return sorted(findings, key=rank)
 
     def report(self) -> WindowReport:
+        estimate = None
+        performance = self.baseline.performance
+        if self.estimate is not None and performance is not None and performance.calibration:
+            estimate = estimate_metrics(self.estimate, performance.calibration.binary)
         return WindowReport(
-            self.window, {f.name: f.stats for f in self.features}, self.prediction_psi
+            self.window, {f.name: f.stats for f in self.features}, self.prediction_psi, estimate
         )
 
 
 class WindowCounts:
     """The current window of one model, counted against one baseline."""
 
-    __slots__ = ("baseline", "settings", "block", "plan", "judged", "prediction", "state", "mixer")
+    __slots__ = (
+        "baseline",
+        "settings",
+        "block",
+        "plan",
+        "judged",
+        "prediction",
+        "state",
+        "mixer",
+        "calibration",
+    )
 
     def __init__(self, baseline: Baseline, settings: Settings) -> None:
         self.baseline = baseline
@@ -292,6 +310,8 @@ class WindowCounts:
         )
         self.state = _WindowState()
         self.mixer: PhaseMixer | None = None
+        performance = baseline.performance
+        self.calibration = performance.calibration if performance is not None else None
         if baseline.phases is not None:
             self.set_phases(baseline.phases)
 
@@ -397,6 +417,15 @@ class WindowCounts:
         if w.predictions is None:
             w.predictions = PredictionCounts.of(baseline)
         w.predictions.add(chunk.prediction_scores, chunk.prediction_labels, label_counts)
+        if self.calibration is not None:
+            assert baseline.performance is not None
+            sums = prediction_sums(
+                self.calibration,
+                baseline.performance.positive,
+                chunk.prediction_scores,
+                chunk.prediction_labels,
+            )
+            w.estimate = sums if w.estimate is None else w.estimate + sums
         return matrix
 
     def _feature(self, name: str, profile: Profile) -> _FeatureCounts:
@@ -423,9 +452,14 @@ class WindowCounts:
         s = self.settings
         n = w.events
         # Half the model's false-alarm budget goes to the window tests (the other
-        # half to ADWIN, see AdwinStreams), split evenly over this window's tests.
-        tests = 2 * len(w.features) + 2
-        alpha = (n / (2 * s.false_alarm_events)) / tests
+        # half to ADWIN, see AdwinStreams), split evenly over this window's tests;
+        # with a performance reference, less the realized performance detectors'
+        # share, and the label-free estimate is one more test (see .performance_drift).
+        tests = 2 * len(w.features) + 2 + (self.calibration is not None)
+        budget = s.false_alarm_events
+        if self.baseline.performance is not None:
+            budget /= 1.0 - s.performance_share
+        alpha = (n / (2 * budget)) / tests
         states = [w.features.get(name) for name, _ in self.judged]
         counts = [None if t is None else t.counts for t in states]
         if self.prediction is not None:
@@ -493,4 +527,5 @@ class WindowCounts:
             predictions=w.predictions or PredictionCounts.of(self.baseline),
             error_rate=error_rate,
             error_dispersion=calibration.error_rate,
+            estimate=w.estimate,
         )

@@ -73,7 +73,7 @@ class Metrics:
         self._models: set[str] = set()
         self._features: dict[str, set[str]] = {}
         self._firing: set[tuple[str, str, str]] = set()
-        self._reported: dict[str, object] = {}
+        self._reported: dict[object, object] = {}
         self.events = Counter(
             "streamproc_events", "Inference events processed.", ["model"], registry=r
         )
@@ -105,6 +105,20 @@ class Metrics:
             "streamproc_prediction_psi",
             "PSI of the prediction (score, else class) over its last judged window.",
             ["model"],
+            registry=r,
+        )
+        self.performance = Gauge(
+            "streamproc_model_performance",
+            "Realized model performance over the last window of labelled predictions "
+            "(metric: accuracy, brier, precision:<class>, recall:<class>; mae, rmse, mean_error).",
+            ["model", "metric"],
+            registry=r,
+        )
+        self.performance_estimated = Gauge(
+            "streamproc_model_performance_estimated",
+            "Label-free performance estimate over the last judged event window "
+            "(metric: accuracy; binary: precision, recall, tp, fp, tn, fn shares).",
+            ["model", "metric"],
             registry=r,
         )
         self.alerts = Counter(
@@ -190,6 +204,21 @@ class Metrics:
             self.null_ratio.labels(model, feature).set(stats.null_ratio)
         if report.prediction_psi is not None:
             self.prediction_psi.labels(model).set(report.prediction_psi)
+        for metric, value in (report.estimate or {}).items():
+            self.performance_estimated.labels(model, metric).set(value)
+
+    def observe_performance(self, monitor: ModelMonitor) -> None:
+        """Set ``streamproc_model_performance`` from a model's last closed window
+        of labelled predictions (call after ``Monitor.process_labels``)."""
+        performance = monitor.performance
+        if performance is None or self._reported.get(("labels", monitor.model_id)) is (
+            latest := performance.latest
+        ):
+            return
+        self._reported[("labels", monitor.model_id)] = latest
+        model = self.model_label(monitor.model_id)
+        for metric, value in latest.items():
+            self.performance.labels(model, metric).set(value)
 
     def observe_alerts(self, alerts: Iterable[Alert]) -> None:
         for a in alerts:

@@ -117,3 +117,62 @@ def test_replay_reports_null_predictions_after_a_clean_start(tmp_path):
     assert alert["severity"] == "critical" and alert["value"] == 1.0
     assert alert["window"]["events"] == 500
     assert alert["window"]["start"] <= 1_763_766_000.0 + 5.0  # the window of events 5,000-5,499
+
+
+def test_baseline_fit_with_target_column_learns_the_reference_performance(tmp_path):
+    """--target: the column is the ground truth, not a feature."""
+    csv = tmp_path / "ref.csv"
+    rows = []
+    for i in range(2000):
+        score = (i % 100) / 100
+        truth = "yes" if (i * 7919) % 100 < score * 60 else "no"
+        rows.append(f"{i % 17},{score},{truth}\n")
+    csv.write_text("amount,prediction,y\n" + "".join(rows))
+    out = streamproc("baseline", "fit", "--model", "m", "--input", str(csv), "--target", "y")
+    baseline = orjson.loads(out.stdout)
+    assert sorted(baseline["features"]) == ["amount"]  # the target is not a feature
+    performance = baseline["performance"]
+    assert performance["version"] == 1 and performance["kind"] == "classification"
+    assert performance["labels"] == 2000 and performance["classes"] == ["no", "yes"]
+    assert performance["positive"] == "yes"  # the minority truth (no predicted classes)
+    assert performance["calibration"]["binary"] is True
+    assert 0.55 < 1 - performance["error_rate"] < 0.9
+
+
+def test_baseline_fit_with_label_events_joined_by_event_id(tmp_path):
+    from streamproc.simulate import labels_for
+
+    reference, labels = tmp_path / "ref.jsonl", tmp_path / "labels.jsonl"
+    write_jsonl(reference, Scenario(), 5000, seed=3)
+    events = [e for batch in generate(Scenario(), events=5000, batch=5000, seed=3) for e in batch]
+    with labels.open("wb") as f:
+        for label in labels_for(events[:4000], delay_seconds=60.0, seed=1):
+            f.write(orjson.dumps(label) + b"\n")
+        f.write(orjson.dumps({"model_id": "other", "event_id": "x", "label": "ok"}) + b"\n")
+    result = streamproc(
+        "baseline",
+        "fit",
+        "--model",
+        "fraud-detector",
+        "--input",
+        str(reference),
+        "--labels",
+        str(labels),
+        "--output",
+        str(tmp_path / "b.json"),
+    )
+    assert "4000 labelled (accuracy 0.9" in result.stderr
+    performance = orjson.loads((tmp_path / "b.json").read_bytes())["performance"]
+    assert performance["labels"] == 4000 and performance["positive"] == "fraud"
+    assert abs((1 - performance["error_rate"]) - 0.94) < 0.02
+    assert abs(performance["calibration"]["expected"] - (1 - performance["error_rate"])) < 0.01
+
+
+def test_baseline_fit_rejects_labels_and_target_together(tmp_path):
+    csv = tmp_path / "ref.csv"
+    csv.write_text("amount,y\n1,a\n")
+    result = streamproc(
+        "baseline", "fit", "--model", "m", "--input", str(csv), "--target", "y",
+        "--labels", str(csv), check=False,
+    )  # fmt: skip
+    assert result.returncode == 2 and "not allowed with argument" in result.stderr

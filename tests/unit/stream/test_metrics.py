@@ -51,3 +51,29 @@ def test_labels_are_capped_and_folding_is_counted():
     assert s[("streamproc_metric_series_folded_total", (("kind", "model"),))] >= 1
     firing = {k: v for k, v in s.items() if k[0] == "streamproc_alerts_firing"}
     assert firing and all(v >= 1 for v in firing.values())
+
+
+def test_performance_gauges_realized_and_estimated():
+    from streamproc.detect.baseline import Baseline
+    from streamproc.simulate import synthetic_columns
+
+    events, lab = synthetic_columns(20_000, np.random.default_rng(0))
+    baseline = Baseline.fit(events, labels=lab.truth)
+    monitor = Monitor(Settings(), baselines=[baseline])
+    metrics = Metrics()
+    events, lab = synthetic_columns(2000, np.random.default_rng(1))
+    monitor.process([events], now=0.0)
+    monitor.process_labels([lab], now=0.0)
+    model = monitor.models["fraud-detector"]
+    metrics.observe_model(model, events.size, 0, events.latency_ms)
+    metrics.observe_performance(model)
+    samples = {
+        (s.name, s.labels["metric"]): s.value
+        for family in text_string_to_metric_families(metrics.exposition().decode())
+        for s in family.samples
+        if family.name.startswith("streamproc_model_performance")
+    }
+    assert 0.9 < samples[("streamproc_model_performance", "accuracy")] < 0.98
+    assert ("streamproc_model_performance", "recall:fraud") in samples
+    assert 0.9 < samples[("streamproc_model_performance_estimated", "accuracy")] < 0.98
+    assert ("streamproc_model_performance_estimated", "fn") in samples

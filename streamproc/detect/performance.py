@@ -1,0 +1,535 @@
+"""Realized and estimated model performance: the reference, the window counts, the metrics.
+
+Ground truth arrives late, as label events; the label join hands each model's
+matched pairs to :meth:`~streamproc.detect.monitor.Monitor.process_labels` as
+:class:`~streamproc.events.labels.LabelledPredictions`. This module holds the
+pure, vectorised parts (no Python loop per labelled prediction):
+
+- :class:`PerformanceReference`: what the reference says the performance is
+  (``baseline.v1``'s ``performance`` field, versioned): classification: the
+  classes, the error rate, the Brier score, the positive class of a binary
+  model; regression: MAE, RMSE, mean error, the spread and deciles of the
+  absolute error; and for a classifier with scores a :class:`ScoreCalibration`
+  for the label-free estimate.
+- :class:`PerformanceCounts`: one window of labelled predictions, counted per
+  batch with numpy (errors, per-class counts for a bounded set of classes,
+  Brier, absolute and squared errors); :meth:`PerformanceCounts.metrics`.
+- :class:`ScoreCalibration`: a monotone (isotonic, over score bins) map from
+  the score to P(positive) (binary) or P(correct) (multiclass: the score is
+  the confidence of the predicted class), the lookup table the window
+  accounting sums per chunk (:meth:`ScoreCalibration.sums`), and the band the
+  ``estimated_accuracy`` detector judges against.
+
+**Which class is positive** (binary models, where the score is P(positive)):
+the predicted class whose reference predictions have the higher mean score;
+with no predicted classes, the minority class of the reference truth. The
+reference stores it (``performance.positive``); a prediction without a class
+counts as positive when its score is at least 0.5.
+
+>>> rng = np.random.default_rng(0)
+>>> scores = rng.random(4000)
+>>> truth = np.where(rng.random(4000) < scores, "yes", "no").tolist()
+>>> predicted = np.where(scores >= 0.5, "yes", "no").tolist()
+>>> ref = PerformanceReference.fit(scores, predicted, truth, np.full(4000, np.nan),
+...                                window_events=500)
+>>> ref.kind, ref.positive, round(1 - ref.error_rate, 2), round(ref.calibration.expected, 2)
+('classification', 'yes', 0.74, 0.74)
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import repeat
+from typing import Any
+
+import numpy as np
+
+from streamproc.detect.quality import _inv_cdf
+from streamproc.events.labels import LabelledPredictions
+
+VERSION = 1
+OTHER = "__other__"  # the class every class beyond the reference's kept ones is folded into
+MAX_CLASSES = 20
+CALIBRATION_BINS = 20
+MIN_BIN = 100  # reference labels per calibration bin at least (fewer bins for a small reference)
+MIN_WINDOWS = 20  # reference windows needed for a dispersion factor
+GATE_Z = 4.0
+
+
+def _is_positive(labels: list[Any], scores: np.ndarray, positive: str | None) -> np.ndarray:
+    """Which predictions are of the positive class: by their class, else by score >= 0.5."""
+    n = len(scores)
+    if positive is None:
+        return np.zeros(n, bool)
+    mask = np.fromiter(map(operator.eq, labels, repeat(positive)), dtype=bool, count=n)
+    if None in set(labels):
+        missing = np.fromiter(map(operator.is_, labels, repeat(None)), dtype=bool, count=n)
+        mask |= missing & (scores >= 0.5)
+    return mask
+
+
+def _pav(y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted pool-adjacent-violators: the increasing fit of ``y`` (a few bins)."""
+    blocks: list[list[float]] = []  # [weighted sum, weight, bins]
+    for value, weight in zip(y.tolist(), w.tolist(), strict=True):
+        blocks.append([value * weight, weight, 1])
+        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
+            s, v, k = blocks.pop()
+            blocks[-1][0] += s
+            blocks[-1][1] += v
+            blocks[-1][2] += k
+    return np.concatenate([np.full(int(k), s / v) for s, v, k in blocks])
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreCalibration:
+    """Calibrated P(correct) per score bin, learned on the labelled reference.
+
+    ``table[1][b]`` is P(positive | score in bin b) for a binary model (the
+    probability that a positive prediction is right), ``table[0][b]`` the
+    probability that a prediction in bin ``b`` is right otherwise (binary:
+    ``1 - P(positive)``; multiclass: P(correct | confidence)). ``expected``
+    and ``event_sd``: the mean and sd over the reference's predictions of
+    their P(correct); ``dispersion``: how much more the reference's own
+    windows of ``window_events`` vary than independent draws would (>= 1,
+    gated as in :mod:`.calibrate`).
+    """
+
+    edges: tuple[float, ...]
+    table: tuple[tuple[float, ...], tuple[float, ...]]
+    binary: bool
+    expected: float
+    event_sd: float
+    dispersion: float = 1.0
+    windows: int = 0
+    labels: int = 10**9  # reference predictions the band's centre was measured on
+    _edges: np.ndarray = field(init=False, compare=False, repr=False)
+    _table: np.ndarray = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_edges", np.asarray(self.edges, dtype=np.float64))
+        object.__setattr__(self, "_table", np.asarray(self.table, dtype=np.float64))
+
+    def p_correct(self, scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
+        """P(correct) of each prediction (finite ``scores`` only)."""
+        bins = self._edges.searchsorted(scores, side="right")
+        return self._table[positive.astype(np.intp), bins]
+
+    def sums(self, scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
+        """What a window adds up: [scored predictions, sum of P(correct),
+        predicted positives, sum of P(correct) over them]."""
+        finite = ~np.isnan(scores)
+        if not finite.all():
+            scores, positive = scores[finite], positive[finite]
+        p = self.p_correct(scores, positive)
+        return np.array(
+            [len(scores), p.sum(), np.count_nonzero(positive), p[positive].sum()], np.float64
+        )
+
+    def threshold(self, *, window: int, alpha: float, min_decrease: float) -> float:
+        """The estimated accuracy below which a window of ``window`` predictions breaches."""
+        z = _inv_cdf(1.0 - alpha)
+        noise = z * self.event_sd * math.sqrt(self.dispersion / max(window, 1) + 1 / self.labels)
+        return max(0.0, self.expected - max(min_decrease, noise))
+
+    @classmethod
+    def fit(
+        cls,
+        scores: np.ndarray,
+        positive: np.ndarray,
+        outcome: np.ndarray,
+        *,
+        binary: bool,
+        window_events: int,
+    ) -> ScoreCalibration | None:
+        """From reference predictions with a score: ``outcome`` is truth == positive
+        (binary) or prediction == truth (multiclass). None with too few."""
+        n = len(scores)
+        if n < 2 * MIN_BIN // 2:
+            return None
+        bins = max(2, min(CALIBRATION_BINS, n // MIN_BIN))
+        edges = np.unique(np.quantile(scores, np.linspace(0, 1, bins + 1)[1:-1]))
+        codes = edges.searchsorted(scores, side="right")
+        k = len(edges) + 1
+        counts = np.bincount(codes, minlength=k).astype(np.float64)
+        hits = np.bincount(codes, weights=outcome.astype(np.float64), minlength=k)
+        # half a success and half a failure per bin: no bin says 0 or 1 for sure
+        rate = _pav((hits + 0.5) / (counts + 1.0), counts + 1.0)
+        if binary:
+            table = (1.0 - rate, rate)
+        else:
+            table = (rate, rate)
+        calibration = cls(
+            tuple(edges.tolist()),
+            (tuple(table[0].tolist()), tuple(table[1].tolist())),
+            binary,
+            0.0,
+            0.0,
+        )
+        p = calibration.p_correct(scores, positive if binary else np.zeros(n, bool))
+        expected, sd = float(p.mean()), float(p.std())
+        windows = n // window_events
+        dispersion = 1.0
+        if windows >= MIN_WINDOWS and sd > 0:
+            means = p[: windows * window_events].reshape(windows, window_events).mean(axis=1)
+            ratio = float(means.var(ddof=1) / (sd**2 / window_events))
+            if ratio > 1.0 + GATE_Z * math.sqrt(2.0 / (windows - 1)):
+                dispersion = ratio
+        return cls(
+            calibration.edges, calibration.table, binary, expected, sd, dispersion, windows, n
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "edges": [round(e, 6) for e in self.edges],
+            "negative": [round(v, 6) for v in self.table[0]],
+            "positive": [round(v, 6) for v in self.table[1]],
+            "binary": self.binary,
+            "expected": self.expected,
+            "event_sd": self.event_sd,
+            "dispersion": self.dispersion,
+            "windows": self.windows,
+            "labels": self.labels,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScoreCalibration:
+        edges = tuple(float(e) for e in data["edges"])
+        negative = tuple(float(v) for v in data["negative"])
+        positive = tuple(float(v) for v in data["positive"])
+        if not len(negative) == len(positive) == len(edges) + 1:
+            raise ValueError("calibration: need len(edges) + 1 values per row")
+        return cls(
+            edges,
+            (negative, positive),
+            bool(data.get("binary", False)),
+            float(data["expected"]),
+            float(data["event_sd"]),
+            float(data.get("dispersion", 1.0)),
+            int(data.get("windows", 0)),
+            int(data.get("labels", 10**9)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PerformanceReference:
+    """The reference performance of a model (see the module doc)."""
+
+    kind: str  # "classification" or "regression"
+    labels: int  # labelled reference predictions it was fitted on
+    classes: tuple[str, ...] = ()
+    positive: str | None = None
+    error_rate: float = 0.0
+    brier: float | None = None
+    mae: float = 0.0
+    rmse: float = 0.0
+    mean_error: float = 0.0
+    abs_error_sd: float = 0.0
+    abs_error_deciles: tuple[float, ...] = ()
+    calibration: ScoreCalibration | None = None
+    source: str = "fit"  # or "learned" (from the first labelled predictions)
+
+    @property
+    def accuracy(self) -> float:
+        return 1.0 - self.error_rate
+
+    @classmethod
+    def fit(
+        cls,
+        scores: np.ndarray,
+        predicted: list[Any],
+        truth: list[Any],
+        truth_values: np.ndarray,
+        *,
+        window_events: int = 500,
+        max_classes: int = MAX_CLASSES,
+        source: str = "fit",
+        calibrate: bool = True,
+    ) -> PerformanceReference | None:
+        """From labelled reference predictions (rows without a label are skipped).
+
+        Regression when every label is a number and no prediction has a class;
+        else classification. None when nothing is labelled.
+        """
+        scores = np.asarray(scores, dtype=np.float64)
+        values = np.asarray(truth_values, dtype=np.float64)
+        has_class = predicted.count(None) < len(predicted)
+        numeric = ~np.isnan(values)
+        if not has_class and numeric.any():
+            rows = numeric & ~np.isnan(scores)
+            if not rows.any():
+                return None
+            err = scores[rows] - values[rows]
+            absolute = np.abs(err)
+            return cls(
+                "regression",
+                int(rows.sum()),
+                mae=float(absolute.mean()),
+                rmse=float(np.sqrt((err**2).mean())),
+                mean_error=float(err.mean()),
+                abs_error_sd=float(absolute.std()),
+                abs_error_deciles=tuple(
+                    float(q) for q in np.quantile(absolute, np.linspace(0.1, 0.9, 9))
+                ),
+                source=source,
+            )
+        labelled = np.fromiter(map(operator.is_not, truth, repeat(None)), bool, len(truth))
+        if not labelled.any():
+            return None
+        index = np.flatnonzero(labelled)
+        truth = [truth[i] for i in index.tolist()]
+        predicted = [predicted[i] for i in index.tolist()] if has_class else [None] * len(index)
+        scores = scores[index] if len(scores) else np.full(len(index), np.nan)
+        n = len(truth)
+        tally = Counter(truth) + Counter(p for p in predicted if p is not None)
+        classes = tuple(sorted(c for c, _ in tally.most_common(max_classes)))
+        binary = len(tally) == 2
+        positive = None
+        if binary:
+            positive = _positive_class(scores, predicted, truth)
+        correct = np.fromiter(map(operator.eq, predicted, truth), bool, n)
+        if not has_class and binary:  # scores only: the class is score >= 0.5
+            correct = (scores >= 0.5) == np.fromiter(
+                map(operator.eq, truth, repeat(positive)), bool, n
+            )
+        scored = ~np.isnan(scores)
+        brier = None
+        calibration = None
+        if scored.any():
+            if binary:
+                outcome = np.fromiter(map(operator.eq, truth, repeat(positive)), bool, n)
+            else:
+                outcome = correct
+            brier = float(((scores[scored] - outcome[scored]) ** 2).mean())
+            if calibrate:
+                is_pos = _is_positive(predicted, scores, positive) if binary else np.zeros(n, bool)
+                calibration = ScoreCalibration.fit(
+                    scores[scored],
+                    is_pos[scored],
+                    outcome[scored],
+                    binary=binary,
+                    window_events=window_events,
+                )
+        return cls(
+            "classification",
+            n,
+            classes=classes,
+            positive=positive,
+            error_rate=float(1.0 - correct.mean()),
+            brier=brier,
+            calibration=calibration,
+            source=source,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"version": VERSION, "kind": self.kind, "labels": self.labels}
+        if self.kind == "classification":
+            out |= {
+                "classes": list(self.classes),
+                "positive": self.positive,
+                "error_rate": self.error_rate,
+                "brier": self.brier,
+                "calibration": self.calibration.to_dict() if self.calibration else None,
+            }
+        else:
+            out |= {
+                "mae": self.mae,
+                "rmse": self.rmse,
+                "mean_error": self.mean_error,
+                "abs_error_sd": self.abs_error_sd,
+                "abs_error_deciles": list(self.abs_error_deciles),
+            }
+        return out | {"source": self.source}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> PerformanceReference | None:
+        if data is None:
+            return None
+        if not isinstance(data, dict) or data.get("version") != VERSION:
+            raise ValueError(f"must be an object with version {VERSION}")
+        kind = data.get("kind")
+        if kind not in ("classification", "regression"):
+            raise ValueError(f"kind must be 'classification' or 'regression', got {kind!r}")
+        calibration = data.get("calibration")
+        brier = data.get("brier")
+        return cls(
+            kind,
+            int(data.get("labels", 0)),
+            classes=tuple(str(c) for c in data.get("classes", [])),
+            positive=data.get("positive"),
+            error_rate=float(data.get("error_rate", 0.0)),
+            brier=None if brier is None else float(brier),
+            mae=float(data.get("mae", 0.0)),
+            rmse=float(data.get("rmse", 0.0)),
+            mean_error=float(data.get("mean_error", 0.0)),
+            abs_error_sd=float(data.get("abs_error_sd", 0.0)),
+            abs_error_deciles=tuple(float(q) for q in data.get("abs_error_deciles", [])),
+            calibration=ScoreCalibration.from_dict(calibration) if calibration else None,
+            source=str(data.get("source", "fit")),
+        )
+
+
+def _positive_class(scores: np.ndarray, predicted: list[Any], truth: list[Any]) -> str:
+    """The positive class of a binary model (see the module doc)."""
+    classes = sorted(set(truth) | {p for p in predicted if p is not None})
+    scored = ~np.isnan(scores)
+    means = []
+    for c in classes:
+        mask = np.fromiter(map(operator.eq, predicted, repeat(c)), bool, len(predicted)) & scored
+        means.append(float(scores[mask].mean()) if mask.any() else -math.inf)
+    if max(means) > -math.inf and len(set(means)) > 1:
+        return classes[int(np.argmax(means))]
+    counts = Counter(truth)
+    return min(classes, key=lambda c: (counts.get(c, 0), c))
+
+
+def labelled_rows(batch: LabelledPredictions, reference: PerformanceReference) -> np.ndarray:
+    """The per-row error stream of a batch: 0/1 errors (classification) or
+    absolute errors (regression; NaN where the prediction has no score)."""
+    if reference.kind == "regression":
+        return np.abs(batch.scores - batch.truth_values)
+    n = batch.size
+    if reference.positive is not None and batch.predicted.count(None) == n:
+        truth_pos = np.fromiter(map(operator.eq, batch.truth, repeat(reference.positive)), bool, n)
+        return ((batch.scores >= 0.5) != truth_pos).astype(np.float64)
+    correct = np.fromiter(map(operator.eq, batch.predicted, batch.truth), bool, n)
+    return (~correct).astype(np.float64)
+
+
+@dataclass(slots=True)
+class PerformanceCounts:
+    """One window of labelled predictions of a model, counted per batch.
+
+    Classification: errors, and per class (the reference's, the rest folded
+    into ``__other__``) true positives, predictions and truths; the Brier
+    score where a score is present. Regression: sums of error, absolute and
+    squared error. All sums, so a window's counts do not depend on how its
+    labels came in batches.
+    """
+
+    reference: PerformanceReference
+    labels: int = 0
+    start: float = math.inf
+    end: float = -math.inf
+    errors: float = 0.0  # classification: wrong predictions; regression: sum |error|
+    error_sum: float = 0.0  # regression: sum of error
+    squares: float = 0.0  # regression: sum of squared error
+    brier_sum: float = 0.0
+    brier_n: int = 0
+    counted: int = 0  # rows counted in errors (regression: with a score)
+    tp: np.ndarray | None = None
+    pred: np.ndarray | None = None
+    true: np.ndarray | None = None
+    _index: dict[Any, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        k = len(self.reference.classes)
+        self._index = {c: i for i, c in enumerate(self.reference.classes)}
+        if self.reference.kind == "classification":
+            self.tp = np.zeros(k + 1, np.int64)
+            self.pred = np.zeros(k + 1, np.int64)
+            self.true = np.zeros(k + 1, np.int64)
+
+    def add(self, batch: LabelledPredictions, errors: np.ndarray) -> None:
+        """Count a batch; ``errors`` is its :func:`labelled_rows`."""
+        n = batch.size
+        if n == 0:
+            return
+        ref = self.reference
+        self.labels += n
+        self.start = min(self.start, float(batch.label_times.min()))
+        self.end = max(self.end, float(batch.label_times.max()))
+        if ref.kind == "regression":
+            finite = ~np.isnan(errors)
+            signed = (batch.scores - batch.truth_values)[finite]
+            self.counted += int(finite.sum())
+            self.errors += float(errors[finite].sum())
+            self.error_sum += float(signed.sum())
+            self.squares += float((signed**2).sum())
+            return
+        self.counted += n
+        self.errors += float(errors.sum())
+        k = len(ref.classes)
+        index = self._index
+        truth = np.fromiter(map(index.get, batch.truth, repeat(k)), np.intp, n)
+        pred = np.fromiter(map(index.get, batch.predicted, repeat(k)), np.intp, n)
+        assert self.tp is not None and self.pred is not None and self.true is not None
+        self.true += np.bincount(truth, minlength=k + 1)
+        self.pred += np.bincount(pred, minlength=k + 1)
+        self.tp += np.bincount(truth[errors == 0], minlength=k + 1)
+        scores = batch.scores
+        scored = ~np.isnan(scores)
+        if scored.any():
+            if ref.positive is not None:
+                y = np.fromiter(map(operator.eq, batch.truth, repeat(ref.positive)), bool, n)
+            else:
+                y = errors == 0
+            self.brier_sum += float(((scores[scored] - y[scored]) ** 2).sum())
+            self.brier_n += int(scored.sum())
+
+    def error_rate(self) -> float:
+        return self.errors / self.counted if self.counted else math.nan
+
+    def metrics(self) -> dict[str, float]:
+        """The window's metrics by name (see docs/contract.md): classification
+        ``accuracy``, ``brier``, ``precision:<class>``, ``recall:<class>``;
+        regression ``mae``, ``rmse``, ``mean_error``."""
+        n = self.counted
+        if not n:
+            return {}
+        if self.reference.kind == "regression":
+            return {
+                "mae": self.errors / n,
+                "rmse": math.sqrt(self.squares / n),
+                "mean_error": self.error_sum / n,
+            }
+        out = {"accuracy": 1.0 - self.errors / n}
+        if self.brier_n:
+            out["brier"] = self.brier_sum / self.brier_n
+        assert self.tp is not None and self.pred is not None and self.true is not None
+        names = [*self.reference.classes, OTHER]
+        for i, name in enumerate(names):
+            if self.pred[i]:
+                out[f"precision:{name}"] = float(self.tp[i] / self.pred[i])
+            if self.true[i]:
+                out[f"recall:{name}"] = float(self.tp[i] / self.true[i])
+        return out
+
+
+def estimate_metrics(sums: np.ndarray, binary: bool) -> dict[str, float]:
+    """The label-free estimate of a window from its :meth:`ScoreCalibration.sums`:
+    ``accuracy``, and for a binary model the expected confusion matrix
+    (``tp``, ``fp``, ``tn``, ``fn`` as shares of the window) and ``precision``,
+    ``recall``."""
+    n, correct, n_pos, correct_pos = sums.tolist()
+    if n <= 0:
+        return {}
+    out = {"accuracy": correct / n}
+    if binary:
+        tp, fp = correct_pos, n_pos - correct_pos
+        tn = correct - correct_pos
+        fn = (n - n_pos) - tn
+        out |= {"tp": tp / n, "fp": fp / n, "tn": tn / n, "fn": fn / n}
+        if n_pos > 0:
+            out["precision"] = tp / n_pos
+        if tp + fn > 0:
+            out["recall"] = tp / (tp + fn)
+    return out
+
+
+def prediction_sums(
+    calibration: ScoreCalibration,
+    positive: str | None,
+    scores: np.ndarray,
+    labels: Sequence[Any],
+) -> np.ndarray:
+    """:meth:`ScoreCalibration.sums` of a chunk of ordinary (unlabelled) events."""
+    if calibration.binary:
+        is_pos = _is_positive(list(labels), scores, positive)
+    else:
+        is_pos = np.zeros(len(scores), bool)
+    return calibration.sums(scores, is_pos)
