@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from streamproc.detect.baseline import Baseline  # noqa: E402
+from streamproc.detect.estimate import prediction_sums  # noqa: E402
 from streamproc.detect.monitor import Monitor  # noqa: E402
-from streamproc.detect.performance import prediction_sums  # noqa: E402
 from streamproc.detect.settings import Settings  # noqa: E402
 from streamproc.events.labels import LabelledPredictions  # noqa: E402
 from streamproc.simulate import (  # noqa: E402

@@ -31,7 +31,7 @@ import numpy as np
 from streamproc.detect.baseline import Baseline, NumericProfile, Profile
 from streamproc.detect.columns import column_counts
 from streamproc.detect.cycle import PhaseMixer, phase_events
-from streamproc.detect.performance import estimate_metrics, prediction_sums
+from streamproc.detect.estimate import estimate_metrics, prediction_sums
 from streamproc.detect.policy import Finding, Key, Window
 from streamproc.detect.prediction import PredictionCounts
 from streamproc.detect.psi import psi_rows, psi_threshold, smoothed

@@ -7,13 +7,11 @@ import orjson
 import pytest
 
 from streamproc.detect.baseline import Baseline
+from streamproc.detect.estimate import ScoreCalibration, estimate_metrics, prediction_sums
 from streamproc.detect.performance import (
     PerformanceCounts,
     PerformanceReference,
-    ScoreCalibration,
-    estimate_metrics,
     labelled_rows,
-    prediction_sums,
 )
 from streamproc.events.labels import LabelledPredictions
 from streamproc.simulate import synthetic_columns
