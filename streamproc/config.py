@@ -55,6 +55,12 @@ class WorkerConfig:
         in the worker's process).
     max_models / max_features: metric label caps per worker (series beyond
         them are folded into ``__other__`` and counted).
+    labels: consume the labels topic and join labels to predictions (needs the
+        events and labels topics to have the same number of partitions).
+    label_ttl_seconds / max_pending_labels: how long (event time) and how many
+        predictions per model wait for their label; early_label_seconds /
+        max_early_labels: the same for labels that arrive before their
+        prediction (see :mod:`streamproc.labels.join`).
     """
 
     bootstrap: str = "localhost:9092"
@@ -68,6 +74,11 @@ class WorkerConfig:
     max_models: int = 100
     max_features: int = 50
     rebalance_timeout_s: float = 10.0
+    labels: bool = True
+    label_ttl_seconds: float = 86_400.0
+    max_pending_labels: int = 1_000_000
+    early_label_seconds: float = 300.0
+    max_early_labels: int = 100_000
     log_level: str = "INFO"
     topics: Topics = field(default_factory=Topics)
     detectors: Settings = field(default_factory=Settings)
@@ -77,6 +88,18 @@ class WorkerConfig:
         if self.decoders < 0:
             raise ValueError(f"decoders must be 0 or more, not {self.decoders}")
 
+
+def _flag(text: str) -> bool:
+    """An on/off environment value."""
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(text)
+
+
+_flag.__name__ = "boolean (on/off)"
 
 _ENV = {
     "STREAMPROC_BOOTSTRAP": ("bootstrap", str),
@@ -89,6 +112,11 @@ _ENV = {
     "STREAMPROC_MAX_MODELS": ("max_models", int),
     "STREAMPROC_MAX_FEATURES": ("max_features", int),
     "STREAMPROC_DECODERS": ("decoders", int),
+    "STREAMPROC_LABELS": ("labels", _flag),
+    "STREAMPROC_LABEL_TTL_SECONDS": ("label_ttl_seconds", float),
+    "STREAMPROC_MAX_PENDING_LABELS": ("max_pending_labels", int),
+    "STREAMPROC_EARLY_LABEL_SECONDS": ("early_label_seconds", float),
+    "STREAMPROC_MAX_EARLY_LABELS": ("max_early_labels", int),
 }
 _TOPIC_ENV = {f"STREAMPROC_TOPIC_{f.name.upper()}": f.name for f in dataclasses.fields(Topics)}
 

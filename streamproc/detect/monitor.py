@@ -36,6 +36,7 @@ from streamproc.detect.settings import Settings
 from streamproc.detect.window import WindowCounts, WindowReport
 from streamproc.events.alerts import Alert
 from streamproc.events.columns import EventColumns
+from streamproc.events.labels import LabelledPredictions
 
 
 class ModelMonitor:
@@ -271,3 +272,9 @@ class Monitor:
         for batch in batches:
             alerts += self.model(batch.model_id).update(batch, now=now)
         return alerts
+
+    # TEMPORARY (r-labels): a stand-in so the label join can call it; the
+    # performance detectors' branch (r-perf) provides the real one at merge.
+    def process_labels(self, batches: list[LabelledPredictions], *, now: float) -> list[Alert]:
+        """Labelled predictions into the performance detectors (stand-in: none yet)."""
+        return []
