@@ -16,7 +16,8 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from streamproc.broker import EmbeddedBroker, free_port
 from streamproc.config import Topics
@@ -180,22 +181,54 @@ async def _traffic_and_alerts(
             bootstrap, topics.alerts, show, unreadable, done=lambda _: stop.is_set(), poll_ms=300
         )
     )
-    try:
-        events = generate(
+    def traffic() -> Iterator[dict[str, Any]]:  # the same events each time it is called
+        batches = generate(
             scenario,
             events=int(rate * seconds),
             batch=max(1, int(rate * 0.1)),
             start_time=time.time(),
             rate=rate,
         )
-        await produce(
-            bootstrap,
-            topics.events,
-            (e for batch in events for e in batch),
-            rate=rate,
-            restamp=True,
+        return (e for batch in batches for e in batch)
+
+    try:
+        await asyncio.gather(
+            produce(bootstrap, topics.events, traffic(), rate=rate, restamp=True),
+            _delayed_labels(bootstrap, topics.labels, traffic(), rate),
         )
         await asyncio.sleep(3.0)  # let the last windows close and alerts arrive
     finally:
         stop.set()
         await follower
+
+
+LABEL_DELAY_SECONDS = 5.0
+
+
+async def _delayed_labels(
+    bootstrap: str, topic: str, events: Iterable[dict[str, Any]], rate: float
+) -> None:
+    """The ground truth of the demo's events, ``LABEL_DELAY_SECONDS`` after them."""
+    await asyncio.sleep(LABEL_DELAY_SECONDS)
+    await produce(bootstrap, topic, labels_of(events), rate=rate, restamp=True)
+
+
+def labels_of(events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Label events for ``events``: :func:`streamproc.simulate.labels_for` when
+    it exists, else a simple rule (the predicted class, wrong for one in ten).
+
+    >>> [x["label"] for x in labels_of([{"model_id": "m", "event_id": f"e{i}",
+    ...                                  "prediction": {"label": "ok"}} for i in (9, 10)])]
+    ['ok', 'fraud']
+    """
+    import streamproc.simulate as simulate
+
+    labels_for = getattr(simulate, "labels_for", None)
+    if labels_for is not None:  # the synthetic ground truth (concept drift included)
+        yield from labels_for(events)
+        return
+    flip = {"ok": "fraud", "fraud": "ok"}
+    for i, event in enumerate(events):
+        predicted = (event.get("prediction") or {}).get("label")
+        label = flip.get(predicted, predicted) if i % 10 == 1 else predicted
+        yield {"model_id": event["model_id"], "event_id": event["event_id"], "label": label}

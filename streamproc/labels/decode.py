@@ -68,6 +68,16 @@ class LabelRows:
     def size(self) -> int:
         return len(self.event_ids)
 
+    def slice(self, start: int, stop: int) -> LabelRows:
+        """Rows ``start:stop`` as new rows."""
+        return LabelRows(
+            self.model_ids[start:stop],
+            self.event_ids[start:stop],
+            self.values[start:stop],
+            self.times[start:stop],
+            self.records[start:stop],
+        )
+
 
 def decode_labels(
     values: Sequence[bytes | None], timestamps: Sequence[float]

@@ -165,15 +165,17 @@ class LabelStage:
         add the alerts and dead letters to ``result``."""
         try:
             pairs = self.join.add(result.columns)
+            letters = []
             if records:
                 rows, rejections = decode_labels(*record_values(records))
-                for index, problem in rejections:
-                    result.dead_letters.append(
-                        dead_letter(records[index], problem.reason, problem.detail, problem.index)
-                    )
+                letters = [
+                    dead_letter(records[index], problem.reason, problem.detail, problem.index)
+                    for index, problem in rejections
+                ]
                 pairs += self.join.match(rows)
-            if pairs:
-                result.alerts += monitor.process_labels(pairs, now=now)
+            alerts = monitor.process_labels(pairs, now=now) if pairs else []
+            result.dead_letters += letters
+            result.alerts += alerts
         except Exception as exc:  # noqa: BLE001 - a bug must not stop the stream
             log.exception("label join failed for a batch of %d label records", len(records))
             detail = f"processing failed: {type(exc).__name__}: {exc}".splitlines()[0]
