@@ -232,7 +232,8 @@ class IngestService(Service):
             )
             assigned = consumer.assignment()
             self.ready = bool(assigned)
-            self.metrics.assigned_partitions.set(len(assigned))
+            events = self.config.topics.events
+            self.metrics.assigned_partitions.set(sum(tp.topic == events for tp in assigned))
             for part in batches(polled, per_batch):
                 batch = self._start_decoding(part)
                 try:
