@@ -69,8 +69,12 @@ def workload(n: int):
                 start + i,
                 e["model_id"].encode(),
                 orjson.dumps(
-                    {"model_id": e["model_id"], "event_id": e["event_id"],
-                     "label": "yes" if i % 3 else "no", "timestamp": e["timestamp"] + 5}
+                    {
+                        "model_id": e["model_id"],
+                        "event_id": e["event_id"],
+                        "label": "yes" if i % 3 else "no",
+                        "timestamp": e["timestamp"] + 5,
+                    }
                 ),  # fmt: skip
                 int((e["timestamp"] + 5) * 1000),
             )

@@ -181,6 +181,7 @@ async def _traffic_and_alerts(
             bootstrap, topics.alerts, show, unreadable, done=lambda _: stop.is_set(), poll_ms=300
         )
     )
+
     def traffic() -> Iterator[dict[str, Any]]:  # the same events each time it is called
         batches = generate(
             scenario,

@@ -89,7 +89,12 @@ def decode_labels(
     one, ``(record index, rejection)``.
     """
     rows = LabelRows()
-    model_ids, event_ids, labels, records = rows.model_ids, rows.event_ids, rows.values, rows.records
+    model_ids, event_ids, labels, records = (
+        rows.model_ids,
+        rows.event_ids,
+        rows.values,
+        rows.records,
+    )
     times: list[float] = []
     rejections: list[tuple[int, Rejection]] = []
     decode = _DECODER.decode

@@ -117,7 +117,11 @@ class _ModelJoin:
     def add(self, columns: EventColumns) -> LabelledPredictions | None:
         ids = columns.event_ids
         n = columns.size
-        times, scores, labels = columns.timestamps, columns.prediction_scores, columns.prediction_labels
+        times, scores, labels = (
+            columns.timestamps,
+            columns.prediction_scores,
+            columns.prediction_labels,
+        )
         if n:
             self.watermark = max(self.watermark, float(times.max()))
         if len(ids) != n:  # decoded without event ids
@@ -149,7 +153,7 @@ class _ModelJoin:
         self.head = b
         index = self.index
         before = len(index)
-        index.update(zip(ids, range(a, b)))
+        index.update(zip(ids, range(a, b), strict=True))
         if len(index) != before + k:  # an id seen again (e.g. redelivered): the newest counts
             self._unlive_stale(a)
         if not self.early:
@@ -206,7 +210,7 @@ class _ModelJoin:
         self.ids[m:] = None
         self.live[:m] = True
         self.live[m:] = False
-        self.index.update(zip(self.ids[:m].tolist(), range(m)))
+        self.index.update(zip(self.ids[:m].tolist(), range(m), strict=True))
         self.tail, self.head = 0, m
 
     def _drop(self, positions: np.ndarray, reason: str) -> None:
@@ -220,7 +224,8 @@ class _ModelJoin:
                 self._remember(event_id, _EXPIRED)
                 dropped += 1
         self.live[positions] = False
-        self.counts[reason] += dropped
+        if dropped:
+            self.counts[reason] += dropped
 
     def _expire(self) -> None:
         """Drop the predictions older than the TTL (in arrival order), and early
@@ -241,7 +246,8 @@ class _ModelJoin:
             stale = [e for e, (_, t) in self.early.items() if t < cutoff]
             for e in stale:
                 del self.early[e]
-            self.counts["unknown_id"] += len(stale)
+            if stale:
+                self.counts["unknown_id"] += len(stale)
 
     # -- labels --------------------------------------------------------------
 
@@ -273,7 +279,9 @@ class _ModelJoin:
             return None
         if len(rows) == len(event_ids):
             return self._pairs(event_ids, values, label_times)
-        return self._pairs([event_ids[k] for k in rows], [values[k] for k in rows], label_times[rows])
+        return self._pairs(
+            [event_ids[k] for k in rows], [values[k] for k in rows], label_times[rows]
+        )
 
     def _pairs(self, event_ids: list[str], values: list, label_times: np.ndarray) -> Any:
         """Match labels whose ids are pending (in order; a repeated id counts once)."""
@@ -313,8 +321,9 @@ class _ModelJoin:
             else:
                 truth.append(None)
                 good[k] = False
-        self.counts["bad_value"] += int((~good & ~late).sum())
-        self.counts["expired"] += int(late.sum())
+        if not good.all() or late.any():
+            self.counts["bad_value"] += int((~good & ~late).sum())
+            self.counts["expired"] += int(late.sum())
         good &= ~late
         if not good.all():
             sel = np.flatnonzero(good)
@@ -322,7 +331,12 @@ class _ModelJoin:
             event_ids = [event_ids[k] for k in pick]
             truth = [truth[k] for k in pick]
             codes = [codes[k] for k in pick]
-            pos, times, label_times, truth_values = pos[sel], times[sel], label_times[sel], truth_values[sel]
+            pos, times, label_times, truth_values = (
+                pos[sel],
+                times[sel],
+                label_times[sel],
+                truth_values[sel],
+            )
         if not len(pos):
             return None
         self.counts["matched"] += len(pos)
@@ -425,4 +439,4 @@ class LabelJoin:
                 total.update(join.counts)
                 join.counts.clear()
         self._counts = Counter()
-        return total
+        return +total  # without zero counts

@@ -4,6 +4,7 @@ import argparse
 import subprocess
 import sys
 
+import numpy as np
 import orjson
 
 from streamproc.commands.offline import cmd_replay
@@ -51,7 +52,7 @@ def test_replay_joins_labels_once_it_has_passed_their_predictions(tmp_path, monk
     seen = [b for batches, _ in calls for b in batches]
     ids = [e for b in seen for e in b.event_ids]
     assert len(ids) == N // 2 and len(set(ids)) == N // 2
-    assert all((b.label_delays() == 2.0).all() for b in seen)
+    assert all(np.allclose(b.label_delays(), 2.0) for b in seen)
     assert len(calls) > 1  # interleaved, not all at the end
     for batches, until in calls[:-1]:  # no label before the replay has passed its time
         assert all(b.label_times.max() <= until for b in batches)
