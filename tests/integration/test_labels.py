@@ -168,12 +168,17 @@ def test_malformed_label_records_go_to_the_dlq_with_reasons(bootstrap, worker):
     assert "[1] label: must be a string or a number" in errors
     assert all(r.key == b"mal" for r in dead)
     assert bad[0] in {r.value for r in dead}  # the original bytes
-    after = worker.metrics()
-    for reason, n in (("bad_json", 1), ("missing_event_id", 1), ("bad_label", 2)):
-        got = metric(after, "streamproc_events_rejected_total", reason=reason) - metric(
-            before, "streamproc_events_rejected_total", reason=reason
-        )
-        assert got == n, (reason, got)
+
+    def rejected() -> dict[str, float]:
+        after = worker.metrics()
+        return {
+            reason: metric(after, "streamproc_events_rejected_total", reason=reason)
+            - metric(before, "streamproc_events_rejected_total", reason=reason)
+            for reason in ("bad_json", "missing_event_id", "bad_label")
+        }
+
+    expected = {"bad_json": 1, "missing_event_id": 1, "bad_label": 2}
+    assert wait_for(lambda: rejected() == expected, 10), rejected()
 
 
 def test_a_labels_topic_with_other_partitions_stops_the_worker(bootstrap, tmp_path):
