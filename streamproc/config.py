@@ -58,7 +58,7 @@ class WorkerConfig:
     labels: consume the labels topic and join labels to predictions (needs the
         events and labels topics to have the same number of partitions).
     label_ttl_seconds / max_pending_labels: how long (event time) and how many
-        predictions per model wait for their label; early_label_seconds /
+        predictions (all models of the worker) wait for their label; early_label_seconds /
         max_early_labels: the same for labels that arrive before their
         prediction (see :mod:`streamproc.labels.join`).
     """

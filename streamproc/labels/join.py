@@ -11,10 +11,11 @@ Per model:
 - **pending predictions**: those with an ``event_id`` (events without one are
   not joinable: counted as ``unjoinable``) wait for their label until the
   model's newest prediction time (event time) is ``ttl_seconds`` past theirs
-  (default 24 h), and while there are fewer than ``max_pending`` of them
-  (default 1,000,000 a model). When full, the oldest pending predictions are
-  evicted, an eighth of the cap at once (counted ``predictions_evicted``);
-  those past the TTL are dropped in arrival order (``predictions_expired``).
+  (default 24 h); those past it are dropped in arrival order (counted
+  ``predictions_expired``). At most ``max_pending`` predictions wait in one
+  join (default 1,000,000, all models of a worker together): when more would,
+  every model gives up its oldest pending predictions, in proportion to how
+  many it has, until an eighth of the cap is free (``predictions_evicted``).
   Storage is compact: a dict ``event_id -> slot`` into numpy arrays of
   prediction time, score and interned predicted class.
 - **early labels** (a label whose prediction has not arrived yet) wait until
@@ -72,7 +73,8 @@ _MATCHED, _EXPIRED = "duplicate", "expired"  # what a remembered id makes of a l
 
 @dataclass(frozen=True, slots=True)
 class JoinSettings:
-    """Bounds of the join, per model (see the module doc)."""
+    """Bounds of the join (see the module doc): ``max_pending`` for all models
+    together, the others per model."""
 
     ttl_seconds: float = 86_400.0
     max_pending: int = 1_000_000
@@ -88,7 +90,7 @@ class JoinSettings:
 
 
 class _ModelJoin:
-    """The join state of one model."""
+    """The join state of one model (``max_pending`` bounds it too)."""
 
     def __init__(self, model_id: str, settings: JoinSettings, counts: Counter[str]) -> None:
         self.model_id = model_id
@@ -212,6 +214,11 @@ class _ModelJoin:
         self.live[m:] = False
         self.index.update(zip(self.ids[:m].tolist(), range(m), strict=True))
         self.tail, self.head = 0, m
+
+    def evict(self, count: int) -> None:
+        """Give up the ``count`` oldest pending predictions."""
+        live = np.flatnonzero(self.live[self.tail : self.head])[:count] + self.tail
+        self._drop(live, "predictions_evicted")
 
     def _drop(self, positions: np.ndarray, reason: str) -> None:
         """Forget the pending predictions at ``positions`` (expired or evicted)."""
@@ -392,6 +399,12 @@ class LabelJoin:
             pairs = self._model(columns.model_id).add(columns)
             if pairs is not None:
                 found.append(pairs)
+        pending = self.pending
+        cap = self.settings.max_pending
+        if pending > cap:  # full: the models give up their oldest, in proportion
+            excess = pending - (cap - cap // 8)
+            for join in self.models.values():
+                join.evict(min(len(join.index), excess * len(join.index) // pending + 1))
         return found
 
     def match(self, rows: LabelRows) -> list[LabelledPredictions]:

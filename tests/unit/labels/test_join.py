@@ -116,6 +116,16 @@ def test_the_cap_evicts_the_oldest_pending_predictions():
     assert join.take_counts()["expired"] == 1
 
 
+def test_the_cap_holds_for_all_models_together():
+    join = LabelJoin(JoinSettings(max_pending=800))
+    for start in range(0, 3000, 100):
+        join.add([predictions([f"e{i}" for i in range(start, start + 100)], model=f"m{start % 3}")])
+        assert join.pending <= 800
+    sizes = [len(m.index) for m in join.models.values()]
+    assert min(sizes) > 150  # every model keeps a share
+    assert join.take_counts()["predictions_evicted"] == 3000 - join.pending
+
+
 def test_matched_slots_are_reused_without_evicting():
     join = LabelJoin(JoinSettings(max_pending=64))
     for start in range(0, 10_000, 50):
