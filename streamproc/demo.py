@@ -2,7 +2,8 @@
 
 Starts the embedded broker, a worker process, a producer of synthetic
 traffic (:mod:`streamproc.simulate`) that drifts after a warm-up in three
-features, and prints alerts as they arrive, then a summary. Everything it
+features, and of its labels (on the labels topic, a few seconds later), and
+prints alerts as they arrive, then a summary. Everything it
 started is stopped on exit, on ``--duration`` or Ctrl-C.
 """
 
@@ -152,6 +153,7 @@ def run_demo(*, duration: float, rate: float, out=sys.stdout) -> int:
         )
         text, ok = summarize(alerts, scenario)
         print(text, file=out, flush=True)
+        print(labels_line(port), file=out, flush=True)
         return 0 if ok else 2
     except KeyboardInterrupt:
         print("\ninterrupted; stopping", file=out)
@@ -204,6 +206,29 @@ async def _traffic_and_alerts(
 
 
 LABEL_DELAY_SECONDS = 5.0
+
+
+def labels_line(port: int) -> str:
+    """How many labels the worker joined, from its ``/metrics``."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+            text = r.read().decode()
+    except OSError:
+        return "labels: (worker metrics unavailable)"
+    total = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("streamproc_labels_total{")
+    )
+    pending = next(
+        (line.rsplit(" ", 1)[1] for line in text.splitlines()
+         if line.startswith("streamproc_labels_pending ")),
+        "0",
+    )  # fmt: skip
+    return (
+        f"labels: {total:.0f} joined to their predictions "
+        f"({LABEL_DELAY_SECONDS:.0f} s after them), {float(pending):.0f} predictions pending"
+    )
 
 
 async def _delayed_labels(
