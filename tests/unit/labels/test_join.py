@@ -198,7 +198,8 @@ def test_memory_per_pending_prediction_is_bounded():
     """~150 bytes a pending prediction with 12-character ids (docs: README, Labels)."""
     n = 200_000
     ids = [f"evt-{i:08d}" for i in range(n)]
-    columns = [predictions(ids[i : i + 5000], list(range(i, i + 5000))) for i in range(0, n, 5000)]
+    columns = [predictions(ids[i : i + 5000], [t / 10 for t in range(i, i + 5000)])
+               for i in range(0, n, 5000)]  # fmt: skip
     tracemalloc.start()
     join = LabelJoin()
     before = tracemalloc.get_traced_memory()[0]
