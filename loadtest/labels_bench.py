@@ -53,9 +53,7 @@ def record(topic: str, offset: int, key: bytes, value: bytes, ts: int) -> Consum
 
 
 def workload(n: int):
-    events = [e for batch in wide_events(events=n, models=10) for e in batch]
-    for i, e in enumerate(events):
-        e["event_id"] = f"{e['model_id']}-{i}"
+    events = wide_events(events=n, models=10)  # each with an event_id
     batches = []
     for start in range(0, n, BATCH):
         part = events[start : start + BATCH]
@@ -116,7 +114,7 @@ def memory(n: int) -> tuple[float, float]:
         columns = EventColumns(
             model_id="m",
             model_version="v",
-            timestamps=np.arange(start, start + k, dtype=np.float64),
+            timestamps=np.arange(start, start + k, dtype=np.float64) / 100,
             features={},
             prediction_scores=np.full(k, 0.5),
             prediction_labels=["yes" if i % 3 else "no" for i in range(k)],

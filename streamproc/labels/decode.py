@@ -85,9 +85,13 @@ def decode_labels(
     """Decode the values of a batch of label records.
 
     ``timestamps`` are the records' times (seconds), the default for labels
-    without a ``timestamp``. Returns the valid labels and, for each invalid
-    one, ``(record index, rejection)``.
+    without a ``timestamp`` (read only for those: it may compute them lazily).
+    Returns the valid labels and, for each invalid one, ``(record index,
+    rejection)``.
     """
+    bulk = _decode_bulk(values, timestamps)
+    if bulk is not None:
+        return bulk, []
     rows = LabelRows()
     model_ids, event_ids, labels, records = (
         rows.model_ids,
@@ -117,6 +121,55 @@ def decode_labels(
             records.append(index)
     rows.times = np.asarray(times, dtype=np.float64)
     return rows, rejections
+
+
+def _decode_bulk(values: Sequence[bytes | None], timestamps: Sequence[float]) -> LabelRows | None:
+    """All records at once, when every one is valid (else None): msgspec decodes
+    them as lines. Only when no value holds a newline, so that each line is
+    exactly one record."""
+    if not values:
+        return None
+    try:
+        joined = b"\n".join(values)  # type: ignore[arg-type]
+    except TypeError:  # a tombstone
+        return None
+    if joined.count(b"\n") != len(values) - 1:
+        return None
+    try:
+        items = _DECODER.decode_lines(joined)
+    except msgspec.DecodeError:
+        return None
+    if len(items) != len(values):  # blank values are skipped as blank lines
+        return None
+    if list in set(map(type, items)):
+        labels: list[_Label] = []
+        records: list[int] = []
+        defaults: list[float] = []
+        for index, item in enumerate(items):
+            if type(item) is list:
+                labels += item
+                records += [index] * len(item)
+                defaults += [timestamps[index]] * len(item)
+            else:
+                labels.append(item)
+                records.append(index)
+                defaults.append(timestamps[index])
+    else:
+        labels, records, defaults = items, list(range(len(items))), timestamps
+    model_ids = [x.model_id for x in labels]
+    for model_id in set(model_ids):
+        if not MODEL_ID_PATTERN.fullmatch(model_id):
+            return None
+    stamps = [x.timestamp for x in labels]
+    if None in stamps:
+        stamps = [defaults[i] if t is None else t for i, t in enumerate(stamps)]
+    return LabelRows(
+        model_ids,
+        [x.event_id for x in labels],
+        [x.label for x in labels],
+        np.asarray(stamps, dtype=np.float64),
+        records,
+    )
 
 
 def _reference(

@@ -55,6 +55,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -168,7 +169,7 @@ class _ModelJoin:
         if not hits:
             return None
         waiting = [early.pop(e) for e in hits]
-        return self._pairs(
+        return self.match(
             hits, [w[0] for w in waiting], np.array([w[1] for w in waiting], dtype=np.float64)
         )
 
@@ -228,11 +229,12 @@ class _ModelJoin:
             event_id = ids[p]
             if index.get(event_id) == p:
                 del index[event_id]
-                self._remember(event_id, _EXPIRED)
+                self._recent[event_id] = _EXPIRED
                 dropped += 1
         self.live[positions] = False
         if dropped:
             self.counts[reason] += dropped
+            self._remember((), _EXPIRED)  # keeps the recent ids bounded
 
     def _expire(self) -> None:
         """Drop the predictions older than the TTL (in arrival order), and early
@@ -258,20 +260,35 @@ class _ModelJoin:
 
     # -- labels --------------------------------------------------------------
 
-    def _remember(self, event_id: str, what: str) -> None:
-        self._recent[event_id] = what
+    def _remember(self, event_ids: Iterable[str], what: str) -> None:
+        self._recent.update(zip(event_ids, repeat(what)))
         if len(self._recent) >= self.s.recent_ids // 2:
             self._recent_old, self._recent = self._recent, {}
 
     def match(self, event_ids: list[str], values: list, label_times: np.ndarray) -> Any:
-        index, early, counts = self.index, self.early, self.counts
-        rows: list[int] = []
+        """Labels of this model, in order: the pairs they complete (or None); the
+        others are counted or wait as early labels."""
+        pop = self.index.pop
+        positions = list(map(pop, event_ids, repeat(None)))
+        if None in positions:
+            hit = [k for k, p in enumerate(positions) if p is not None]
+            miss = [k for k, p in enumerate(positions) if p is None]
+            positions = [positions[k] for k in hit]
+            ids = [event_ids[k] for k in hit]
+            self._remember(ids, _MATCHED)
+            self._misses([event_ids[k] for k in miss], [values[k] for k in miss], label_times[miss])
+            event_ids, values, label_times = ids, [values[k] for k in hit], label_times[hit]
+        else:
+            self._remember(event_ids, _MATCHED)
+        return self._pairs(event_ids, values, label_times, positions) if positions else None
+
+    def _misses(self, event_ids: list[str], values: list, label_times: np.ndarray) -> None:
+        """Labels whose prediction is not pending: counted, or early labels."""
+        early, counts = self.early, self.counts
+        recent, old = self._recent, self._recent_old
         for k, event_id in enumerate(event_ids):
-            if event_id in index:
-                rows.append(k)
-                continue
-            seen = self._recent.get(event_id) or self._recent_old.get(event_id)
-            if seen is not None:
+            seen = recent.get(event_id) or old.get(event_id)
+            if seen is not None:  # matched before (or twice in this batch), or dropped
                 counts[seen] += 1
             elif event_id in early:
                 counts["duplicate"] += 1
@@ -282,68 +299,46 @@ class _ModelJoin:
             for event_id in list(early)[:drop]:
                 del early[event_id]
             counts["unknown_id"] += drop
-        if not rows:
-            return None
-        if len(rows) == len(event_ids):
-            return self._pairs(event_ids, values, label_times)
-        return self._pairs(
-            [event_ids[k] for k in rows], [values[k] for k in rows], label_times[rows]
-        )
 
-    def _pairs(self, event_ids: list[str], values: list, label_times: np.ndarray) -> Any:
-        """Match labels whose ids are pending (in order; a repeated id counts once)."""
-        index = self.index
-        positions: list[int] = []
-        keep: list[int] = []
-        for k, event_id in enumerate(event_ids):
-            p = index.pop(event_id, None)
-            if p is None:
-                self.counts["duplicate"] += 1  # the same id twice in this batch
-                continue
-            positions.append(p)
-            keep.append(k)
-            self._remember(event_id, _MATCHED)
-        if len(keep) != len(event_ids):
-            event_ids = [event_ids[k] for k in keep]
-            values = [values[k] for k in keep]
-            label_times = label_times[keep]
+    def _pairs(
+        self, event_ids: list[str], values: list, label_times: np.ndarray, positions: list[int]
+    ) -> Any:
+        """The labelled predictions of matched labels (their predictions' slots)."""
         pos = np.asarray(positions, dtype=np.intp)
         self.live[pos] = False
         times = self.times[pos]
         late = times < self.watermark - self.s.ttl_seconds  # past the TTL, not dropped yet
-        codes = self.classes[pos].tolist()
-        names = self.class_names
-        truth: list[str | None] = []
-        truth_values = np.full(len(keep), np.nan)
-        good = np.ones(len(keep), dtype=bool)
-        for k, value in enumerate(values):
-            if type(value) is str:
-                truth.append(value)
-                continue
-            truth_values[k] = value
-            if codes[k] == 0:  # the prediction has no class: regression (or scores only)
-                truth.append(None)
-            elif float(value).is_integer():
-                truth.append(category(int(value)))
-            else:
-                truth.append(None)
-                good[k] = False
-        if not good.all() or late.any():
-            self.counts["bad_value"] += int((~good & ~late).sum())
+        codes = self.classes[pos]
+        n = len(pos)
+        truth_values = np.full(n, np.nan)
+        good = ~late
+        if set(map(type, values)) == {str}:  # classes: the common case, no loop
+            truth: list[str | None] = list(values)
+        else:
+            truth = []
+            for k, value in enumerate(values):
+                if type(value) is str:
+                    truth.append(value)
+                    continue
+                truth_values[k] = value
+                if codes[k] == 0:  # the prediction has no class: regression (or scores only)
+                    truth.append(None)
+                elif float(value).is_integer():
+                    truth.append(category(int(value)))
+                else:
+                    truth.append(None)
+                    if good[k]:
+                        good[k] = False
+                        self.counts["bad_value"] += 1
+        if late.any():
             self.counts["expired"] += int(late.sum())
-        good &= ~late
         if not good.all():
             sel = np.flatnonzero(good)
             pick = sel.tolist()
             event_ids = [event_ids[k] for k in pick]
             truth = [truth[k] for k in pick]
-            codes = [codes[k] for k in pick]
-            pos, times, label_times, truth_values = (
-                pos[sel],
-                times[sel],
-                label_times[sel],
-                truth_values[sel],
-            )
+            pos, times, codes = pos[sel], times[sel], codes[sel]
+            label_times, truth_values = label_times[sel], truth_values[sel]
         if not len(pos):
             return None
         self.counts["matched"] += len(pos)
@@ -353,7 +348,7 @@ class _ModelJoin:
             timestamps=times,
             label_times=np.asarray(label_times, dtype=np.float64),
             scores=self.scores[pos],
-            predicted=[names[c] for c in codes],
+            predicted=np.asarray(self.class_names, dtype=object)[codes].tolist(),
             truth=truth,
             truth_values=truth_values,
         )
@@ -411,24 +406,26 @@ class LabelJoin:
         """Labels (in order); returns the matched pairs, one batch per model."""
         if not rows.size:
             return []
-        models = dict.fromkeys(rows.model_ids)
+        models = {m: i for i, m in enumerate(dict.fromkeys(rows.model_ids))}
         if len(models) == 1:
-            groups = {rows.model_ids[0]: None}
-        else:
-            groups = {m: [] for m in models}
-            for k, m in enumerate(rows.model_ids):
-                groups[m].append(k)
+            pairs = self._model(rows.model_ids[0]).match(rows.event_ids, rows.values, rows.times)
+            return [] if pairs is None else [pairs]
+        # group by model in numpy: each model's labels in their order
+        codes = np.fromiter(map(models.__getitem__, rows.model_ids), np.intp, rows.size)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.cumsum(np.bincount(codes, minlength=len(models))).tolist()
+        ids = np.asarray(rows.event_ids, dtype=object)[order].tolist()
+        values = np.asarray(rows.values, dtype=object)[order].tolist()
+        times = rows.times[order]
         found = []
-        for model_id, take in groups.items():
-            if take is None:
-                ids, values, times = rows.event_ids, rows.values, rows.times
-            else:
-                ids = [rows.event_ids[k] for k in take]
-                values = [rows.values[k] for k in take]
-                times = rows.times[take]
-            pairs = self._model(model_id).match(ids, values, times)
+        start = 0
+        for model_id, stop in zip(models, bounds, strict=True):
+            pairs = self._model(model_id).match(
+                ids[start:stop], values[start:stop], times[start:stop]
+            )
             if pairs is not None:
                 found.append(pairs)
+            start = stop
         return found
 
     def flush(self) -> None:

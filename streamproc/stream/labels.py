@@ -30,7 +30,7 @@ from streamproc.config import Topics, WorkerConfig
 from streamproc.detect.monitor import Monitor
 from streamproc.events.labels import LabelledPredictions
 from streamproc.labels import UNMATCHED_REASONS, JoinSettings, LabelJoin, decode_labels
-from streamproc.stream.batch import BatchResult, dead_letter, record_values
+from streamproc.stream.batch import BatchResult, dead_letter
 from streamproc.stream.metrics import Metrics
 
 log = logging.getLogger("streamproc.stream.ingest")
@@ -150,6 +150,21 @@ class LabelMetrics:
         self.early.set(join.early)
 
 
+class _Stamps:
+    """The records' Kafka times in seconds, computed only when asked for."""
+
+    __slots__ = ("records",)
+
+    def __init__(self, records: list[ConsumerRecord]) -> None:
+        self.records = records
+
+    def __getitem__(self, index: int) -> float:
+        return self.records[index].timestamp / 1000.0
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
 class LabelStage:
     """The label join of one worker (see the module doc)."""
 
@@ -167,7 +182,7 @@ class LabelStage:
             pairs = self.join.add(result.columns)
             letters = []
             if records:
-                rows, rejections = decode_labels(*record_values(records))
+                rows, rejections = decode_labels([r.value for r in records], _Stamps(records))
                 letters = [
                     dead_letter(records[index], problem.reason, problem.detail, problem.index)
                     for index, problem in rejections
