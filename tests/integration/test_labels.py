@@ -76,9 +76,10 @@ def unmatched(samples: dict, reason: str) -> float:
 
 def test_labels_after_their_predictions_are_matched(bootstrap, worker):
     t = worker.topics
-    send(bootstrap, t.events, [event("after", f"a{i}", T0 + i) for i in range(200)], per_record=20)
+    events = [event("after", f"a{i}", T0 + i / 10) for i in range(200)]  # within the TTL
+    send(bootstrap, t.events, events, per_record=20)
     assert events_counted(worker, "after", 200), worker.log()[-2000:]
-    send(bootstrap, t.labels, [label("after", f"a{i}", T0 + 60 + i) for i in range(150)], 10)
+    send(bootstrap, t.labels, [label("after", f"a{i}", T0 + 60 + i / 10) for i in range(150)], 10)
     assert wait_for(
         lambda: metric(worker.metrics(), "streamproc_labels_total", model="after") == 150, 30
     ), worker.log()[-2000:]
