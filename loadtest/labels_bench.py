@@ -16,14 +16,13 @@ records a worker fetches; see README, "Labels").
 Memory: ``--pending`` predictions with 12-character ids added to a
 ``LabelJoin`` and none labelled; tracemalloc bytes per pending prediction,
 ids' strings included (the decoded events are dropped, so the join holds the
-only reference to them), and the process's RSS growth.
+only reference to them).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
-import resource
 import sys
 import time
 import tracemalloc
@@ -103,9 +102,8 @@ def run(batches, labels: bool) -> float:
     return events / elapsed
 
 
-def memory(n: int) -> tuple[float, float]:
+def memory(n: int) -> float:
     gc.collect()
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     join = LabelJoin()
@@ -127,9 +125,8 @@ def memory(n: int) -> tuple[float, float]:
     gc.collect()
     used = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
-    rss = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) * 1024
     assert join.pending == n
-    return used / n, rss / n
+    return used / n
 
 
 def main() -> None:
@@ -147,11 +144,10 @@ def main() -> None:
     print(f"judge path without labels: {a:,.0f} events/s")
     print(f"judge path with a label for every event: {b:,.0f} events/s ({b / a:.2f}x)")
     del batches
-    per, rss = memory(args.pending)
+    per = memory(args.pending)
     print(
         f"memory: {per:.0f} bytes per pending prediction (tracemalloc, ids included), "
-        f"{per * 1e6 / 2**20:.0f} MiB per million; RSS growth {rss:.0f} bytes each "
-        f"({args.pending:,} pending)"
+        f"{per * 1e6 / 2**20:.0f} MiB per million ({args.pending:,} pending)"
     )
 
 

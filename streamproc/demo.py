@@ -256,5 +256,5 @@ def labels_of(events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     flip = {"ok": "fraud", "fraud": "ok"}
     for i, event in enumerate(events):
         predicted = (event.get("prediction") or {}).get("label")
-        label = flip.get(predicted, predicted) if i % 10 == 1 else predicted
+        label = flip.get(str(predicted), predicted) if i % 10 == 1 else predicted
         yield {"model_id": event["model_id"], "event_id": event["event_id"], "label": label}

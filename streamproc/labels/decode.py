@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Union
+from typing import Annotated, Any, Union
 
 import msgspec
 import numpy as np
@@ -104,6 +104,7 @@ def decode_labels(
     decode = _DECODER.decode
     valid_ids: dict[str, bool] = {}  # model id -> matches the contract's pattern
     for index, value in enumerate(values):
+        decoded: Any
         try:
             decoded = decode(value)  # type: ignore[arg-type]
         except (msgspec.DecodeError, TypeError):
@@ -141,10 +142,11 @@ def _decode_bulk(values: Sequence[bytes | None], timestamps: Sequence[float]) ->
         return None
     if len(items) != len(values):  # blank values are skipped as blank lines
         return None
+    labels: Any
+    records: list[int]
+    defaults: Any
     if list in set(map(type, items)):
-        labels: list[_Label] = []
-        records: list[int] = []
-        defaults: list[float] = []
+        labels, records, defaults = [], [], []
         for index, item in enumerate(items):
             if type(item) is list:
                 labels += item

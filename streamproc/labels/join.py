@@ -269,7 +269,7 @@ class _ModelJoin:
         """Labels of this model, in order: the pairs they complete (or None); the
         others are counted or wait as early labels."""
         pop = self.index.pop
-        positions = list(map(pop, event_ids, repeat(None)))
+        positions: list[Any] = list(map(pop, event_ids, repeat(None)))
         if None in positions:
             hit = [k for k, p in enumerate(positions) if p is not None]
             miss = [k for k, p in enumerate(positions) if p is None]

@@ -182,7 +182,10 @@ class LabelStage:
             pairs = self.join.add(result.columns)
             letters = []
             if records:
-                rows, rejections = decode_labels([r.value for r in records], _Stamps(records))
+                rows, rejections = decode_labels(
+                    [r.value for r in records],
+                    _Stamps(records),  # type: ignore[arg-type]
+                )
                 letters = [
                     dead_letter(records[index], problem.reason, problem.detail, problem.index)
                     for index, problem in rejections
