@@ -130,10 +130,17 @@ class LabelMetrics:
             ["reason"],
             registry=r,
         )
+        for reason in ("expired", "evicted"):
+            self.unlabelled.labels(reason)
+        self._models = 0  # models of the join with a streamproc_labels_total series
         self.delay = _DelayCollector()
         r.register(self.delay)
 
     def observe(self, pairs: list[LabelledPredictions], join: LabelJoin) -> None:
+        if len(join.models) != self._models:  # a series (at 0) from a model's first events on
+            self._models = len(join.models)
+            for model_id in join.models:
+                self.labels.labels(self._metrics.model_label(model_id))
         for batch in pairs:
             self.labels.labels(self._metrics.model_label(batch.model_id)).inc(batch.size)
             self.delay.observe(batch.label_delays())
