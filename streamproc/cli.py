@@ -141,6 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="baseline JSON (repeat for several models); without one, each model "
         "learns its baseline from its first events",
     )
+    p.add_argument(
+        "--labels",
+        metavar="FILE",
+        help="JSON-lines label events (in time order), joined to the events by event_id "
+        "for the performance detectors",
+    )
     config(p)
 
     p = add("produce", "Publish events from a JSON-lines file (or synthetic ones).", cmd_produce)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,12 @@ class WorkerConfig:
         in the worker's process).
     max_models / max_features: metric label caps per worker (series beyond
         them are folded into ``__other__`` and counted).
+    labels: consume the labels topic and join labels to predictions (needs the
+        events and labels topics to have the same number of partitions).
+    label_ttl_seconds / max_pending_labels: how long (event time) and how many
+        predictions (all models of the worker) wait for their label; early_label_seconds /
+        max_early_labels: the same for labels that arrive before their
+        prediction (see :mod:`streamproc.labels.join`).
     """
 
     bootstrap: str = "localhost:9092"
@@ -68,6 +74,11 @@ class WorkerConfig:
     max_models: int = 100
     max_features: int = 50
     rebalance_timeout_s: float = 10.0
+    labels: bool = True
+    label_ttl_seconds: float = 86_400.0
+    max_pending_labels: int = 1_000_000
+    early_label_seconds: float = 300.0
+    max_early_labels: int = 100_000
     log_level: str = "INFO"
     topics: Topics = field(default_factory=Topics)
     detectors: Settings = field(default_factory=Settings)
@@ -78,7 +89,19 @@ class WorkerConfig:
             raise ValueError(f"decoders must be 0 or more, not {self.decoders}")
 
 
-_ENV = {
+def _flag(text: str) -> bool:
+    """An on/off environment value."""
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(text)
+
+
+_flag.__name__ = "boolean (on/off)"
+
+_ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "STREAMPROC_BOOTSTRAP": ("bootstrap", str),
     "STREAMPROC_GROUP_ID": ("group_id", str),
     "STREAMPROC_METRICS_PORT": ("metrics_port", int),
@@ -89,6 +112,11 @@ _ENV = {
     "STREAMPROC_MAX_MODELS": ("max_models", int),
     "STREAMPROC_MAX_FEATURES": ("max_features", int),
     "STREAMPROC_DECODERS": ("decoders", int),
+    "STREAMPROC_LABELS": ("labels", _flag),
+    "STREAMPROC_LABEL_TTL_SECONDS": ("label_ttl_seconds", float),
+    "STREAMPROC_MAX_PENDING_LABELS": ("max_pending_labels", int),
+    "STREAMPROC_EARLY_LABEL_SECONDS": ("early_label_seconds", float),
+    "STREAMPROC_MAX_EARLY_LABELS": ("max_early_labels", int),
 }
 _TOPIC_ENV = {f"STREAMPROC_TOPIC_{f.name.upper()}": f.name for f in dataclasses.fields(Topics)}
 
@@ -117,7 +145,9 @@ def load_config(
             try:
                 worker[name] = kind(env[var])
             except ValueError:
-                raise ValueError(f"{var}: not a valid {kind.__name__}: {env[var]!r}") from None
+                raise ValueError(
+                    f"{var}: not a valid {getattr(kind, '__name__', 'value')}: {env[var]!r}"
+                ) from None
     topics.update({name: env[var] for var, name in _TOPIC_ENV.items() if var in env})
     worker.update({k: v for k, v in (flags or {}).items() if v is not None})
     names = {f.name for f in dataclasses.fields(WorkerConfig)} - {"topics", "detectors"}

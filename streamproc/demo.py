@@ -2,7 +2,8 @@
 
 Starts the embedded broker, a worker process, a producer of synthetic
 traffic (:mod:`streamproc.simulate`) that drifts after a warm-up in three
-features, and prints alerts as they arrive, then a summary. Everything it
+features, and of its labels (on the labels topic, a few seconds later), and
+prints alerts as they arrive, then a summary. Everything it
 started is stopped on exit, on ``--duration`` or Ctrl-C.
 """
 
@@ -16,7 +17,8 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from streamproc.broker import EmbeddedBroker, free_port
 from streamproc.config import Topics
@@ -151,6 +153,7 @@ def run_demo(*, duration: float, rate: float, out=sys.stdout) -> int:
         )
         text, ok = summarize(alerts, scenario)
         print(text, file=out, flush=True)
+        print(labels_line(port), file=out, flush=True)
         return 0 if ok else 2
     except KeyboardInterrupt:
         print("\ninterrupted; stopping", file=out)
@@ -180,22 +183,65 @@ async def _traffic_and_alerts(
             bootstrap, topics.alerts, show, unreadable, done=lambda _: stop.is_set(), poll_ms=300
         )
     )
-    try:
-        events = generate(
+
+    def traffic() -> Iterator[dict[str, Any]]:  # the same events each time it is called
+        batches = generate(
             scenario,
             events=int(rate * seconds),
             batch=max(1, int(rate * 0.1)),
             start_time=time.time(),
             rate=rate,
         )
-        await produce(
-            bootstrap,
-            topics.events,
-            (e for batch in events for e in batch),
-            rate=rate,
-            restamp=True,
+        return (e for batch in batches for e in batch)
+
+    try:
+        await asyncio.gather(
+            produce(bootstrap, topics.events, traffic(), rate=rate, restamp=True),
+            _delayed_labels(bootstrap, topics.labels, traffic(), rate),
         )
         await asyncio.sleep(3.0)  # let the last windows close and alerts arrive
     finally:
         stop.set()
         await follower
+
+
+LABEL_DELAY_SECONDS = 5.0
+
+
+def labels_line(port: int) -> str:
+    """How many labels the worker joined, from its ``/metrics``."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+            text = r.read().decode()
+    except OSError:
+        return "labels: (worker metrics unavailable)"
+    total = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("streamproc_labels_total{")
+    )
+    pending = next(
+        (line.rsplit(" ", 1)[1] for line in text.splitlines()
+         if line.startswith("streamproc_labels_pending ")),
+        "0",
+    )  # fmt: skip
+    return (
+        f"labels: {total:.0f} joined to their predictions "
+        f"({LABEL_DELAY_SECONDS:.0f} s after them), {float(pending):.0f} predictions pending"
+    )
+
+
+async def _delayed_labels(
+    bootstrap: str, topic: str, events: Iterable[dict[str, Any]], rate: float
+) -> None:
+    """The ground truth of the demo's events, ``LABEL_DELAY_SECONDS`` after them."""
+    await asyncio.sleep(LABEL_DELAY_SECONDS)
+    await produce(bootstrap, topic, labels_of(events), rate=rate, restamp=True)
+
+
+def labels_of(events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Label events for the demo's events: the synthetic ground truth of
+    :func:`streamproc.simulate.labels_for` (its concept drift included)."""
+    from streamproc.simulate import labels_for
+
+    yield from labels_for(list(events))

@@ -155,7 +155,7 @@ class DecoderPool:
 
         The result has no event ids unless the pool keeps them (``event_ids``).
         """
-        if not self._decoders:
+        if not self._decoders or not values:  # (an empty batch: the worker's polls of labels only)
             return _ready(_kept(decode_batch(values, timestamps), self._event_ids))
         assert self._loop is not None
         future: asyncio.Future[DecodedRecords] = self._loop.create_future()

@@ -20,6 +20,7 @@ from streamproc.events.shapes import MODEL_ID_PATTERN, Rejection, type_name
 __all__ = [
     "validate_event",
     "validate_label",
+    "decode_label_record",
     "parse_timestamp",
     "decode_record",
     "validate_record",
@@ -147,7 +148,7 @@ def validate_record(obj: Any) -> tuple[list[dict[str, Any]], list[Rejection]]:
 
 
 def validate_label(obj: Any) -> Rejection | None:
-    """Check one label event (``model_id``, ``event_id``, ``label``).
+    """Check one label event (``model_id``, ``event_id``, ``label``, optional ``timestamp``).
 
     >>> validate_label({"model_id": "m", "event_id": "e1", "label": "fraud"}) is None
     True
@@ -163,4 +164,38 @@ def validate_label(obj: Any) -> Rejection | None:
         return Rejection("missing_event_id", "event_id: required string field is missing")
     if type(obj.get("label")) not in (str, int, float):
         return Rejection("bad_label", "label: must be a string or a number")
+    timestamp = obj.get("timestamp")
+    if timestamp is not None and parse_timestamp(timestamp) is None:
+        return Rejection("bad_timestamp", "timestamp: must be epoch seconds or an RFC 3339 string")
     return None
+
+
+def decode_label_record(value: bytes | None) -> tuple[list[dict[str, Any]], list[Rejection]]:
+    """Decode one record of the labels topic: a label event or a JSON array of them.
+
+    The reference path for labels, as :func:`decode_record` is for events: the
+    valid label events, and a rejection for each invalid one (for an array,
+    ``Rejection.index`` says which element and the detail starts with it).
+
+    >>> good, bad = decode_label_record(b'[{"model_id": "m", "event_id": "e", "label": 1}, 5]')
+    >>> len(good), bad[0].detail
+    (1, '[1] label: must be a JSON object, got number')
+    """
+    if value is None:
+        return [], [Rejection("bad_json", "value: record has no value (tombstone)")]
+    try:
+        obj = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        return [], [Rejection("bad_json", f"value: not valid JSON ({exc})")]
+    if type(obj) is not list:
+        problem = validate_label(obj)
+        return ([obj], []) if problem is None else ([], [problem])
+    good: list[dict[str, Any]] = []
+    bad: list[Rejection] = []
+    for index, item in enumerate(obj):
+        problem = validate_label(item)
+        if problem is None:
+            good.append(item)
+        else:
+            bad.append(Rejection(problem.reason, f"[{index}] {problem.detail}", index))
+    return good, bad

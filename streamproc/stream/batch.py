@@ -72,12 +72,15 @@ class PolledBatch:
 
     ``generation`` counts the rebalances before the poll: a batch polled before
     partitions moved is dropped (see :class:`~streamproc.stream.ingest.IngestService`).
+    ``records`` are the events topic's, ``labels`` the labels topic's (not decoded
+    by the pool: :mod:`streamproc.stream.labels` does).
     """
 
     records: list[ConsumerRecord]
     decoded: Coroutine[Any, Any, DecodedRecords]
     offsets: dict[TopicPartition, int]
     generation: int
+    labels: list[ConsumerRecord] = field(default_factory=list)  # of the labels topic
     polled_at: float = field(default_factory=time.perf_counter)
 
 

@@ -47,6 +47,7 @@ from aiokafka import (
     ConsumerRecord,
     TopicPartition,
 )
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaConnectionError
 from mode import Service
 
@@ -62,6 +63,7 @@ from streamproc.stream.batch import (
     process_safely,
     record_values,
 )
+from streamproc.stream.labels import CopartitionError, LabelStage, check_copartitioned
 from streamproc.stream.metrics import Metrics
 from streamproc.stream.state import StateReader
 from streamproc.stream.topics import ensure_topics
@@ -107,7 +109,9 @@ class IngestService(Service):
         self._producer: AIOKafkaProducer | None = None
         self._partition_of: dict[bytes, int] = {}  # record key (model id) -> partition
         self._newest_event_time: float | None = None
-        self.decoders = DecoderPool(config.decoders)
+        # The label join (stream/labels.py) needs the events' ids from the decoders.
+        self.labels = LabelStage(config, self.metrics) if config.labels else None
+        self.decoders = DecoderPool(config.decoders, event_ids=config.labels)
         self.generation = 0
         # Polled batches being decoded, oldest first; the poller waits when it is full.
         self._pending: asyncio.Queue[PolledBatch] = asyncio.Queue(maxsize=max(1, config.decoders))
@@ -131,6 +135,12 @@ class IngestService(Service):
                 "cannot reach Kafka at %s: check --bootstrap / STREAMPROC_BOOTSTRAP", c.bootstrap
             )
             raise
+        if self.labels is not None:
+            try:
+                await check_copartitioned(c.bootstrap, c.topics)
+            except CopartitionError as exc:
+                log.error("%s", exc)
+                raise
         self._producer = AIOKafkaProducer(bootstrap_servers=c.bootstrap, linger_ms=5, acks="all")
         await self._producer.start()
         await self._state.start()
@@ -143,8 +153,11 @@ class IngestService(Service):
             rebalance_timeout_ms=int(c.rebalance_timeout_s * 1000),
             fetch_max_bytes=64 * 1024 * 1024,
             max_partition_fetch_bytes=16 * 1024 * 1024,
+            # range: partition N of the events and of the labels topic go to the same worker
+            partition_assignment_strategy=(RangePartitionAssignor,),
         )
-        self._consumer.subscribe([c.topics.events], listener=_Handoff(self))
+        topics = [c.topics.events] + ([c.topics.labels] if self.labels is not None else [])
+        self._consumer.subscribe(topics, listener=_Handoff(self))
         await self._consumer.start()
         self.decoders.start()
         # Everything allocated so far (Faust, aiokafka, river, the baselines) lives
@@ -175,7 +188,10 @@ class IngestService(Service):
         keys = [key for key, partition in self._partition_of.items() if partition in gone]
         for key in keys:
             del self._partition_of[key]
-        self.monitor.forget(key.decode(errors="replace") for key in keys)
+        models = [key.decode(errors="replace") for key in keys]
+        self.monitor.forget(models)
+        if self.labels is not None:
+            self.labels.forget(models)
         self.ready = False
         self.generation += 1
         self._to_commit.clear()
@@ -216,7 +232,8 @@ class IngestService(Service):
             )
             assigned = consumer.assignment()
             self.ready = bool(assigned)
-            self.metrics.assigned_partitions.set(len(assigned))
+            events = self.config.topics.events
+            self.metrics.assigned_partitions.set(sum(tp.topic == events for tp in assigned))
             for part in batches(polled, per_batch):
                 batch = self._start_decoding(part)
                 try:
@@ -235,9 +252,10 @@ class IngestService(Service):
             if polled.generation != self.generation:
                 continue  # polled before partitions moved: refetched from the committed offsets
             with no_gc():
-                result = process_safely(
-                    polled.records, self.monitor, now=time.time(), decoded=decoded
-                )
+                now = time.time()
+                result = process_safely(polled.records, self.monitor, now=now, decoded=decoded)
+                if self.labels is not None:
+                    self.labels.process(polled.labels, result, self.monitor, now=now)
             await self._publish(result)
             if polled.generation == self.generation:  # else its partitions may be another's now
                 self._to_commit.update(polled.offsets)
@@ -270,7 +288,8 @@ class IngestService(Service):
 
     def _start_decoding(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> PolledBatch:
         """Start decoding a polled batch."""
-        records = [r for part in batch.values() for r in part]
+        labels = self.config.topics.labels if self.labels is not None else None
+        records = [r for tp, part in batch.items() if tp.topic != labels for r in part]
         for tp, part in batch.items():
             for key in {r.key for r in part} - {None}:
                 self._partition_of[key] = tp.partition
@@ -279,6 +298,7 @@ class IngestService(Service):
             self.decoders.decode(*record_values(records)),
             {tp: part[-1].offset + 1 for tp, part in batch.items()},
             self.generation,
+            labels=[r for tp, part in batch.items() if tp.topic == labels for r in part],
         )
 
     async def _measure_lag(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition]) -> None:

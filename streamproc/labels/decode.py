@@ -1,0 +1,201 @@
+"""Records of the labels topic in bulk: label rows and rejections, no I/O.
+
+A record holds one label event or a JSON array of them (``docs/contract.md``,
+"Label event v1"). :func:`decode_labels` decodes a batch of record values:
+msgspec checks each record's types in C while it parses; a record it refuses
+is decoded again by the reference path,
+:func:`streamproc.events.validate.decode_label_record`, which defines what is
+valid and the one-line reasons (the dead-letter texts, as for events).
+
+>>> rows, bad = decode_labels(
+...     [b'{"model_id": "m", "event_id": "e1", "label": "fraud", "timestamp": 5}',
+...      b'[{"model_id": "m", "event_id": "e2", "label": 0.5}, {"model_id": "m"}]',
+...      b'not json'],
+...     [100.0, 101.0, 102.0])
+>>> rows.event_ids, rows.values, rows.times.tolist()
+(['e1', 'e2'], ['fraud', 0.5], [5.0, 101.0])
+>>> [(i, r.reason, r.detail) for i, r in bad][0]
+(1, 'missing_event_id', '[1] event_id: required string field is missing')
+>>> bad[1][1].reason
+'bad_json'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Union
+
+import msgspec
+import numpy as np
+
+from streamproc.events.shapes import MODEL_ID_PATTERN, Rejection
+from streamproc.events.validate import decode_label_record, parse_timestamp
+
+__all__ = ["LabelRows", "decode_labels"]
+
+_Int = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+
+
+class _Label(msgspec.Struct, forbid_unknown_fields=True):
+    # Unknown fields are refused here (msgspec would skip them unchecked); the
+    # reference path then accepts them, as the contract says.
+    model_id: str
+    event_id: str
+    label: Union[str, _Int, float]  # noqa: UP007 (msgspec needs typing unions on 3.11)
+    timestamp: Union[_Int, float, None] = None  # noqa: UP007
+
+
+_DECODER = msgspec.json.Decoder(Union[_Label, list[_Label]])  # noqa: UP007
+
+
+@dataclass(slots=True)
+class LabelRows:
+    """Valid label events, in record order: one entry per label in each list.
+
+    ``values``: the label (a string, or a number); ``times``: the label's
+    ``timestamp``, else its record's (Kafka) time; ``records``: the index of
+    the record each label came from.
+    """
+
+    model_ids: list[str] = field(default_factory=list)
+    event_ids: list[str] = field(default_factory=list)
+    values: list[str | int | float] = field(default_factory=list)
+    times: np.ndarray = field(default_factory=lambda: np.empty(0))
+    records: list[int] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return len(self.event_ids)
+
+    def slice(self, start: int, stop: int) -> LabelRows:
+        """Rows ``start:stop`` as new rows."""
+        return LabelRows(
+            self.model_ids[start:stop],
+            self.event_ids[start:stop],
+            self.values[start:stop],
+            self.times[start:stop],
+            self.records[start:stop],
+        )
+
+
+def decode_labels(
+    values: Sequence[bytes | None], timestamps: Sequence[float]
+) -> tuple[LabelRows, list[tuple[int, Rejection]]]:
+    """Decode the values of a batch of label records.
+
+    ``timestamps`` are the records' times (seconds), the default for labels
+    without a ``timestamp`` (read only for those: it may compute them lazily).
+    Returns the valid labels and, for each invalid one, ``(record index,
+    rejection)``.
+    """
+    bulk = _decode_bulk(values, timestamps)
+    if bulk is not None:
+        return bulk, []
+    rows = LabelRows()
+    model_ids, event_ids, labels, records = (
+        rows.model_ids,
+        rows.event_ids,
+        rows.values,
+        rows.records,
+    )
+    times: list[float] = []
+    rejections: list[tuple[int, Rejection]] = []
+    decode = _DECODER.decode
+    valid_ids: dict[str, bool] = {}  # model id -> matches the contract's pattern
+    for index, value in enumerate(values):
+        decoded: Any
+        try:
+            decoded = decode(value)  # type: ignore[arg-type]
+        except (msgspec.DecodeError, TypeError):
+            decoded = None
+        items = decoded if type(decoded) is list else (decoded,)
+        if decoded is None or not all(_valid_id(item.model_id, valid_ids) for item in items):
+            _reference(index, value, timestamps[index], rows, times, rejections)
+            continue
+        default = timestamps[index]
+        for item in items:
+            model_ids.append(item.model_id)
+            event_ids.append(item.event_id)
+            labels.append(item.label)
+            times.append(default if item.timestamp is None else item.timestamp)
+            records.append(index)
+    rows.times = np.asarray(times, dtype=np.float64)
+    return rows, rejections
+
+
+def _decode_bulk(values: Sequence[bytes | None], timestamps: Sequence[float]) -> LabelRows | None:
+    """All records at once, when every one is valid (else None): msgspec decodes
+    them as lines. Only when no value holds a newline, so that each line is
+    exactly one record."""
+    if not values:
+        return None
+    try:
+        joined = b"\n".join(values)  # type: ignore[arg-type]
+    except TypeError:  # a tombstone
+        return None
+    if joined.count(b"\n") != len(values) - 1:
+        return None
+    try:
+        items = _DECODER.decode_lines(joined)
+    except msgspec.DecodeError:
+        return None
+    if len(items) != len(values):  # blank values are skipped as blank lines
+        return None
+    labels: Any
+    records: list[int]
+    defaults: Any
+    if list in set(map(type, items)):
+        labels, records, defaults = [], [], []
+        for index, item in enumerate(items):
+            if type(item) is list:
+                labels += item
+                records += [index] * len(item)
+                defaults += [timestamps[index]] * len(item)
+            else:
+                labels.append(item)
+                records.append(index)
+                defaults.append(timestamps[index])
+    else:
+        labels, records, defaults = items, list(range(len(items))), timestamps
+    model_ids = [x.model_id for x in labels]
+    for model_id in set(model_ids):
+        if not MODEL_ID_PATTERN.fullmatch(model_id):
+            return None
+    stamps = [x.timestamp for x in labels]
+    if None in stamps:
+        stamps = [defaults[i] if t is None else t for i, t in enumerate(stamps)]
+    return LabelRows(
+        model_ids,
+        [x.event_id for x in labels],
+        [x.label for x in labels],
+        np.asarray(stamps, dtype=np.float64),
+        records,
+    )
+
+
+def _reference(
+    index: int,
+    value: bytes | None,
+    default: float,
+    rows: LabelRows,
+    times: list[float],
+    rejections: list[tuple[int, Rejection]],
+) -> None:
+    """One record msgspec refused, through the reference path."""
+    good, bad = decode_label_record(value)
+    rejections += [(index, problem) for problem in bad]
+    for event in good:
+        rows.model_ids.append(event["model_id"])
+        rows.event_ids.append(event["event_id"])
+        rows.values.append(event["label"])
+        stamp = event.get("timestamp")
+        times.append(default if stamp is None else parse_timestamp(stamp))  # type: ignore[arg-type]
+        rows.records.append(index)
+
+
+def _valid_id(model_id: str, known: dict[str, bool]) -> bool:
+    ok = known.get(model_id)
+    if ok is None:
+        ok = known[model_id] = MODEL_ID_PATTERN.fullmatch(model_id) is not None
+    return ok

@@ -1,0 +1,215 @@
+"""Labels in the worker: the labels topic decoded, joined, judged and measured.
+
+The worker's consumer subscribes to the events and the labels topics in the
+same group. Both are keyed by ``model_id`` and must have the same number of
+partitions (:func:`check_copartitioned`, at start-up): then a model's events
+and labels are in partitions of the same number, which Kafka's range
+assignor gives to the same worker, so the join of a model is in one process.
+
+Per judged batch (:meth:`LabelStage.process`, called by the judge after the
+events): the batch's predictions go into the :class:`~streamproc.labels.LabelJoin`,
+then its label records are decoded (:func:`~streamproc.labels.decode_labels`;
+malformed ones become dead letters with ``source.topic`` the labels topic,
+counted in ``streamproc_events_rejected_total`` like the events'), matched,
+and the pairs go to :meth:`~streamproc.detect.monitor.Monitor.process_labels`;
+its alerts are published with the batch's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import numpy as np
+from aiokafka import ConsumerRecord
+from prometheus_client import Counter, Gauge
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
+
+from streamproc.config import Topics, WorkerConfig
+from streamproc.detect.monitor import Monitor
+from streamproc.events.labels import LabelledPredictions
+from streamproc.labels import UNMATCHED_REASONS, JoinSettings, LabelJoin, decode_labels
+from streamproc.stream.batch import BatchResult, dead_letter
+from streamproc.stream.metrics import Metrics
+
+log = logging.getLogger("streamproc.stream.ingest")
+
+DELAY_BUCKETS = (1.0, 10.0, 60.0, 300.0, 900.0, 3600.0, 3 * 3600.0, 6 * 3600.0, 12 * 3600.0,
+                 86_400.0, 2 * 86_400.0, 7 * 86_400.0)  # fmt: skip
+
+
+class CopartitionError(RuntimeError):
+    """The events and labels topics have different numbers of partitions."""
+
+
+async def check_copartitioned(bootstrap: str, topics: Topics) -> None:
+    """Raise :class:`CopartitionError` (one line) unless the events and labels
+    topics have the same number of partitions."""
+    from streamproc.stream.topics import partitions_of
+
+    found = await partitions_of(bootstrap, [topics.events, topics.labels])
+    events, labels = len(found[topics.events]), len(found[topics.labels])
+    if events != labels:
+        raise CopartitionError(
+            f"topics {topics.events} ({events} partitions) and {topics.labels} "
+            f"({labels} partitions) must have the same number of partitions to join "
+            f"labels; repartition one of them, or run with labels = false"
+        )
+
+
+def join_settings(config: WorkerConfig) -> JoinSettings:
+    return JoinSettings(
+        ttl_seconds=config.label_ttl_seconds,
+        max_pending=config.max_pending_labels,
+        early_seconds=config.early_label_seconds,
+        max_early=config.max_early_labels,
+    )
+
+
+class _DelayCollector(Collector):
+    """``streamproc_label_delay_seconds``, filled from numpy arrays (no labels)."""
+
+    def __init__(self) -> None:
+        self._edges = np.asarray(DELAY_BUCKETS)
+        self._counts = np.zeros(len(DELAY_BUCKETS) + 1, dtype=np.int64)
+        self._sum = 0.0
+
+    def observe(self, seconds: np.ndarray) -> None:
+        seconds = np.maximum(seconds[~np.isnan(seconds)], 0.0)  # a label before its prediction: 0
+        self._counts += np.bincount(
+            np.searchsorted(self._edges, seconds, side="left"), minlength=len(self._edges) + 1
+        )
+        self._sum += float(seconds.sum())
+
+    def collect(self) -> Iterable[HistogramMetricFamily]:
+        family = HistogramMetricFamily(
+            "streamproc_label_delay_seconds",
+            "Seconds from a prediction to its label (event times), per matched label.",
+        )
+        cumulative = np.cumsum(self._counts).tolist()
+        buckets = [(repr(le), c) for le, c in zip(DELAY_BUCKETS, cumulative, strict=False)]
+        buckets.append(("+Inf", cumulative[-1]))
+        family.add_metric([], buckets, self._sum)
+        yield family
+
+
+class LabelMetrics:
+    """The label join's metrics, in the worker's registry."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        r = metrics.registry
+        self._metrics = metrics
+        self.labels = Counter(
+            "streamproc_labels", "Labels matched to their prediction.", ["model"], registry=r
+        )
+        self.unmatched = Counter(
+            "streamproc_labels_unmatched",
+            "Valid labels that matched no prediction, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        for reason in UNMATCHED_REASONS:
+            self.unmatched.labels(reason)
+        self.pending = Gauge(
+            "streamproc_labels_pending", "Predictions waiting for their label.", registry=r
+        )
+        self.early = Gauge(
+            "streamproc_labels_early",
+            "Labels waiting for their prediction (arrived first).",
+            registry=r,
+        )
+        self.unjoinable = Counter(
+            "streamproc_events_unjoinable",
+            "Events without an event_id (their predictions cannot be joined to labels).",
+            registry=r,
+        )
+        self.unlabelled = Counter(
+            "streamproc_predictions_unlabelled",
+            "Pending predictions dropped without a label: past the TTL or evicted when full.",
+            ["reason"],
+            registry=r,
+        )
+        for reason in ("expired", "evicted"):
+            self.unlabelled.labels(reason)
+        self._models = 0  # models of the join with a streamproc_labels_total series
+        self.delay = _DelayCollector()
+        r.register(self.delay)
+
+    def observe(self, pairs: list[LabelledPredictions], join: LabelJoin) -> None:
+        if len(join.models) != self._models:  # a series (at 0) from a model's first events on
+            self._models = len(join.models)
+            for model_id in join.models:
+                self.labels.labels(self._metrics.model_label(model_id))
+        for batch in pairs:
+            self.labels.labels(self._metrics.model_label(batch.model_id)).inc(batch.size)
+            self.delay.observe(batch.label_delays())
+        counts = join.take_counts()
+        for reason in UNMATCHED_REASONS:
+            if counts[reason]:
+                self.unmatched.labels(reason).inc(counts[reason])
+        if counts["unjoinable"]:
+            self.unjoinable.inc(counts["unjoinable"])
+        for reason in ("expired", "evicted"):
+            if counts[f"predictions_{reason}"]:
+                self.unlabelled.labels(reason).inc(counts[f"predictions_{reason}"])
+        self.pending.set(join.pending)
+        self.early.set(join.early)
+
+
+class _Stamps:
+    """The records' Kafka times in seconds, computed only when asked for."""
+
+    __slots__ = ("records",)
+
+    def __init__(self, records: list[ConsumerRecord]) -> None:
+        self.records = records
+
+    def __getitem__(self, index: int) -> float:
+        return self.records[index].timestamp / 1000.0
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+class LabelStage:
+    """The label join of one worker (see the module doc)."""
+
+    def __init__(self, config: WorkerConfig, metrics: Metrics) -> None:
+        self.topic = config.topics.labels
+        self.join = LabelJoin(join_settings(config))
+        self.metrics = LabelMetrics(metrics)
+        self.worker_metrics = metrics
+
+    def process(
+        self, records: list[ConsumerRecord], result: BatchResult, monitor: Monitor, *, now: float
+    ) -> None:
+        """Join the batch's predictions (``result.columns``) and label ``records``;
+        add the alerts and dead letters to ``result``."""
+        try:
+            pairs = self.join.add(result.columns)
+            letters = []
+            if records:
+                rows, rejections = decode_labels(
+                    [r.value for r in records],
+                    _Stamps(records),  # type: ignore[arg-type]
+                )
+                letters = [
+                    dead_letter(records[index], problem.reason, problem.detail, problem.index)
+                    for index, problem in rejections
+                ]
+                pairs += self.join.match(rows)
+            alerts = monitor.process_labels(pairs, now=now) if pairs else []
+            result.dead_letters += letters
+            result.alerts += alerts
+        except Exception as exc:  # noqa: BLE001 - a bug must not stop the stream
+            log.exception("label join failed for a batch of %d label records", len(records))
+            detail = f"processing failed: {type(exc).__name__}: {exc}".splitlines()[0]
+            result.dead_letters += [dead_letter(r, "processing_error", detail) for r in records]
+            pairs = []
+        self.metrics.observe(pairs, self.join)
+        for model_id in {batch.model_id for batch in pairs}:
+            self.worker_metrics.observe_performance(monitor.model(model_id))
+
+    def forget(self, model_ids: Iterable[str]) -> None:
+        self.join.forget(model_ids)

@@ -1,0 +1,100 @@
+import orjson
+from aiokafka import ConsumerRecord
+
+from streamproc.config import WorkerConfig
+from streamproc.detect.monitor import Monitor
+from streamproc.events.columns import EventColumns
+from streamproc.stream.batch import BatchResult
+from streamproc.stream.labels import LabelStage
+from streamproc.stream.metrics import Metrics
+
+
+def record(value: bytes, offset: int = 0) -> ConsumerRecord:
+    return ConsumerRecord(
+        topic="inference.labels",
+        partition=1,
+        offset=offset,
+        timestamp=2_000_000,
+        timestamp_type=0,
+        key=b"m",
+        value=value,
+        checksum=None,
+        serialized_key_size=1,
+        serialized_value_size=len(value),
+        headers=(),
+    )
+
+
+def columns(ids: list[str]) -> EventColumns:
+    events = [
+        {"model_id": "m", "event_id": i, "timestamp": 1000.0, "features": {}, "prediction": "ok"}
+        for i in ids
+    ]
+    return EventColumns.from_events("m", events, default_timestamp=0.0)
+
+
+def sample(metrics: Metrics, name: str, **labels: str) -> float:
+    return metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+def test_labels_are_joined_judged_and_measured(monkeypatch):
+    metrics = Metrics()
+    stage = LabelStage(WorkerConfig(), metrics)
+    monitor = Monitor()
+    got = []
+    monkeypatch.setattr(
+        Monitor, "process_labels", lambda self, b, *, now: got.extend(b) or [], raising=False
+    )
+    result = BatchResult(columns=[columns(["a", "b", "c"])])
+    records = [
+        record(orjson.dumps({"model_id": "m", "event_id": "a", "label": "ok"}), 0),
+        record(b"{oops", 1),
+        record(orjson.dumps([{"model_id": "m", "event_id": "b", "label": "no"}, {"x": 1}]), 2),
+        record(orjson.dumps({"model_id": "m", "event_id": "a", "label": "ok"}), 3),
+    ]
+    stage.process(records, result, monitor, now=0.0)
+    assert [b.event_ids for b in got] == [["a", "b"]]
+    assert got[0].label_delays().tolist() == [1000.0, 1000.0]  # Kafka time 2000 s
+    letters = result.dead_letters
+    assert [d.reason for d in letters] == ["bad_json", "bad_model_id"]
+    headers = dict(letters[1].headers)
+    assert headers["source.topic"] == b"inference.labels" and headers["source.index"] == b"1"
+    assert orjson.loads(letters[1].value) == {"x": 1}
+    assert sample(metrics, "streamproc_labels_total", model="m") == 2
+    assert sample(metrics, "streamproc_labels_unmatched_total", reason="duplicate") == 1
+    assert sample(metrics, "streamproc_labels_unmatched_total", reason="unknown_id") == 0
+    assert sample(metrics, "streamproc_labels_pending") == 1
+    assert sample(metrics, "streamproc_label_delay_seconds_count") == 2
+    assert sample(metrics, "streamproc_label_delay_seconds_bucket", le="3600.0") == 2
+
+
+def test_a_failing_join_dead_letters_the_label_records(monkeypatch):
+    stage = LabelStage(WorkerConfig(), Metrics())
+
+    def boom(self, batches, *, now):
+        raise RuntimeError("detector bug")
+
+    monkeypatch.setattr(Monitor, "process_labels", boom, raising=False)
+    result = BatchResult(columns=[columns(["a"])])
+    stage.process(
+        [record(orjson.dumps({"model_id": "m", "event_id": "a", "label": "ok"}))],
+        result,
+        Monitor(),
+        now=0.0,
+    )
+    (letter,) = result.dead_letters
+    assert letter.reason == "processing_error" and b"detector bug" in dict(letter.headers)["error"]
+
+
+def test_config_labels_settings():
+    from streamproc.config import load_config
+
+    cfg = load_config(env={"STREAMPROC_LABELS": "off", "STREAMPROC_LABEL_TTL_SECONDS": "60"})
+    assert cfg.labels is False and cfg.label_ttl_seconds == 60.0
+    assert load_config(env={}).labels is True
+    try:
+        load_config(env={"STREAMPROC_LABELS": "maybe"})
+    except ValueError as exc:
+        assert "STREAMPROC_LABELS" in str(exc)
+    else:
+        raise AssertionError("no error")
