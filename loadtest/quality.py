@@ -43,8 +43,8 @@ from streams import (  # noqa: E402
     stationary,
 )
 
-from streamproc.detect.baseline import CategoricalProfile, NumericProfile  # noqa: E402
 from streamproc.detect.monitor import Monitor  # noqa: E402
+from streamproc.detect.profiles import CategoricalProfile, NumericProfile  # noqa: E402
 from streamproc.detect.psi import psi  # noqa: E402
 from streamproc.detect.settings import Settings  # noqa: E402
 

@@ -20,10 +20,11 @@ import numpy as np
 
 from streamproc.detect import messages
 from streamproc.detect.adwin import BlockAdwin, adwin_delta, update_rows
-from streamproc.detect.baseline import Baseline, NumericProfile, Profile
+from streamproc.detect.baseline import Baseline
 from streamproc.detect.columns import numeric_view
 from streamproc.detect.cycle import LATENCY, PREDICTION, PhaseProfile, phase_of
 from streamproc.detect.policy import Finding, Key
+from streamproc.detect.profiles import NumericProfile, Profile
 from streamproc.detect.settings import Settings
 from streamproc.events.columns import EventColumns
 

@@ -229,8 +229,8 @@ def adwin_dispersion(
 ) -> dict[str, float]:
     """:func:`mean_dispersion` of each ADWIN stream as ADWIN sees it (standardized
     by its phase, clipped at 5 sd), by its moments name."""
-    from streamproc.detect.baseline import NumericProfile  # a cycle at import time
     from streamproc.detect.columns import numeric_view
+    from streamproc.detect.profiles import NumericProfile  # a cycle at import time
 
     order = np.argsort(columns.timestamps, kind="stable")
     phase = phase_of(columns.timestamps[order], phases.period if phases else 1)

@@ -19,7 +19,7 @@ from streamproc.events.columns import column_values
 from streamproc.events.shapes import MISSING, category
 
 if TYPE_CHECKING:
-    from streamproc.detect.baseline import CategoricalProfile, NumericProfile, Profile
+    from streamproc.detect.profiles import CategoricalProfile, NumericProfile, Profile
 
 _NUMERIC_TYPES = frozenset({int, float})
 
@@ -99,7 +99,7 @@ def categorical_counts(
     the view's counts; a column of only strings, nulls and absences is counted
     in one pass (a ``Counter``), the rest goes through :func:`categorical_view`.
 
-    >>> from streamproc.detect.baseline import CategoricalProfile
+    >>> from streamproc.detect.profiles import CategoricalProfile
     >>> p = CategoricalProfile.fit(["a", "b"], min_share=0.0)
     >>> counts, nulls, missing, wrong = categorical_counts(p, ["a", None, MISSING, "z", 3])
     >>> counts.tolist(), nulls, missing, wrong
@@ -116,7 +116,7 @@ def categorical_counts(
 def column_counts(profile: Profile, column: Any) -> tuple[np.ndarray, int, int, int]:
     """Bin counts, nulls, absences and wrong-typed values of one raw column.
 
-    >>> from streamproc.detect.baseline import NumericProfile
+    >>> from streamproc.detect.profiles import NumericProfile
     >>> p = NumericProfile.fit(np.arange(10.0), bins=2)
     >>> counts, nulls, missing, wrong = column_counts(p, [1.0, None, MISSING, "x", 8])
     >>> counts.tolist(), nulls, missing, wrong

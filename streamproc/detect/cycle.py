@@ -33,7 +33,8 @@ from streamproc.detect.psi import SMOOTHING
 from streamproc.events.shapes import MISSING
 
 if TYPE_CHECKING:
-    from streamproc.detect.baseline import Baseline, Profile
+    from streamproc.detect.baseline import Baseline
+    from streamproc.detect.profiles import Profile
     from streamproc.events.columns import EventColumns
 
 HOUR = 3600.0

@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from streamproc.detect.baseline import Baseline, CategoricalProfile, NumericProfile
+    from streamproc.detect.baseline import Baseline
+    from streamproc.detect.profiles import CategoricalProfile, NumericProfile
 
 
 def label_count(labels: list[Any], distinct: set[Any] | None = None) -> int:

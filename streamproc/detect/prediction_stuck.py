@@ -17,9 +17,9 @@ import math
 from collections.abc import Iterator
 
 from streamproc.detect import messages
-from streamproc.detect.baseline import CategoricalProfile, NumericProfile
 from streamproc.detect.policy import Finding
 from streamproc.detect.prediction import bin_share
+from streamproc.detect.profiles import CategoricalProfile, NumericProfile
 from streamproc.detect.window import ClosedWindow
 
 

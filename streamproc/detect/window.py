@@ -28,12 +28,13 @@ from typing import Any, Final
 
 import numpy as np
 
-from streamproc.detect.baseline import Baseline, NumericProfile, Profile
+from streamproc.detect.baseline import Baseline
 from streamproc.detect.columns import column_counts
 from streamproc.detect.cycle import PhaseMixer, phase_events
 from streamproc.detect.estimate import estimate_metrics, prediction_sums
 from streamproc.detect.policy import Finding, Key, Window
 from streamproc.detect.prediction import PredictionCounts
+from streamproc.detect.profiles import NumericProfile, Profile
 from streamproc.detect.psi import psi_rows, psi_threshold, smoothed
 from streamproc.detect.settings import Settings
 from streamproc.events.columns import EventColumns

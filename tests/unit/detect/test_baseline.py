@@ -2,7 +2,8 @@ import numpy as np
 import orjson
 import pytest
 
-from streamproc.detect.baseline import Baseline, CategoricalProfile, NumericProfile
+from streamproc.detect.baseline import Baseline
+from streamproc.detect.profiles import CategoricalProfile, NumericProfile
 from streamproc.events.columns import EventColumns
 from streamproc.simulate import Scenario, generate
 

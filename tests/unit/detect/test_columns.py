@@ -1,7 +1,7 @@
 import numpy as np
 
-from streamproc.detect.baseline import CategoricalProfile
 from streamproc.detect.columns import categorical_counts, categorical_view, numeric_view
+from streamproc.detect.profiles import CategoricalProfile
 
 
 def test_views_count_nulls_missing_and_wrong_types():
