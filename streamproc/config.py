@@ -55,6 +55,9 @@ class WorkerConfig:
         in the worker's process).
     max_models / max_features: metric label caps per worker (series beyond
         them are folded into ``__other__`` and counted).
+    max_models_judged: models a worker keeps state for (default 10,000); the
+        events of further models are counted
+        (``streamproc_untracked_events_total``), not judged.
     """
 
     bootstrap: str = "localhost:9092"
@@ -67,6 +70,7 @@ class WorkerConfig:
     decoders: int = field(default_factory=lambda: 1 if (os.cpu_count() or 1) >= 2 else 0)
     max_models: int = 100
     max_features: int = 50
+    max_models_judged: int = 10_000
     rebalance_timeout_s: float = 10.0
     log_level: str = "INFO"
     topics: Topics = field(default_factory=Topics)
@@ -88,6 +92,7 @@ _ENV = {
     "STREAMPROC_REBALANCE_TIMEOUT_S": ("rebalance_timeout_s", float),
     "STREAMPROC_MAX_MODELS": ("max_models", int),
     "STREAMPROC_MAX_FEATURES": ("max_features", int),
+    "STREAMPROC_MAX_MODELS_JUDGED": ("max_models_judged", int),
     "STREAMPROC_DECODERS": ("decoders", int),
 }
 _TOPIC_ENV = {f"STREAMPROC_TOPIC_{f.name.upper()}": f.name for f in dataclasses.fields(Topics)}

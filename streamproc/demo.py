@@ -23,6 +23,7 @@ from streamproc.config import Topics
 from streamproc.events.alerts import Alert, format_alert
 from streamproc.kafka_io import follow_alerts, produce
 from streamproc.simulate import Scenario, generate
+from streamproc.children import preexec_die_with_parent
 
 
 def start_worker(bootstrap: str, metrics_port: int, log_path: str, **env: str) -> subprocess.Popen:
@@ -35,6 +36,7 @@ def start_worker(bootstrap: str, metrics_port: int, log_path: str, **env: str) -
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            preexec_fn=preexec_die_with_parent,  # the demo's worker dies with the demo
         )
 
 

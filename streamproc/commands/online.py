@@ -17,7 +17,9 @@ from streamproc.commands import fail, load_config
 def cmd_broker(args: argparse.Namespace) -> int:
     from streamproc.broker import BrokerError, EmbeddedBroker
 
-    broker = EmbeddedBroker(port=args.port, host=args.host, log_path=args.log)
+    broker = EmbeddedBroker(
+        port=args.port, host=args.host, log_path=args.log, storage=getattr(args, "storage", None)
+    )
     try:
         broker.start()
     except BrokerError as exc:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import operator
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import chain, repeat
@@ -48,6 +49,7 @@ _LABEL_TYPES: Final = frozenset({str, int, float, bool, _NONE})
 _FLOATS = (frozenset({float}), frozenset({float, _NONE}))
 _INTS = frozenset({int})
 DICT_KINDS: Final = frozenset({dict})
+SPARSE_NAMES: Final = 64  # more names than this in a chunk, each in few rows: one pass
 _STRS = frozenset({str})
 
 # (columns, each event's model_version, whether all events have the same feature names)
@@ -152,10 +154,36 @@ def dict_feature_columns(
             return None if typed is None else (typed, True)
     if split:
         return SPLIT
-    names = tuple(dict.fromkeys(chain.from_iterable(rows)))
-    raw = {name: [row.get(name, MISSING) for row in rows] for name in names}
+    present = Counter(chain.from_iterable(rows))  # names in order of first appearance
+    n = len(rows)
+    if len(present) > SPARSE_NAMES and len(present) * n > 8 * sum(present.values()):
+        return _sparse_feature_columns(rows, present)
+    raw = {name: [row.get(name, MISSING) for row in rows] for name in present}
     typed = typed_features(raw, _FEATURE_TYPES_OR_MISSING)
     return None if typed is None else (typed, False)
+
+
+def _sparse_feature_columns(
+    rows: list[dict[str, Any]], present: Counter[str]
+) -> tuple[dict[str, Any], bool] | None:
+    """:func:`dict_feature_columns` of rows with many names each in few rows (a
+    producer putting ids into feature names): one pass over the rows' items, not
+    one per name. The same columns: a name present in every row as
+    :func:`typed_features` makes it, the others lists with :data:`MISSING`."""
+    if not kinds(chain.from_iterable(map(dict.values, rows))) <= FEATURE_TYPES:
+        return None
+    n = len(rows)
+    columns: dict[str, Any] = {name: [MISSING] * n for name in present}
+    for i, row in enumerate(rows):
+        for name, value in row.items():
+            columns[name][i] = value
+    dense = {name: columns[name] for name, count in present.items() if count == n}
+    if dense:
+        typed = typed_features(dense, FEATURE_TYPES)
+        if typed is None:
+            return None
+        columns.update(typed)
+    return columns, False
 
 
 @functools.cache

@@ -62,6 +62,14 @@ from streamproc.stream.batch import (
     process_safely,
     record_values,
 )
+from streamproc.stream.health import (
+    PROBE_INTERVAL_S,
+    Connectivity,
+    bootstrap_addresses,
+    broker_answers,
+    limit_log_rate,
+    readiness,
+)
 from streamproc.stream.metrics import Metrics
 from streamproc.stream.state import StateReader
 from streamproc.stream.topics import ensure_topics
@@ -99,7 +107,9 @@ class IngestService(Service):
     def __init__(self, config: WorkerConfig, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.config = config
-        self.monitor = Monitor(config.detectors, overrides=config.model_overrides)
+        self.monitor = Monitor(
+            config.detectors, overrides=config.model_overrides, max_models=config.max_models_judged
+        )
         self.metrics = Metrics(max_models=config.max_models, max_features=config.max_features)
         self._state = StateReader(config, self.monitor, self.metrics)
         self.ready = False
@@ -116,6 +126,32 @@ class IngestService(Service):
         # background (a commit round trip is off the judge's path).
         self._to_commit: dict[TopicPartition, int] = {}
         self._commit_wanted = asyncio.Event()
+        # Broker reachability and readiness (stream/health.py); /ready reports them.
+        self.stopping = False
+        self.connectivity = Connectivity(on_change=self.metrics.set_connected)
+        self._ready_reported: bool | None = None
+
+    def not_ready(self) -> list[str]:
+        """Why the worker is not ready (empty: ready)."""
+        return readiness(
+            assigned=self.ready,
+            state_loaded=self.baselines_loaded,
+            connected=self.connectivity.connected,
+            stopping=self.stopping,
+        )
+
+    def _report_readiness(self) -> None:
+        """Log each change of readiness, in the words of ``/ready``."""
+        why = self.not_ready()
+        if (not why) != self._ready_reported:
+            self._ready_reported = not why
+            if why:
+                log.warning("streamproc worker not ready: %s", ", ".join(why))
+            else:
+                log.info(
+                    "streamproc worker ready: partitions assigned, baselines and alerts read,"
+                    " brokers reachable"
+                )
 
     @property
     def baselines_loaded(self) -> bool:
@@ -124,6 +160,7 @@ class IngestService(Service):
 
     async def on_start(self) -> None:
         c = self.config
+        limit_log_rate()  # a lost broker makes the Kafka clients log hundreds of lines a second
         try:
             await ensure_topics(c.bootstrap, c)
         except KafkaConnectionError:
@@ -155,8 +192,13 @@ class IngestService(Service):
 
     async def on_stop(self) -> None:
         self.ready = False
+        self.stopping = True
         self._drop_pending()
         self.decoders.close()
+        try:  # what was judged and published is committed, if the broker answers soon
+            await asyncio.wait_for(self._commit_now(), timeout=2.0)
+        except Exception as exc:  # noqa: BLE001 - best effort on shutdown
+            log.warning("offsets not committed on stop (%s)", exc or type(exc).__name__)
         for client in (self._consumer, self._state.consumer, self._producer):
             if client is not None:
                 try:
@@ -186,6 +228,20 @@ class IngestService(Service):
             self._pending.get_nowait().decoded.close()
 
     # -- the four tasks ----------------------------------------------------------
+
+    @Service.task
+    async def _probe(self) -> None:
+        """Probe the brokers every few seconds (stream/health.py); log readiness changes."""
+        addresses = bootstrap_addresses(self.config.bootstrap)
+        loop = asyncio.get_running_loop()
+
+        def answers() -> bool:
+            return any(broker_answers(host, port) for host, port in addresses)
+
+        while not self.should_stop:
+            self.connectivity.observe(await loop.run_in_executor(None, answers))
+            self._report_readiness()
+            await self.sleep(PROBE_INTERVAL_S)
 
     @Service.task
     async def _follow_state(self) -> None:
@@ -333,6 +389,7 @@ class IngestService(Service):
                 int(columns.errors.sum()),
                 columns.latency_ms,
             )
+        m.observe_caps(self.monitor, result.columns)
         m.observe_alerts(result.alerts)
         m.observe_firing(self.monitor.models.values())
         if result.newest_event_time is not None:

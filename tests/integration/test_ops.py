@@ -1,0 +1,163 @@
+"""Operable under faults: stopping at any moment, a lost broker, no orphans."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from streamproc.broker import EmbeddedBroker, free_port, metadata_ok
+from streamproc.config import Topics
+from streamproc.demo import wait_ready
+from streamproc.simulate import wide_events
+from tests.conftest import metric, produce_events, scrape, unique_topics, wait_for, worker_env
+
+pytestmark = pytest.mark.integration
+
+
+def start(bootstrap: str, log: Path, topics: Topics | None = None) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    topics = topics or unique_topics()
+    env = worker_env(bootstrap, topics, f"ops-{uuid.uuid4().hex[:8]}")
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamproc", "worker", "--metrics-port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    return process, port
+
+
+def ready_status(port: int) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+    except OSError:
+        return 0, {}
+
+
+def stop_time(process: subprocess.Popen, sig: int) -> float:
+    started = time.monotonic()
+    process.send_signal(sig)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    return time.monotonic() - started
+
+
+@pytest.mark.parametrize(
+    ("sig", "after"),
+    [(signal.SIGTERM, 2.0), (signal.SIGINT, 2.0), (signal.SIGTERM, 10.0), (signal.SIGINT, 10.0)],
+)
+def test_a_signal_at_start_up_ends_the_worker_within_10_s_without_traceback(
+    bootstrap, tmp_path, sig, after
+):
+    log = tmp_path / "worker.log"
+    process, _ = start(bootstrap, log)
+    time.sleep(after)
+    took = stop_time(process, sig)
+    text = log.read_text(errors="replace")
+    assert took < 10.0, text[-3000:]
+    assert "Traceback" not in text, text[-5000:]
+
+
+def test_a_judging_worker_stops_within_10_s_and_commits_what_it_judged(bootstrap, tmp_path):
+    log = tmp_path / "worker.log"
+    topics = unique_topics()
+    process, port = start(bootstrap, log, topics)
+    assert wait_ready(port, 60, lambda: process.poll() is None), log.read_text()[-3000:]
+    text = log.read_text(errors="replace")
+    assert "streamproc worker ready: partitions assigned, baselines and alerts read" in text
+    status, body = ready_status(port)
+    assert status == 200 and body["ready"] and body["brokers_reachable"], body
+    produce_events(bootstrap, topics.events, wide_events(events=60_000, models=20))
+    assert wait_for(lambda: metric(scrape(port), "streamproc_events_total") > 0, 30)
+    took = stop_time(process, signal.SIGTERM)
+    text = log.read_text(errors="replace")
+    assert took < 10.0, text[-3000:]
+    assert "Traceback" not in text, text[-5000:]
+    # what was judged was committed: a new worker of the group does not start from 0
+    # (checked through the log line of the stop)
+    assert "offsets not committed on stop" not in text
+
+
+def test_a_lost_broker_makes_the_worker_unready_and_it_recovers(tmp_path):
+    port = free_port()
+    broker = EmbeddedBroker(port=port, log_path=tmp_path / "broker.log").start()
+    log = tmp_path / "worker.log"
+    process, metrics_port = start(broker.bootstrap, log)
+    try:
+        assert wait_ready(metrics_port, 60, lambda: process.poll() is None), log.read_text()
+        lines_before = len(log.read_text(errors="replace").splitlines())
+        broker.stop()
+        lost = time.monotonic()
+        assert wait_for(lambda: ready_status(metrics_port)[0] == 503, 15, interval=0.5)
+        assert time.monotonic() - lost < 15
+        status, body = ready_status(metrics_port)
+        assert "brokers unreachable" in body["not_ready"]
+        assert metric(scrape(metrics_port), "streamproc_kafka_connected") == 0
+        time.sleep(20)  # the clients keep retrying; the log stays short
+        outage = log.read_text(errors="replace").splitlines()[lines_before:]
+        assert len(outage) < 150, "\n".join(outage[-50:])
+        broker = EmbeddedBroker(port=port, log_path=tmp_path / "broker2.log").start()
+        assert wait_for(
+            lambda: metric(scrape(metrics_port), "streamproc_kafka_connected") == 1, 15
+        )
+        assert metric(scrape(metrics_port), "streamproc_kafka_reconnects_total") == 1
+        assert process.poll() is None
+        assert stop_time(process, signal.SIGTERM) < 10.0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        broker.stop()
+
+
+BROKER_PARENT = "from streamproc.cli import main; import sys; sys.exit(main())"
+
+
+def children_of(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] == "Z"
+    except OSError:
+        return True
+
+
+def test_a_sigkilled_broker_command_leaves_no_broker_behind(tmp_path):
+    port = free_port()
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "streamproc", "broker", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        env={**os.environ},
+    )
+    try:
+        assert wait_for(lambda: metadata_ok("127.0.0.1", port), 20)
+        (tansu,) = children_of(parent.pid)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        assert wait_for(lambda: gone(tansu), 10), "the broker outlived its parent"
+        assert wait_for(lambda: not metadata_ok("127.0.0.1", port), 5)
+    finally:
+        parent.kill()
