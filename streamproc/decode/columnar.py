@@ -29,6 +29,7 @@ from typing import Any, Final
 import numpy as np
 
 from streamproc.events.columns import EventColumns
+from streamproc.events.limits import MAX_FEATURES, MAX_NAME_CHARS, MAX_STRING_CHARS
 from streamproc.events.shapes import MISSING, MODEL_ID_PATTERN, category
 
 _NONE = type(None)
@@ -92,6 +93,18 @@ class ModelIdCache:
 MODEL_IDS: Final = ModelIdCache()  # shared by the tiers of this process
 
 
+def too_long(column: Any, types: frozenset[type]) -> bool:
+    """Whether a string of ``column`` (whose value types are ``types``) is past
+    :data:`~streamproc.events.limits.MAX_STRING_CHARS`."""
+    strings = column if types == _STRS else [v for v in column if type(v) is str]
+    return max(map(len, strings), default=0) > MAX_STRING_CHARS
+
+
+def bad_names(names: Any) -> bool:
+    """Whether a feature name is past :data:`~streamproc.events.limits.MAX_NAME_CHARS`."""
+    return max(map(len, names), default=0) > MAX_NAME_CHARS
+
+
 def typed_features(raw: dict[str, Any], allowed: frozenset[type]) -> dict[str, Any] | None:
     """Feature columns from raw columns (None if a value's type is not ``allowed``):
     floats and nulls become float64 arrays, integers int64 arrays, the rest lists."""
@@ -102,6 +115,8 @@ def typed_features(raw: dict[str, Any], allowed: frozenset[type]) -> dict[str, A
             continue
         types = kinds(column)
         if not types <= allowed:
+            return None
+        if str in types and too_long(column, types):
             return None
         if types in _FLOATS:
             features[name] = np.array(column, dtype=np.float64)
@@ -131,6 +146,8 @@ def dict_feature_columns(
     width = len(first)
     raw: dict[str, Any] = {}
     if width and set(map(len, rows)) == {width}:
+        if width > MAX_FEATURES or bad_names(first):
+            return None  # past a limit: the reference path says which
         names = tuple(first)
         floats = tuple(name for name, value in first.items() if type(value) is float)
         if len(floats) > 1:
@@ -154,7 +171,11 @@ def dict_feature_columns(
             return None if typed is None else (typed, True)
     if split:
         return SPLIT
+    if max(map(len, rows)) > MAX_FEATURES:
+        return None
     present = Counter(chain.from_iterable(rows))  # names in order of first appearance
+    if bad_names(present):
+        return None
     n = len(rows)
     if len(present) > SPARSE_NAMES and len(present) * n > 8 * sum(present.values()):
         return _sparse_feature_columns(rows, present)
@@ -170,7 +191,9 @@ def _sparse_feature_columns(
     producer putting ids into feature names): one pass over the rows' items, not
     one per name. The same columns: a name present in every row as
     :func:`typed_features` makes it, the others lists with :data:`MISSING`."""
-    if not kinds(chain.from_iterable(map(dict.values, rows))) <= FEATURE_TYPES:
+    values = list(chain.from_iterable(map(dict.values, rows)))
+    types = kinds(values)
+    if not types <= FEATURE_TYPES or (str in types and too_long(values, types)):
         return None
     n = len(rows)
     columns: dict[str, Any] = {name: [MISSING] * n for name in present}
