@@ -161,3 +161,53 @@ def test_a_sigkilled_broker_command_leaves_no_broker_behind(tmp_path):
         assert wait_for(lambda: not metadata_ok("127.0.0.1", port), 5)
     finally:
         parent.kill()
+
+
+def test_a_durable_broker_stopped_for_30_s_under_traffic_loses_nothing(tmp_path):
+    """Tansu with SQLite storage (``streamproc broker --storage sqlite://...``):
+    topics, offsets and groups survive a restart of the broker."""
+    port = free_port()
+    storage = f"sqlite://{tmp_path}/tansu.db"
+    broker = EmbeddedBroker(port=port, log_path=tmp_path / "broker.log", storage=storage)
+    try:
+        broker.start()
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"no durable storage engine in this Tansu build: {exc}")
+    topics = unique_topics()
+    log = tmp_path / "worker.log"
+    process, metrics_port = start(broker.bootstrap, log, topics)
+    events = wide_events(events=60_000, models=2, drift_at=30_000)
+    try:
+        assert wait_ready(metrics_port, 60, lambda: process.poll() is None), log.read_text()
+        produce_events(broker.bootstrap, topics.events, events[:30_000])
+        produce_events(broker.bootstrap, topics.events, events[30_000:40_000])
+        # the worker is judging these when the broker goes away
+        broker.stop()
+        assert wait_for(lambda: ready_status(metrics_port)[0] == 503, 15, interval=0.5)
+        time.sleep(30 - 8)
+        broker = EmbeddedBroker(
+            port=port, log_path=tmp_path / "broker2.log", storage=storage
+        ).start()
+        assert wait_for(lambda: ready_status(metrics_port)[0] == 200, 60), log.read_text()[-3000:]
+        produce_events(broker.bootstrap, topics.events, events[40_000:])
+
+        def processed() -> float:
+            return metric(scrape(metrics_port), "streamproc_events_total")
+
+        assert wait_for(lambda: processed() >= len(events), 120), (processed(), log.read_text()[-3000:])
+        samples = scrape(metrics_port)
+        assert metric(samples, "streamproc_kafka_reconnects_total") == 1
+        assert metric(samples, "streamproc_events_rejected_total") == 0
+        assert process.poll() is None  # the same worker carried on
+        from tests.conftest import consume
+
+        records = consume(broker.bootstrap, topics.alerts, until=lambda r: False, timeout=10)
+        alerts = [__import__("orjson").loads(r.value) for r in records]
+        firing = [a["alert_id"] for a in alerts if a["status"] == "firing"]
+        assert firing, "the drift after 30,000 events fired no alert"
+        assert len(firing) == len(set(firing)), "an episode fired twice"
+        assert stop_time(process, signal.SIGTERM) < 10.0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        broker.stop()

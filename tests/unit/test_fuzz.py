@@ -36,7 +36,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 scalars = st.one_of(
     st.none(),
     st.booleans(),
-    st.integers(min_value=-(2**70), max_value=2**70),
+    st.integers(min_value=-(2**63), max_value=2**64 - 1),
     st.floats(allow_nan=False, allow_infinity=False),
     st.text(max_size=8),
     st.text(min_size=MAX_STRING_CHARS - 1, max_size=MAX_STRING_CHARS + 2).filter(lambda _: True),
