@@ -19,11 +19,11 @@ import urllib.request
 from collections.abc import Callable
 
 from streamproc.broker import EmbeddedBroker, free_port
+from streamproc.children import preexec_die_with_parent
 from streamproc.config import Topics
 from streamproc.events.alerts import Alert, format_alert
 from streamproc.kafka_io import follow_alerts, produce
 from streamproc.simulate import Scenario, generate
-from streamproc.children import preexec_die_with_parent
 
 
 def start_worker(bootstrap: str, metrics_port: int, log_path: str, **env: str) -> subprocess.Popen:

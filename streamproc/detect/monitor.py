@@ -21,12 +21,14 @@ and ``streamproc replay`` both drive :meth:`Monitor.process`.
 
 from __future__ import annotations
 
-import time
 import dataclasses
 import math
+import time
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
+
+import numpy as np
 
 from streamproc.detect.adwin_drift import AdwinStreams
 from streamproc.detect.baseline import Baseline

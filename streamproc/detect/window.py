@@ -370,7 +370,8 @@ class WindowCounts:
                     present = (
                         len(column)
                         if type(column) is np.ndarray
-                        else len(column) - (column if type(column) is list else list(column)).count(MISSING)
+                        else len(column)
+                        - (column if type(column) is list else list(column)).count(MISSING)
                     )
                     if present:  # a column of absences (a slice of a batch) is no feature
                         w.new_features[name] = w.new_features.get(name, 0) + present

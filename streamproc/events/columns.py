@@ -8,9 +8,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-import os
 from itertools import chain
 from typing import Any
 

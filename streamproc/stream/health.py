@@ -104,7 +104,9 @@ class Connectivity:
         elif self.connected and now - self.last_ok >= self.lost_after:
             self.connected = False
             self.lost_at = now
-            log.error("brokers unreachable for %.0f s: not ready until they answer", self.lost_after)
+            log.error(
+                "brokers unreachable for %.0f s: not ready until they answer", self.lost_after
+            )
             self.on_change(False)
 
 

@@ -115,9 +115,7 @@ def test_a_lost_broker_makes_the_worker_unready_and_it_recovers(tmp_path):
         outage = log.read_text(errors="replace").splitlines()[lines_before:]
         assert len(outage) < 150, "\n".join(outage[-50:])
         broker = EmbeddedBroker(port=port, log_path=tmp_path / "broker2.log").start()
-        assert wait_for(
-            lambda: metric(scrape(metrics_port), "streamproc_kafka_connected") == 1, 15
-        )
+        assert wait_for(lambda: metric(scrape(metrics_port), "streamproc_kafka_connected") == 1, 15)
         assert metric(scrape(metrics_port), "streamproc_kafka_reconnects_total") == 1
         assert process.poll() is None
         assert stop_time(process, signal.SIGTERM) < 10.0
@@ -194,7 +192,10 @@ def test_a_durable_broker_stopped_for_30_s_under_traffic_loses_nothing(tmp_path)
         def processed() -> float:
             return metric(scrape(metrics_port), "streamproc_events_total")
 
-        assert wait_for(lambda: processed() >= len(events), 120), (processed(), log.read_text()[-3000:])
+        assert wait_for(lambda: processed() >= len(events), 120), (
+            processed(),
+            log.read_text()[-3000:],
+        )
         samples = scrape(metrics_port)
         assert metric(samples, "streamproc_kafka_reconnects_total") == 1
         assert metric(samples, "streamproc_events_rejected_total") == 0
