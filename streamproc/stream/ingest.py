@@ -47,7 +47,12 @@ from aiokafka import (
     ConsumerRecord,
     TopicPartition,
 )
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaConnectionError
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
+    KafkaConnectionError,
+    KafkaError,
+)
 from mode import Service
 
 from streamproc.config import WorkerConfig
@@ -323,6 +328,13 @@ class IngestService(Service):
             await self._consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError) as exc:
             log.warning("offsets not committed (%s); the partition's next owner redoes them", exc)
+        except KafkaError as exc:  # the broker is away: commit them with the next ones
+            log.warning("offsets not committed yet (%s); retrying", type(exc).__name__)
+            for tp, offset in offsets.items():
+                self._to_commit.setdefault(tp, offset)
+            if not self.should_stop:
+                await asyncio.sleep(1.0)
+                self._commit_wanted.set()
 
     def _start_decoding(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> PolledBatch:
         """Start decoding a polled batch."""
@@ -350,31 +362,35 @@ class IngestService(Service):
 
     async def _publish(self, result: BatchResult) -> None:
         """Send alerts, dead letters and newly learned baselines; wait until all are acked."""
-        producer = self._producer
-        assert producer is not None
         topics = self.config.topics
-        sends = [
-            await producer.send(topics.alerts, alert.to_json(), key=alert.model_id.encode())
+        messages: list[tuple[str, bytes, bytes | None, Any]] = [
+            (topics.alerts, alert.to_json(), alert.model_id.encode(), None)
             for alert in result.alerts
         ]
-        sends += [
-            await producer.send(topics.dlq, d.value, key=d.key, headers=d.headers)
-            for d in result.dead_letters
-        ]
+        messages += [(topics.dlq, d.value, d.key, d.headers) for d in result.dead_letters]
         for columns in result.columns:  # baselines learned in this batch, once each
-            model = self.monitor.models[columns.model_id]
-            baseline = model.baseline
-            if baseline is not None and baseline.source == "learned" and not model.published:
-                model.published = True
-                sends.append(
-                    await producer.send(
-                        topics.baselines,
-                        orjson.dumps(baseline.to_dict()),
-                        key=baseline.model_id.encode(),
-                    )
-                )
-        if sends:
-            await asyncio.gather(*sends)
+            model = self.monitor.models.get(columns.model_id)
+            baseline = None if model is None else model.baseline
+            if model is not None and baseline is not None and baseline.source == "learned":
+                if not model.published:
+                    model.published = True
+                    value = orjson.dumps(baseline.to_dict())
+                    messages.append((topics.baselines, value, baseline.model_id.encode(), None))
+        while messages:
+            producer = self._producer
+            assert producer is not None
+            try:
+                sends = [
+                    await producer.send(topic, value, key=key, headers=headers)
+                    for topic, value, key, headers in messages
+                ]
+                await asyncio.gather(*sends)
+                break
+            except KafkaError as exc:  # the broker is away: send them again (same alert ids)
+                if self.should_stop:
+                    raise
+                log.warning("outputs not delivered (%s); sending them again", type(exc).__name__)
+                await asyncio.sleep(1.0)
         for alert in result.alerts:
             log.warning("alert %s %s: %s", alert.status, alert.model_id, alert.message)
 
@@ -383,6 +399,8 @@ class IngestService(Service):
         for d in result.dead_letters:
             m.rejected.labels(d.reason).inc()
         for columns in result.columns:
+            if columns.model_id not in self.monitor.models:
+                continue  # past max_models_judged: counted by observe_caps
             m.observe_model(
                 self.monitor.models[columns.model_id],
                 columns.size,
