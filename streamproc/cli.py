@@ -56,8 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--storage",
         metavar="URL",
-        help="Tansu storage engine: memory:// (default; topics vanish with the broker) "
-        "or postgres://user:password@host:port/db (topics survive a restart)",
+        help="Tansu storage engine (--storage-engine): memory:// (default; topics vanish "
+        "with the broker) or s3://bucket/ (AWS_ENDPOINT etc. in the environment: topics "
+        "survive a restart); postgres:// and sqlite:// need a Tansu built with them",
     )
 
     p = add(
