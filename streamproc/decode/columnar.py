@@ -93,11 +93,13 @@ class ModelIdCache:
 MODEL_IDS: Final = ModelIdCache()  # shared by the tiers of this process
 
 
-def too_long(column: Any, types: frozenset[type]) -> bool:
-    """Whether a string of ``column`` (whose value types are ``types``) is past
+def too_long(column: Any) -> bool:
+    """Whether a string of ``column`` is past
     :data:`~streamproc.events.limits.MAX_STRING_CHARS`."""
-    strings = column if types == _STRS else [v for v in column if type(v) is str]
-    return max(map(len, strings), default=0) > MAX_STRING_CHARS
+    try:  # all strings: one C-level pass
+        return max(map(len, column), default=0) > MAX_STRING_CHARS
+    except TypeError:  # numbers, booleans, nulls too
+        return max((len(v) for v in column if type(v) is str), default=0) > MAX_STRING_CHARS
 
 
 def bad_names(names: Any) -> bool:
@@ -116,7 +118,7 @@ def typed_features(raw: dict[str, Any], allowed: frozenset[type]) -> dict[str, A
         types = kinds(column)
         if not types <= allowed:
             return None
-        if str in types and too_long(column, types):
+        if str in types and too_long(column):
             return None
         if types in _FLOATS:
             features[name] = np.array(column, dtype=np.float64)
@@ -193,7 +195,7 @@ def _sparse_feature_columns(
     :func:`typed_features` makes it, the others lists with :data:`MISSING`."""
     values = list(chain.from_iterable(map(dict.values, rows)))
     types = kinds(values)
-    if not types <= FEATURE_TYPES or (str in types and too_long(values, types)):
+    if not types <= FEATURE_TYPES or (str in types and too_long(values)):
         return None
     n = len(rows)
     columns: dict[str, Any] = {name: [MISSING] * n for name in present}

@@ -267,3 +267,41 @@ def test_a_durable_broker_stopped_for_30_s_under_traffic_loses_nothing(tmp_path,
         if process.poll() is None:
             process.kill()
         broker.stop()
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def test_a_name_flood_keeps_the_worker_flat_and_its_other_models_judged(bootstrap, tmp_path):
+    log = tmp_path / "worker.log"
+    topics = unique_topics()
+    process, port = start(bootstrap, log, topics)
+    assert wait_ready(port, 60, lambda: process.poll() is None), log.read_text()[-3000:]
+    flood = wide_events(events=100_000, models=1, name_flood=True)  # model-000
+    normal = wide_events(events=20_000, models=4)
+    normal = [e for e in normal if e["model_id"] != "model-000"]  # models 001-003
+    rss = []
+    for half in (flood[:50_000], flood[50_000:]):
+        produce_events(bootstrap, topics.events, half)
+        produce_events(bootstrap, topics.events, normal[: len(normal) // 2])
+        normal = normal[len(normal) // 2 :] or normal
+        assert wait_for(
+            lambda: metric(scrape(port), "streamproc_consumer_lag_records") == 0
+            and metric(scrape(port), "streamproc_events_total") > 0,
+            120,
+        )
+        rss.append(rss_mb(process.pid))
+    samples = scrape(port)
+    assert metric(samples, "streamproc_events_total", model="model-001") > 0
+    assert metric(samples, "streamproc_events_total", model="model-000") == 100_000
+    assert rss[1] - rss[0] < 100, rss  # flat: the second 50,000 names cost no memory
+    assert metric(samples, "streamproc_feature_overflow_total", model="model-000") > 0
+    records = consume(bootstrap, topics.alerts, until=lambda r: False, timeout=5)
+    fired = [orjson.loads(r.value) for r in records]
+    overflow = [a for a in fired if a["feature"] == "__overflow__" and a["status"] == "firing"]
+    assert [a["model_id"] for a in overflow] == ["model-000"]
+    assert stop_time(process, signal.SIGTERM) < 10.0
