@@ -152,7 +152,10 @@ def schema_chunk(
         return None, i, False  # past a limit: the reference path says which
     per_record = max(len(head) if type(head) is list else 1, 1)
     stop = min(len(values), i + max(1, -(-chunk_events // per_record)))
-    decode, reader = schema_decoder(schema_of(first.features))
+    try:
+        decode, reader = schema_decoder(schema_of(first.features))
+    except ValueError:  # a name msgspec cannot rename to (quotes, backslash, control characters)
+        return None, i, False
     records: list[Any] = []
     refused = False
     sizes = [MAX_RECORD_BYTES + 1 if v is None else len(v) for v in values[i:stop]]
