@@ -50,7 +50,7 @@ _LABEL_TYPES: Final = frozenset({str, int, float, bool, _NONE})
 _FLOATS = (frozenset({float}), frozenset({float, _NONE}))
 _INTS = frozenset({int})
 DICT_KINDS: Final = frozenset({dict})
-SPARSE_NAMES: Final = 64  # more names than this in a chunk, each in few rows: one pass
+SPARSE_NAMES: Final = 32  # more names than this in a chunk, each in few rows: one pass
 _STRS = frozenset({str})
 
 # (columns, each event's model_version, whether all events have the same feature names)
@@ -179,7 +179,7 @@ def dict_feature_columns(
     if bad_names(present):
         return None
     n = len(rows)
-    if len(present) > SPARSE_NAMES and len(present) * n > 8 * sum(present.values()):
+    if len(present) > SPARSE_NAMES and len(present) * n > 3 * sum(present.values()):
         return _sparse_feature_columns(rows, present)
     raw = {name: [row.get(name, MISSING) for row in rows] for name in present}
     typed = typed_features(raw, _FEATURE_TYPES_OR_MISSING)

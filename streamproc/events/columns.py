@@ -171,14 +171,19 @@ class EventColumns:
         if len(names) > MAX_BATCH_FEATURES:
             names = dict.fromkeys(list(names)[:MAX_BATCH_FEATURES])
         features: dict[str, Any] = {}
+        sizes = [b.size for b in batches]
+        total = sum(sizes)
         for name in names:
             parts: list[Any] = [b.features.get(name) for b in batches]
             if all(type(p) is np.ndarray for p in parts) and len({p.dtype for p in parts}) == 1:
                 features[name] = np.concatenate(parts)
             else:
-                column: list[Any] = []
-                for b, p in zip(batches, parts, strict=True):
-                    column += [MISSING] * b.size if p is None else column_values(p)
+                column: list[Any] = [MISSING] * total
+                start = 0
+                for size, p in zip(sizes, parts, strict=True):
+                    if p is not None:
+                        column[start : start + size] = column_values(p)
+                    start += size
                 features[name] = column
         return cls(
             model_id=batches[-1].model_id,
