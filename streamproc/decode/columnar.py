@@ -50,7 +50,7 @@ _LABEL_TYPES: Final = frozenset({str, int, float, bool, _NONE})
 _FLOATS = (frozenset({float}), frozenset({float, _NONE}))
 _INTS = frozenset({int})
 DICT_KINDS: Final = frozenset({dict})
-SPARSE_NAMES: Final = 32  # more names than this in a chunk, each in few rows: one pass
+SPARSE_NAMES: Final = 24  # more names than this in a chunk, most in few rows: sparse
 _STRS = frozenset({str})
 
 # (columns, each event's model_version, whether all events have the same feature names)
@@ -179,7 +179,7 @@ def dict_feature_columns(
     if bad_names(present):
         return None
     n = len(rows)
-    if len(present) > SPARSE_NAMES and len(present) * n > 3 * sum(present.values()):
+    if len(present) > SPARSE_NAMES and len(present) * n > 2 * sum(present.values()):
         return _sparse_feature_columns(rows, present)
     raw = {name: [row.get(name, MISSING) for row in rows] for name in present}
     typed = typed_features(raw, _FEATURE_TYPES_OR_MISSING)
@@ -190,25 +190,42 @@ def _sparse_feature_columns(
     rows: list[dict[str, Any]], present: Counter[str]
 ) -> tuple[dict[str, Any], bool] | None:
     """:func:`dict_feature_columns` of rows with many names each in few rows (a
-    producer putting ids into feature names): one pass over the rows' items, not
-    one per name. The same columns: a name present in every row as
-    :func:`typed_features` makes it, the others lists with :data:`MISSING`."""
-    values = list(chain.from_iterable(map(dict.values, rows)))
-    types = kinds(values)
-    if not types <= FEATURE_TYPES or (str in types and too_long(values)):
-        return None
+    producer putting ids into feature names). The names every row has are
+    columnarised in bulk as when all rows have the same names; the others in
+    one pass over what each row has beyond those. The same columns: a name
+    in every row as :func:`typed_features` makes it, the others lists with
+    :data:`MISSING`."""
     n = len(rows)
-    columns: dict[str, Any] = {name: [MISSING] * n for name in present}
-    for i, row in enumerate(rows):
-        for name, value in row.items():
-            columns[name][i] = value
-    dense = {name: columns[name] for name, count in present.items() if count == n}
+    dense = [name for name, count in present.items() if count == n]
+    raw: dict[str, Any] = {}
     if dense:
-        typed = typed_features(dense, FEATURE_TYPES)
-        if typed is None:
-            return None
-        columns.update(typed)
-    return columns, False
+        first = rows[0]
+        floats = tuple(name for name in dense if type(first[name]) is float)
+        if len(floats) > 1:
+            tuples = list(map(itemgetter(*floats), rows))
+            if kinds(chain.from_iterable(tuples)) == _FLOATS[0]:
+                matrix = np.array(tuples, dtype=np.float64).T.copy()
+                raw = dict(zip(floats, matrix, strict=True))
+        rest = [name for name in dense if name not in raw]
+        if rest:
+            values = list(map(itemgetter(*rest), rows))
+            columns = zip(*values, strict=True) if len(rest) > 1 else (values,)
+            raw.update(zip(rest, columns, strict=True))
+    typed = typed_features(raw, FEATURE_TYPES) if raw else {}
+    if typed is None:
+        return None
+    sparse = {name: [MISSING] * n for name, count in present.items() if count < n}
+    seen: list[Any] = []
+    known = set(dense)
+    for i, row in enumerate(rows):
+        for name in row.keys() - known:
+            value = row[name]
+            sparse[name][i] = value
+            seen.append(value)
+    types = kinds(seen)
+    if not types <= FEATURE_TYPES or (str in types and too_long(seen)):
+        return None
+    return {name: typed[name] if name in typed else sparse[name] for name in present}, False
 
 
 @functools.cache
