@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import accumulate, chain
 from typing import Any
 
 import numpy as np
@@ -172,18 +172,25 @@ class EventColumns:
             names = dict.fromkeys(list(names)[:MAX_BATCH_FEATURES])
         features: dict[str, Any] = {}
         sizes = [b.size for b in batches]
-        total = sum(sizes)
+        starts = [0, *accumulate(sizes)]
+        total = starts.pop()
+        where: dict[str, list[int]] = {}  # name -> the batches that have its column
+        for k, b in enumerate(batches):
+            for name in b.features:
+                where.setdefault(name, []).append(k)
         for name in names:
-            parts: list[Any] = [b.features.get(name) for b in batches]
-            if all(type(p) is np.ndarray for p in parts) and len({p.dtype for p in parts}) == 1:
+            ks = where[name]
+            parts: list[Any] = [batches[k].features[name] for k in ks]
+            if (
+                len(ks) == len(batches)
+                and all(type(p) is np.ndarray for p in parts)
+                and len({p.dtype for p in parts}) == 1
+            ):
                 features[name] = np.concatenate(parts)
             else:
                 column: list[Any] = [MISSING] * total
-                start = 0
-                for size, p in zip(sizes, parts, strict=True):
-                    if p is not None:
-                        column[start : start + size] = column_values(p)
-                    start += size
+                for k, p in zip(ks, parts, strict=True):
+                    column[starts[k] : starts[k] + sizes[k]] = column_values(p)
                 features[name] = column
         return cls(
             model_id=batches[-1].model_id,
