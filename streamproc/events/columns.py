@@ -226,7 +226,7 @@ class EventColumns:
             latency_ms=self.latency_ms[start:stop],
             errors=self.errors[start:stop],
             event_ids=self.event_ids[start:stop],
-            overflow=self.overflow if start == 0 else 0,  # counted once
+            overflow=self.overflow,  # every part of an overflowing batch says so
         )
 
 

@@ -57,6 +57,7 @@ def create_app(config: WorkerConfig) -> tuple[faust.App, IngestService]:
 
     @app.page("/ready")
     async def ready(web: View, request: Request) -> Response:
+        ingest.report_readiness()  # the log says it before the probe hears it
         why = ingest.not_ready()
         body: dict[str, Any] = {
             "ready": not why,

@@ -145,7 +145,7 @@ class IngestService(Service):
             stopping=self.stopping,
         )
 
-    def _report_readiness(self) -> None:
+    def report_readiness(self) -> None:
         """Log each change of readiness, in the words of ``/ready``."""
         why = self.not_ready()
         if (not why) != self._ready_reported:
@@ -245,7 +245,7 @@ class IngestService(Service):
 
         while not self.should_stop:
             self.connectivity.observe(await loop.run_in_executor(None, answers))
-            self._report_readiness()
+            self.report_readiness()
             await self.sleep(PROBE_INTERVAL_S)
 
     @Service.task
