@@ -149,7 +149,7 @@ class RateLimit(logging.Filter):
         if len(self._seen) > 10_000:  # bounded, whatever the templates
             self._seen.clear()
         self._seen[kind] = (now, 0)
-        if suppressed:
+        if suppressed and last is not None:
             record.msg = f"{record.msg} [{suppressed} similar suppressed in {now - last:.0f} s]"
         return True
 

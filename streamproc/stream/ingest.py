@@ -363,7 +363,7 @@ class IngestService(Service):
     async def _publish(self, result: BatchResult) -> None:
         """Send alerts, dead letters and newly learned baselines; wait until all are acked."""
         topics = self.config.topics
-        messages: list[tuple[str, bytes, bytes | None, Any]] = [
+        messages: list[tuple[str, bytes | None, bytes | None, Any]] = [
             (topics.alerts, alert.to_json(), alert.model_id.encode(), None)
             for alert in result.alerts
         ]

@@ -33,10 +33,11 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 
+ints = st.integers(min_value=-(2**63), max_value=2**64 - 1)  # what JSON encoders write
 scalars = st.one_of(
     st.none(),
     st.booleans(),
-    st.integers(min_value=-(2**63), max_value=2**64 - 1),
+    ints,
     st.floats(allow_nan=False, allow_infinity=False),
     st.text(max_size=8),
     st.text(min_size=MAX_STRING_CHARS - 1, max_size=MAX_STRING_CHARS + 2).filter(lambda _: True),
@@ -54,7 +55,7 @@ names = st.one_of(
     st.text(min_size=MAX_NAME_CHARS, max_size=MAX_NAME_CHARS + 1),
 )
 features = st.dictionaries(names, st.one_of(scalars, json_values), max_size=6)
-model_ids = st.one_of(st.sampled_from(["m", "a", "b"]), st.text(max_size=4), st.integers(min_value=-(2**63), max_value=2**64 - 1))
+model_ids = st.one_of(st.sampled_from(["m", "a", "b"]), st.text(max_size=4), ints)
 predictions = st.one_of(
     st.none(),
     st.floats(allow_nan=False, allow_infinity=False),
@@ -70,9 +71,9 @@ events = st.fixed_dictionaries(
             st.floats(min_value=0, max_value=2e9), st.sampled_from(["2026-11-22T00:00:00Z", "x"])
         ),
         "latency_ms": st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.text()),
-        "error": st.one_of(st.none(), st.text(max_size=3), st.integers(min_value=-(2**63), max_value=2**64 - 1)),
-        "model_version": st.one_of(st.text(max_size=3), st.integers(min_value=-(2**63), max_value=2**64 - 1)),
-        "event_id": st.one_of(st.text(max_size=3), st.integers(min_value=-(2**63), max_value=2**64 - 1)),
+        "error": st.one_of(st.none(), st.text(max_size=3), ints),
+        "model_version": st.one_of(st.text(max_size=3), ints),
+        "event_id": st.one_of(st.text(max_size=3), ints),
         "extra": json_values,
     },
 )
