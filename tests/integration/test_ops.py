@@ -33,6 +33,20 @@ from tests.conftest import (
 pytestmark = pytest.mark.integration
 
 
+STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_worker_left():
+    """A failed assertion must not leave a worker running."""
+    yield
+    while STARTED:
+        process = STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def start(bootstrap: str, log: Path, topics: Topics | None = None) -> tuple[subprocess.Popen, int]:
     port = free_port()
     topics = topics or unique_topics()
@@ -45,6 +59,7 @@ def start(bootstrap: str, log: Path, topics: Topics | None = None) -> tuple[subp
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
+    STARTED.append(process)
     return process, port
 
 
