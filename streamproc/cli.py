@@ -53,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=9092, help="port to listen on (default 9092)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--log", metavar="FILE", help="broker log file (default: a temp file)")
+    p.add_argument(
+        "--storage",
+        metavar="URL",
+        help="Tansu storage engine (--storage-engine): memory:// (default; topics vanish "
+        "with the broker) or s3://bucket/ (AWS_ENDPOINT etc. in the environment: topics "
+        "survive a restart); postgres:// and sqlite:// need a Tansu built with them",
+    )
 
     p = add(
         "worker", "Run a processing worker: events in; alerts, DLQ and /metrics out.", cmd_worker

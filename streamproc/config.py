@@ -61,6 +61,9 @@ class WorkerConfig:
         predictions (all models of the worker) wait for their label; early_label_seconds /
         max_early_labels: the same for labels that arrive before their
         prediction (see :mod:`streamproc.labels.join`).
+    max_models_judged: models a worker keeps state for (default 10,000); the
+        events of further models are counted
+        (``streamproc_untracked_events_total``), not judged.
     """
 
     bootstrap: str = "localhost:9092"
@@ -73,6 +76,7 @@ class WorkerConfig:
     decoders: int = field(default_factory=lambda: 1 if (os.cpu_count() or 1) >= 2 else 0)
     max_models: int = 100
     max_features: int = 50
+    max_models_judged: int = 10_000
     rebalance_timeout_s: float = 10.0
     labels: bool = True
     label_ttl_seconds: float = 86_400.0
@@ -111,6 +115,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "STREAMPROC_REBALANCE_TIMEOUT_S": ("rebalance_timeout_s", float),
     "STREAMPROC_MAX_MODELS": ("max_models", int),
     "STREAMPROC_MAX_FEATURES": ("max_features", int),
+    "STREAMPROC_MAX_MODELS_JUDGED": ("max_models_judged", int),
     "STREAMPROC_DECODERS": ("decoders", int),
     "STREAMPROC_LABELS": ("labels", _flag),
     "STREAMPROC_LABEL_TTL_SECONDS": ("label_ttl_seconds", float),

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from streamproc.broker import EmbeddedBroker, free_port
+from streamproc.children import preexec_die_with_parent
 from streamproc.config import Topics
 from streamproc.events.alerts import Alert, format_alert
 from streamproc.kafka_io import follow_alerts, produce
@@ -37,6 +38,7 @@ def start_worker(bootstrap: str, metrics_port: int, log_path: str, **env: str) -
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            preexec_fn=preexec_die_with_parent,  # the demo's worker dies with the demo
         )
 
 

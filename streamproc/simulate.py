@@ -157,8 +157,12 @@ def wide_events(
     rate: float = 50_000.0,
     drift_at: int | None = None,
     offset: int = 0,
+    name_flood: bool = False,
 ) -> list[dict[str, Any]]:
     """``events`` load-test events spread round-robin over ``models`` models.
+
+    ``name_flood``: each event also has a feature of its own, ``f_<hex id>``
+    (a producer bug that puts an id into a feature name).
 
     Each has 16 numeric features (full-precision floats, as a model server
     sends them), 4 categorical ones, a prediction (label and score) and a
@@ -188,6 +192,8 @@ def wide_events(
         features: dict[str, Any] = dict(zip(WIDE_NUMERIC, numeric[i], strict=True))
         for name, column in categorical.items():
             features[name] = column[i]
+        if name_flood:
+            features[f"f_{(offset + i) * 2654435761 % 2**64:016x}"] = numeric[i][0]
         out.append(
             {
                 "model_id": f"model-{(offset + i) % models:03d}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -17,7 +18,9 @@ from streamproc.commands import fail, load_config
 def cmd_broker(args: argparse.Namespace) -> int:
     from streamproc.broker import BrokerError, EmbeddedBroker
 
-    broker = EmbeddedBroker(port=args.port, host=args.host, log_path=args.log)
+    broker = EmbeddedBroker(
+        port=args.port, host=args.host, log_path=args.log, storage=getattr(args, "storage", None)
+    )
     try:
         broker.start()
     except BrokerError as exc:
@@ -37,6 +40,11 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    # Until the worker handles signals itself (stream/stopping.py), a SIGINT or
+    # SIGTERM ends it at once and quietly: it has nothing to commit yet (the
+    # imports alone take seconds on a busy machine).
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: os._exit(0))
     from streamproc.stream.app import run_worker
 
     try:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import operator
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import chain, repeat
@@ -28,6 +29,7 @@ from typing import Any, Final
 import numpy as np
 
 from streamproc.events.columns import EventColumns
+from streamproc.events.limits import MAX_FEATURES, MAX_NAME_CHARS, MAX_STRING_CHARS
 from streamproc.events.shapes import MISSING, MODEL_ID_PATTERN, category
 
 _NONE = type(None)
@@ -48,6 +50,7 @@ _LABEL_TYPES: Final = frozenset({str, int, float, bool, _NONE})
 _FLOATS = (frozenset({float}), frozenset({float, _NONE}))
 _INTS = frozenset({int})
 DICT_KINDS: Final = frozenset({dict})
+SPARSE_NAMES: Final = 24  # more names than this in a chunk, most in few rows: sparse
 _STRS = frozenset({str})
 
 # (columns, each event's model_version, whether all events have the same feature names)
@@ -90,6 +93,20 @@ class ModelIdCache:
 MODEL_IDS: Final = ModelIdCache()  # shared by the tiers of this process
 
 
+def too_long(column: Any) -> bool:
+    """Whether a string of ``column`` is past
+    :data:`~streamproc.events.limits.MAX_STRING_CHARS`."""
+    try:  # all strings: one C-level pass
+        return max(map(len, column), default=0) > MAX_STRING_CHARS
+    except TypeError:  # numbers, booleans, nulls too
+        return max((len(v) for v in column if type(v) is str), default=0) > MAX_STRING_CHARS
+
+
+def bad_names(names: Any) -> bool:
+    """Whether a feature name is past :data:`~streamproc.events.limits.MAX_NAME_CHARS`."""
+    return max(map(len, names), default=0) > MAX_NAME_CHARS
+
+
 def typed_features(raw: dict[str, Any], allowed: frozenset[type]) -> dict[str, Any] | None:
     """Feature columns from raw columns (None if a value's type is not ``allowed``):
     floats and nulls become float64 arrays, integers int64 arrays, the rest lists."""
@@ -100,6 +117,8 @@ def typed_features(raw: dict[str, Any], allowed: frozenset[type]) -> dict[str, A
             continue
         types = kinds(column)
         if not types <= allowed:
+            return None
+        if str in types and too_long(column):
             return None
         if types in _FLOATS:
             features[name] = np.array(column, dtype=np.float64)
@@ -129,6 +148,8 @@ def dict_feature_columns(
     width = len(first)
     raw: dict[str, Any] = {}
     if width and set(map(len, rows)) == {width}:
+        if width > MAX_FEATURES or bad_names(first):
+            return None  # past a limit: the reference path says which
         names = tuple(first)
         floats = tuple(name for name, value in first.items() if type(value) is float)
         if len(floats) > 1:
@@ -152,10 +173,59 @@ def dict_feature_columns(
             return None if typed is None else (typed, True)
     if split:
         return SPLIT
-    names = tuple(dict.fromkeys(chain.from_iterable(rows)))
-    raw = {name: [row.get(name, MISSING) for row in rows] for name in names}
+    if max(map(len, rows)) > MAX_FEATURES:
+        return None
+    present = Counter(chain.from_iterable(rows))  # names in order of first appearance
+    if bad_names(present):
+        return None
+    n = len(rows)
+    if len(present) > SPARSE_NAMES and len(present) * n > 2 * sum(present.values()):
+        return _sparse_feature_columns(rows, present)
+    raw = {name: [row.get(name, MISSING) for row in rows] for name in present}
     typed = typed_features(raw, _FEATURE_TYPES_OR_MISSING)
     return None if typed is None else (typed, False)
+
+
+def _sparse_feature_columns(
+    rows: list[dict[str, Any]], present: Counter[str]
+) -> tuple[dict[str, Any], bool] | None:
+    """:func:`dict_feature_columns` of rows with many names each in few rows (a
+    producer putting ids into feature names). The names every row has are
+    columnarised in bulk as when all rows have the same names; the others in
+    one pass over what each row has beyond those. The same columns: a name
+    in every row as :func:`typed_features` makes it, the others lists with
+    :data:`MISSING`."""
+    n = len(rows)
+    dense = [name for name, count in present.items() if count == n]
+    raw: dict[str, Any] = {}
+    if dense:
+        first = rows[0]
+        floats = tuple(name for name in dense if type(first[name]) is float)
+        if len(floats) > 1:
+            tuples = list(map(itemgetter(*floats), rows))
+            if kinds(chain.from_iterable(tuples)) == _FLOATS[0]:
+                matrix = np.array(tuples, dtype=np.float64).T.copy()
+                raw = dict(zip(floats, matrix, strict=True))
+        rest = [name for name in dense if name not in raw]
+        if rest:
+            values = list(map(itemgetter(*rest), rows))
+            columns = zip(*values, strict=True) if len(rest) > 1 else (values,)
+            raw.update(zip(rest, columns, strict=True))
+    typed = typed_features(raw, FEATURE_TYPES) if raw else {}
+    if typed is None:
+        return None
+    sparse = {name: [MISSING] * n for name, count in present.items() if count < n}
+    seen: list[Any] = []
+    known = set(dense)
+    for i, row in enumerate(rows):
+        for name in row.keys() - known:
+            value = row[name]
+            sparse[name][i] = value
+            seen.append(value)
+    types = kinds(seen)
+    if not types <= FEATURE_TYPES or (str in types and too_long(seen)):
+        return None
+    return {name: typed[name] if name in typed else sparse[name] for name in present}, False
 
 
 @functools.cache

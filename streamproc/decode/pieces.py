@@ -20,6 +20,7 @@ from streamproc.decode.columnar import (
     kinds,
 )
 from streamproc.events.columns import EventColumns
+from streamproc.events.limits import MAX_ARRAY_EVENTS, MAX_RECORD_BYTES
 
 Chunk = list["EventColumns | Piece"]
 
@@ -53,7 +54,8 @@ def take_records(
 
     Returns the decoded records, the index after the last record read, and
     False if that last record failed (``loads`` raised one of ``errors``, or
-    gave neither a list nor a ``single``): it is then not in the list.
+    gave neither a list nor a ``single``, or it is past a limit of
+    :mod:`streamproc.events.limits`): it is then not in the list.
     """
     total = len(values)
     records: list[Any] = []
@@ -61,11 +63,15 @@ def take_records(
     while i < total and count < chunk_events:
         value = values[i]
         i += 1
+        if value is not None and len(value) > MAX_RECORD_BYTES:
+            return records, i, False  # the reference path rejects it
         try:
             obj = loads(value)
         except errors:
             return records, i, False
         if type(obj) is list:
+            if len(obj) > MAX_ARRAY_EVENTS:
+                return records, i, False
             count += len(obj)
         elif type(obj) is single:
             count += 1

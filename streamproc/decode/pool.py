@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import pickle
 import signal
 from collections import deque
@@ -32,6 +33,7 @@ from multiprocessing.process import BaseProcess
 from types import TracebackType
 from typing import Any
 
+from streamproc.children import die_with_parent
 from streamproc.decode import decode_batch
 from streamproc.decode.batch import DecodedRecords
 from streamproc.decode.ipc import MEMFD as _MEMFD
@@ -42,9 +44,10 @@ log = logging.getLogger(__name__)
 Batch = tuple[Sequence[bytes | None], Sequence[float]]
 
 
-def _child(conn: Connection, memfd: bool, event_ids: bool) -> None:
+def _child(conn: Connection, memfd: bool, event_ids: bool, parent: int | None = None) -> None:
     """A decoder process: batches in, decoded batches out, until the worker is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the worker, which stops us
+    die_with_parent(signal.SIGKILL, parent)  # even in the middle of a batch
     send(conn, b"ready", memfd)
     while True:
         try:
@@ -118,7 +121,7 @@ class DecoderPool:
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe()
         process = context.Process(
-            target=_child, args=(theirs, self._memfd, self._event_ids), daemon=True
+            target=_child, args=(theirs, self._memfd, self._event_ids, os.getpid()), daemon=True
         )
         process.start()
         theirs.close()

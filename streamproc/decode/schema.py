@@ -28,11 +28,12 @@ from typing import Annotated, Any, Union
 import msgspec
 import numpy as np
 
-from streamproc.decode.columnar import FEATURE_TYPES, typed_features
+from streamproc.decode.columnar import FEATURE_TYPES, bad_names, too_long, typed_features
 from streamproc.decode.orjson_tier import orjson_chunk
 from streamproc.decode.pieces import Chunk, chunk_columns
 from streamproc.decode.typed import STRUCTS, TYPED_ERRORS, Event, FeatureValue, decode_typed
 from streamproc.events.columns import flatten
+from streamproc.events.limits import MAX_ARRAY_EVENTS, MAX_FEATURES, MAX_RECORD_BYTES
 from streamproc.events.shapes import Rejection
 
 _NoInt = Annotated[int, msgspec.Meta(ge=1, le=0)]  # refuses every integer
@@ -107,6 +108,8 @@ def schema_decoder(schema: Schema) -> tuple[Callable[[Any], Any], Any]:
             for i, column in zip(rest, per_name, strict=True):
                 if kinds[i] == "t":
                     columns[i] = list(column)
+                    if too_long(columns[i]):
+                        return None
                 else:
                     typed = typed_features({"": column}, FEATURE_TYPES)
                     if typed is None:
@@ -135,18 +138,30 @@ def schema_chunk(
     :func:`~streamproc.decode.orjson_tier.orjson_chunk` (which adds the
     rejections), as the other tiers would do.
     """
+    value = values[i]
+    if value is None or len(value) > MAX_RECORD_BYTES:
+        return None, i, False
     try:
-        head = decode_typed(values[i])  # type: ignore[arg-type]
+        head = decode_typed(value)
     except TYPED_ERRORS:
         return None, i, False
     first = head[0] if type(head) is list and head else head
     if type(first) is not Event or not first.features:
         return None, i, False
+    if len(first.features) > MAX_FEATURES or bad_names(first.features):
+        return None, i, False  # past a limit: the reference path says which
     per_record = max(len(head) if type(head) is list else 1, 1)
     stop = min(len(values), i + max(1, -(-chunk_events // per_record)))
-    decode, reader = schema_decoder(schema_of(first.features))
+    try:
+        decode, reader = schema_decoder(schema_of(first.features))
+    except ValueError:  # a name msgspec cannot rename to (quotes, backslash, control characters)
+        return None, i, False
     records: list[Any] = []
     refused = False
+    sizes = [MAX_RECORD_BYTES + 1 if v is None else len(v) for v in values[i:stop]]
+    if max(sizes) > MAX_RECORD_BYTES:  # decode up to the first record past the limit
+        stop = i + next(k for k, size in enumerate(sizes) if size > MAX_RECORD_BYTES)
+        refused = True
     try:
         records.extend(map(decode, values[i:stop]))  # keeps what it decoded on an error
     except TYPED_ERRORS:
@@ -154,6 +169,13 @@ def schema_chunk(
             return None, i, True
         stop = i + len(records)
         refused = True
+    long = [k for k, r in enumerate(records) if type(r) is list and len(r) > MAX_ARRAY_EVENTS]
+    if long:
+        records = records[: long[0]]
+        stop = i + len(records)
+        refused = True
+    if not records:
+        return None, i, True
     stamps = default_timestamps[i:stop]
     chunk = chunk_columns(*flatten(records, stamps), reader)
     if chunk is not None:

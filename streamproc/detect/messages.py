@@ -44,6 +44,21 @@ def null_rate(name: str, ratio: float, baseline: float, threshold: float, events
     )
 
 
+OVERFLOW_FEATURE = "__overflow__"  # the feature of the one schema alert about the caps
+
+
+def feature_overflow(names: int, cap: int, events: int) -> str:
+    """The schema alert of a model with more feature names than are tracked.
+
+    >>> feature_overflow(310, 200, 500)[:62]
+    '310 feature names past the cap of 200 tracked per model in the'
+    """
+    return (
+        f"{names} feature names past the cap of {cap} tracked per model in the last {events}"
+        " events (not tracked: does a producer put ids into feature names?)"
+    )
+
+
 def schema(name: str, problem: str, share: float, events: int) -> str:
     """A schema alert; ``problem`` is ``missing``, ``new`` or ``type``.
 

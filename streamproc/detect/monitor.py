@@ -21,10 +21,14 @@ and ``streamproc replay`` both drive :meth:`Monitor.process`.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
+
+import numpy as np
 
 from streamproc.detect.adwin_drift import AdwinStreams
 from streamproc.detect.baseline import Baseline
@@ -38,6 +42,7 @@ from streamproc.detect.window import WindowCounts, WindowReport
 from streamproc.events.alerts import Alert
 from streamproc.events.columns import EventColumns
 from streamproc.events.labels import LabelledPredictions
+from streamproc.events.shapes import MISSING
 
 
 class ModelMonitor:
@@ -162,7 +167,7 @@ class ModelMonitor:
         self._learned += min(need, batch.size)
         if self._learned < s.baseline_events:
             return batch.slice(0, 0)
-        learned = EventColumns.concat(self._learning)
+        learned = _tracked(EventColumns.concat(self._learning), s)
         baseline = Baseline.fit(
             learned,
             bins=s.numeric_bins,
@@ -238,10 +243,13 @@ class Monitor:
         *,
         overrides: dict[str, dict[str, Any]] | None = None,
         baselines: Iterable[Baseline] = (),
+        max_models: int | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self.overrides = overrides or {}
         self.models: dict[str, ModelMonitor] = {}
+        self.max_models = max_models
+        self.untracked_events = 0  # events of models past max_models, not judged
         self._baselines: dict[str, Baseline] = {b.model_id: b for b in baselines}
         self._dormant: dict[str, AlertPolicy] = {}  # open episodes of models not run here
 
@@ -290,7 +298,11 @@ class Monitor:
     def process(self, batches: Iterable[EventColumns], *, now: float) -> list[Alert]:
         """Run every model's batch through its monitor; return all alerts."""
         alerts: list[Alert] = []
+        cap = self.max_models
         for batch in batches:
+            if cap is not None and batch.model_id not in self.models and len(self.models) >= cap:
+                self.untracked_events += batch.size  # a model past the cap: counted only
+                continue
             alerts += self.model(batch.model_id).update(batch, now=now)
         return alerts
 
@@ -301,3 +313,23 @@ class Monitor:
         for batch in batches:
             alerts += self.model(batch.model_id).update_labels(batch, now=now)
         return alerts
+
+def _tracked(columns: EventColumns, s: Settings) -> EventColumns:
+    """The features of learning events worth a learned baseline: present in at
+    least ``min_category_share`` of the events, and at most ``max_features``
+    of them (the most present first). A producer that puts ids into feature
+    names (a new name per event) would otherwise fill the baseline with names
+    seen once, each "missing" from then on.
+    """
+    n = columns.size
+    present = {
+        name: len(c) if type(c) is np.ndarray else len(c) - list(c).count(MISSING)
+        for name, c in columns.features.items()
+    }
+    floor = max(1, math.ceil(s.min_category_share * n))
+    keep = [name for name in columns.features if present[name] >= floor]
+    if len(keep) > s.max_features:
+        keep = sorted(keep, key=lambda name: -present[name])[: s.max_features]
+    if len(keep) == len(columns.features):
+        return columns
+    return dataclasses.replace(columns, features={name: columns.features[name] for name in keep})

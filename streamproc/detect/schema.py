@@ -1,6 +1,9 @@
 """Schema drift: a share of at least ``schema_min_share`` of a window's events
 lacks a judged feature or carries a value of the wrong type in it (critical),
-or carries a feature the baseline does not know (warning)."""
+or carries a feature the baseline does not know (warning); and one alert
+(warning, feature ``__overflow__``) while feature names past the caps
+(``max_features`` per model and window, ``MAX_BATCH_FEATURES`` per batch)
+arrive: the names are not tracked, only counted."""
 
 from __future__ import annotations
 
@@ -29,3 +32,9 @@ class Schema:
             if window.matters(key, present / n, threshold):
                 message = messages.schema(name, "new", present / n, n)
                 yield window.finding(key, present / n, threshold, "warning", message)
+        # names past the caps share one episode: one alert, however many names
+        key = ("schema", messages.OVERFLOW_FEATURE, "schema")
+        if window.matters(key, window.overflow, 0.5):
+            cap = window.settings.max_features
+            message = messages.feature_overflow(window.overflow, cap, n)
+            yield window.finding(key, float(window.overflow), 0.5, "warning", message)

@@ -78,6 +78,7 @@ class _WindowState:
     errors: int = 0
     features: dict[str, _FeatureCounts] = field(default_factory=dict)
     new_features: dict[str, int] = field(default_factory=dict)
+    overflow: int = 0  # feature names past max_features (here) or MAX_BATCH_FEATURES (decoding)
     prediction: np.ndarray | None = None
     numeric: np.ndarray | None = None  # bin counts of the numeric block, see _NumericBlock
     predictions: PredictionCounts | None = None  # nulls, kinds, ... (see .prediction)
@@ -222,6 +223,7 @@ class ClosedWindow:
     error_rate: float = 0.0  # the baseline's error rate for this window (its phases' mix)
     error_dispersion: float = 1.0
     estimate: np.ndarray | None = None  # ScoreCalibration.sums (label-free performance estimate)
+    overflow: int = 0  # feature names past the caps (not tracked), see WindowCounts.add
 
     def matters(self, key: Key, value: float, threshold: float) -> bool:
         """Whether a finding can change the alert state: it breaches, or its key
@@ -381,6 +383,7 @@ class WindowCounts:
             assert w.numeric is not None
             w.numeric += counts
         max_new = self.settings.max_features
+        w.overflow += chunk.overflow
         for name, column in chunk.features.items():
             profile = baseline.features.get(name)
             if profile is None:
@@ -388,10 +391,13 @@ class WindowCounts:
                     present = (
                         len(column)
                         if type(column) is np.ndarray
-                        else len(column) - list(column).count(MISSING)
+                        else len(column)
+                        - (column if type(column) is list else list(column)).count(MISSING)
                     )
                     if present:  # a column of absences (a slice of a batch) is no feature
                         w.new_features[name] = w.new_features.get(name, 0) + present
+                else:  # past the cap of tracked names: one overflow bucket
+                    w.overflow += 1
                 continue
             if matrix is not None and name in block.rows:
                 continue
@@ -401,7 +407,8 @@ class WindowCounts:
             state.nulls += nulls_
             state.missing += missing
             state.wrong_type += wrong
-        if not baseline.features.keys() <= chunk.features.keys():
+        if chunk.overflow == 0 and not baseline.features.keys() <= chunk.features.keys():
+            # (with overflow, a feature without a column may have been folded: not missing)
             # a feature absent from the whole chunk is missing in each of its events,
             # as it is when the chunk's other events carry it (batching-independent)
             for name in baseline.features.keys() - chunk.features.keys():
@@ -521,6 +528,7 @@ class WindowCounts:
             alpha=alpha,
             features=features,
             new_features=w.new_features,
+            overflow=w.overflow,
             errors=w.errors,
             prediction_psi=psis[-1] if predicted else None,
             prediction_threshold=thresholds[-1] if predicted else math.nan,

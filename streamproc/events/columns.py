@@ -8,9 +8,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import accumulate, chain
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,15 @@ import numpy as np
 from streamproc.events.shapes import MISSING, category
 from streamproc.events.validate import parse_timestamp
 
-__all__ = ["EventColumns", "columns_by_model", "column_values", "flatten"]
+__all__ = ["EventColumns", "columns_by_model", "column_values", "flatten", "MAX_BATCH_FEATURES"]
+
+# Feature columns of one model in one batch: the first this many distinct names
+# (in order of first appearance) get a column; further names are only counted
+# (``EventColumns.overflow``). A producer that puts an id into a feature name
+# (a new name per event) would otherwise make a batch of n events n columns of
+# n values each. At least a model's tracked features (``max_features``, 200);
+# environment STREAMPROC_MAX_BATCH_FEATURES (read once, by each process).
+MAX_BATCH_FEATURES = int(os.environ.get("STREAMPROC_MAX_BATCH_FEATURES", "256"))
 
 
 def flatten(records: Sequence[Any], stamps: Sequence[float]) -> tuple[list[Any], list[float]]:
@@ -88,6 +97,8 @@ class EventColumns:
     latency_ms: np.ndarray
     errors: np.ndarray
     event_ids: list[str | None] = field(default_factory=list)
+    # distinct feature names past MAX_BATCH_FEATURES in this batch (no column)
+    overflow: int = 0
 
     @property
     def size(self) -> int:
@@ -115,7 +126,10 @@ class EventColumns:
             count=n,
         )
         rows = [e["features"] for e in events]
-        names: set[str] = set().union(*rows) if rows else set()
+        names = dict.fromkeys(chain.from_iterable(rows))  # in order of first appearance
+        overflow = max(0, len(names) - MAX_BATCH_FEATURES)
+        if overflow:
+            names = dict.fromkeys(list(names)[:MAX_BATCH_FEATURES])
         features = {name: [row.get(name, MISSING) for row in rows] for name in names}
         parts = [_prediction_parts(e.get("prediction")) for e in events]
         latency = np.fromiter(
@@ -135,6 +149,7 @@ class EventColumns:
             latency_ms=latency,
             errors=errors,
             event_ids=[e.get("event_id") for e in events],
+            overflow=overflow,
         )
 
     @classmethod
@@ -150,17 +165,32 @@ class EventColumns:
         ([1.5, MISSING], [MISSING, 'u'], [1.0, 2.0])
         """
         if len(batches) == 1:
-            return batches[0]
+            return batches[0].capped()
         names = dict.fromkeys(chain.from_iterable(b.features for b in batches))
+        overflow = max(0, len(names) - MAX_BATCH_FEATURES) + sum(b.overflow for b in batches)
+        if len(names) > MAX_BATCH_FEATURES:
+            names = dict.fromkeys(list(names)[:MAX_BATCH_FEATURES])
         features: dict[str, Any] = {}
+        sizes = [b.size for b in batches]
+        starts = [0, *accumulate(sizes)]
+        total = starts.pop()
+        where: dict[str, list[int]] = {}  # name -> the batches that have its column
+        for k, b in enumerate(batches):
+            for name in b.features:
+                where.setdefault(name, []).append(k)
         for name in names:
-            parts: list[Any] = [b.features.get(name) for b in batches]
-            if all(type(p) is np.ndarray for p in parts) and len({p.dtype for p in parts}) == 1:
+            ks = where[name]
+            parts: list[Any] = [batches[k].features[name] for k in ks]
+            if (
+                len(ks) == len(batches)
+                and all(type(p) is np.ndarray for p in parts)
+                and len({p.dtype for p in parts}) == 1
+            ):
                 features[name] = np.concatenate(parts)
             else:
-                column: list[Any] = []
-                for b, p in zip(batches, parts, strict=True):
-                    column += [MISSING] * b.size if p is None else column_values(p)
+                column: list[Any] = [MISSING] * total
+                for k, p in zip(ks, parts, strict=True):
+                    column[starts[k] : starts[k] + sizes[k]] = column_values(p)
                 features[name] = column
         return cls(
             model_id=batches[-1].model_id,
@@ -172,7 +202,17 @@ class EventColumns:
             latency_ms=np.concatenate([b.latency_ms for b in batches]),
             errors=np.concatenate([b.errors for b in batches]),
             event_ids=list(chain.from_iterable(b.event_ids for b in batches)),
+            overflow=overflow,
         )
+
+    def capped(self) -> EventColumns:
+        """These columns with at most :data:`MAX_BATCH_FEATURES` feature columns."""
+        if len(self.features) <= MAX_BATCH_FEATURES:
+            return self
+        kept = list(self.features)[:MAX_BATCH_FEATURES]
+        self.overflow += len(self.features) - MAX_BATCH_FEATURES
+        self.features = {name: self.features[name] for name in kept}
+        return self
 
     def slice(self, start: int, stop: int) -> EventColumns:
         """The events ``start:stop`` of this batch, as a new batch."""
@@ -186,6 +226,7 @@ class EventColumns:
             latency_ms=self.latency_ms[start:stop],
             errors=self.errors[start:stop],
             event_ids=self.event_ids[start:stop],
+            overflow=self.overflow,  # every part of an overflowing batch says so
         )
 
 

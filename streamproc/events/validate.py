@@ -15,6 +15,13 @@ from typing import Any
 
 import orjson
 
+from streamproc.events.limits import (
+    MAX_ARRAY_EVENTS,
+    MAX_FEATURES,
+    MAX_NAME_CHARS,
+    MAX_RECORD_BYTES,
+    MAX_STRING_CHARS,
+)
 from streamproc.events.shapes import MODEL_ID_PATTERN, Rejection, type_name
 
 __all__ = [
@@ -51,12 +58,27 @@ def validate_event(obj: Any) -> Rejection | None:
         return Rejection("missing_features", "features: required field is missing")
     if type(features) is not dict:
         return Rejection("bad_features", f"features: must be an object, got {type_name(features)}")
+    if len(features) > MAX_FEATURES:
+        return Rejection(
+            "too_many_features",
+            f"features: {len(features)} features, more than the limit of {MAX_FEATURES}",
+        )
     for name, value in features.items():
+        if len(name) > MAX_NAME_CHARS:
+            return Rejection(
+                "feature_name_too_long",
+                f"features.{name[:40]}...: name longer than {MAX_NAME_CHARS} characters",
+            )
         if type(value) in (dict, list):
             return Rejection(
                 "bad_feature_value",
                 f"features.{name}: must be a number, string, boolean or null, "
                 f"got {type_name(value)}",
+            )
+        if type(value) is str and len(value) > MAX_STRING_CHARS:
+            return Rejection(
+                "feature_value_too_long",
+                f"features.{name}: string longer than {MAX_STRING_CHARS} characters",
             )
     prediction = obj.get("prediction")
     if prediction is not None and type(prediction) not in (int, float, str, bool):
@@ -116,6 +138,13 @@ def decode_record(value: bytes | None) -> tuple[list[dict[str, Any]], list[Rejec
     """
     if value is None:
         return [], [Rejection("bad_json", "value: record has no value (tombstone)")]
+    if len(value) > MAX_RECORD_BYTES:
+        return [], [
+            Rejection(
+                "record_too_large",
+                f"value: {len(value)} bytes, more than the limit of {MAX_RECORD_BYTES}",
+            )
+        ]
     try:
         obj = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
@@ -135,6 +164,13 @@ def validate_record(obj: Any) -> tuple[list[dict[str, Any]], list[Rejection]]:
     if type(obj) is not list:
         return [], [
             Rejection("not_an_object", f"value: must be an object or array, got {type_name(obj)}")
+        ]
+    if len(obj) > MAX_ARRAY_EVENTS:
+        return [], [
+            Rejection(
+                "too_many_events",
+                f"value: array of {len(obj)} events, more than the limit of {MAX_ARRAY_EVENTS}",
+            )
         ]
     good: list[dict[str, Any]] = []
     bad: list[Rejection] = []

@@ -5,8 +5,10 @@ Faust runs the worker (signals, logging, the aiohttp web server) and starts
 batches. Endpoints on ``metrics_port``:
 
 - ``/metrics``: Prometheus exposition of every contract metric;
-- ``/health``: 200 while the worker runs;
-- ``/ready``: 200 once partitions are assigned and baselines are loaded, else 503.
+- ``/health``: 200 while the worker process is alive (the web server answers);
+- ``/ready``: 200 while partitions are assigned, the baselines and alerts topics
+  are read to their end and the brokers answer (stream/health.py); else 503
+  with a JSON body whose ``not_ready`` lists why.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from faust.web import Request, Response, View
 
 from streamproc.config import WorkerConfig
 from streamproc.stream.ingest import IngestService
+from streamproc.stream.stopping import Worker
 
 CONTENT_TYPE_LATEST = "text/plain; version=0.0.4"  # aiohttp adds the charset itself
 
@@ -54,20 +57,24 @@ def create_app(config: WorkerConfig) -> tuple[faust.App, IngestService]:
 
     @app.page("/ready")
     async def ready(web: View, request: Request) -> Response:
+        ingest.report_readiness()  # the log says it before the probe hears it
+        why = ingest.not_ready()
         body: dict[str, Any] = {
+            "ready": not why,
+            "not_ready": why,
             "partitions_assigned": ingest.ready,
             "baselines_loaded": ingest.baselines_loaded,
+            "brokers_reachable": ingest.connectivity.connected,
         }
-        status = 200 if ingest.ready and ingest.baselines_loaded else 503
-        return web.json(body, status=status)
+        return web.json(body, status=503 if why else 200)
 
     return app, ingest
 
 
 def run_worker(config: WorkerConfig) -> None:
-    """Run a worker in the foreground until SIGINT/SIGTERM."""
+    """Run a worker in the foreground until SIGINT/SIGTERM (then stops within 8 s)."""
     app, ingest = create_app(config)
-    worker = faust.Worker(
+    worker = Worker(
         app,
         ingest,
         loglevel=config.log_level,

@@ -49,6 +49,12 @@ from aiokafka import (
 )
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaConnectionError
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
+    KafkaConnectionError,
+    KafkaError,
+)
 from mode import Service
 
 from streamproc.config import WorkerConfig
@@ -64,6 +70,14 @@ from streamproc.stream.batch import (
     record_values,
 )
 from streamproc.stream.labels import CopartitionError, LabelStage, check_copartitioned
+from streamproc.stream.health import (
+    PROBE_INTERVAL_S,
+    Connectivity,
+    bootstrap_addresses,
+    broker_answers,
+    limit_log_rate,
+    readiness,
+)
 from streamproc.stream.metrics import Metrics
 from streamproc.stream.state import StateReader
 from streamproc.stream.topics import ensure_topics
@@ -101,7 +115,9 @@ class IngestService(Service):
     def __init__(self, config: WorkerConfig, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.config = config
-        self.monitor = Monitor(config.detectors, overrides=config.model_overrides)
+        self.monitor = Monitor(
+            config.detectors, overrides=config.model_overrides, max_models=config.max_models_judged
+        )
         self.metrics = Metrics(max_models=config.max_models, max_features=config.max_features)
         self._state = StateReader(config, self.monitor, self.metrics)
         self.ready = False
@@ -120,6 +136,32 @@ class IngestService(Service):
         # background (a commit round trip is off the judge's path).
         self._to_commit: dict[TopicPartition, int] = {}
         self._commit_wanted = asyncio.Event()
+        # Broker reachability and readiness (stream/health.py); /ready reports them.
+        self.stopping = False
+        self.connectivity = Connectivity(on_change=self.metrics.set_connected)
+        self._ready_reported: bool | None = None
+
+    def not_ready(self) -> list[str]:
+        """Why the worker is not ready (empty: ready)."""
+        return readiness(
+            assigned=self.ready,
+            state_loaded=self.baselines_loaded,
+            connected=self.connectivity.connected,
+            stopping=self.stopping,
+        )
+
+    def report_readiness(self) -> None:
+        """Log each change of readiness, in the words of ``/ready``."""
+        why = self.not_ready()
+        if (not why) != self._ready_reported:
+            self._ready_reported = not why
+            if why:
+                log.warning("streamproc worker not ready: %s", ", ".join(why))
+            else:
+                log.info(
+                    "streamproc worker ready: partitions assigned, baselines and alerts read,"
+                    " brokers reachable"
+                )
 
     @property
     def baselines_loaded(self) -> bool:
@@ -128,6 +170,7 @@ class IngestService(Service):
 
     async def on_start(self) -> None:
         c = self.config
+        limit_log_rate()  # a lost broker makes the Kafka clients log hundreds of lines a second
         try:
             await ensure_topics(c.bootstrap, c)
         except KafkaConnectionError:
@@ -168,8 +211,13 @@ class IngestService(Service):
 
     async def on_stop(self) -> None:
         self.ready = False
+        self.stopping = True
         self._drop_pending()
         self.decoders.close()
+        try:  # what was judged and published is committed, if the broker answers soon
+            await asyncio.wait_for(self._commit_now(), timeout=2.0)
+        except Exception as exc:  # noqa: BLE001 - best effort on shutdown
+            log.warning("offsets not committed on stop (%s)", exc or type(exc).__name__)
         for client in (self._consumer, self._state.consumer, self._producer):
             if client is not None:
                 try:
@@ -202,6 +250,20 @@ class IngestService(Service):
             self._pending.get_nowait().decoded.close()
 
     # -- the four tasks ----------------------------------------------------------
+
+    @Service.task
+    async def _probe(self) -> None:
+        """Probe the brokers every few seconds (stream/health.py); log readiness changes."""
+        addresses = bootstrap_addresses(self.config.bootstrap)
+        loop = asyncio.get_running_loop()
+
+        def answers() -> bool:
+            return any(broker_answers(host, port) for host, port in addresses)
+
+        while not self.should_stop:
+            self.connectivity.observe(await loop.run_in_executor(None, answers))
+            self.report_readiness()
+            await self.sleep(PROBE_INTERVAL_S)
 
     @Service.task
     async def _follow_state(self) -> None:
@@ -285,6 +347,13 @@ class IngestService(Service):
             await self._consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError) as exc:
             log.warning("offsets not committed (%s); the partition's next owner redoes them", exc)
+        except KafkaError as exc:  # the broker is away: commit them with the next ones
+            log.warning("offsets not committed yet (%s); retrying", type(exc).__name__)
+            for tp, offset in offsets.items():
+                self._to_commit.setdefault(tp, offset)
+            if not self.should_stop:
+                await asyncio.sleep(1.0)
+                self._commit_wanted.set()
 
     def _start_decoding(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> PolledBatch:
         """Start decoding a polled batch."""
@@ -314,31 +383,35 @@ class IngestService(Service):
 
     async def _publish(self, result: BatchResult) -> None:
         """Send alerts, dead letters and newly learned baselines; wait until all are acked."""
-        producer = self._producer
-        assert producer is not None
         topics = self.config.topics
-        sends = [
-            await producer.send(topics.alerts, alert.to_json(), key=alert.model_id.encode())
+        messages: list[tuple[str, bytes | None, bytes | None, Any]] = [
+            (topics.alerts, alert.to_json(), alert.model_id.encode(), None)
             for alert in result.alerts
         ]
-        sends += [
-            await producer.send(topics.dlq, d.value, key=d.key, headers=d.headers)
-            for d in result.dead_letters
-        ]
+        messages += [(topics.dlq, d.value, d.key, d.headers) for d in result.dead_letters]
         for columns in result.columns:  # baselines learned in this batch, once each
-            model = self.monitor.models[columns.model_id]
-            baseline = model.baseline
-            if baseline is not None and baseline.source == "learned" and not model.published:
-                model.published = True
-                sends.append(
-                    await producer.send(
-                        topics.baselines,
-                        orjson.dumps(baseline.to_dict()),
-                        key=baseline.model_id.encode(),
-                    )
-                )
-        if sends:
-            await asyncio.gather(*sends)
+            model = self.monitor.models.get(columns.model_id)
+            baseline = None if model is None else model.baseline
+            if model is not None and baseline is not None and baseline.source == "learned":
+                if not model.published:
+                    model.published = True
+                    value = orjson.dumps(baseline.to_dict())
+                    messages.append((topics.baselines, value, baseline.model_id.encode(), None))
+        while messages:
+            producer = self._producer
+            assert producer is not None
+            try:
+                sends = [
+                    await producer.send(topic, value, key=key, headers=headers)
+                    for topic, value, key, headers in messages
+                ]
+                await asyncio.gather(*sends)
+                break
+            except KafkaError as exc:  # the broker is away: send them again (same alert ids)
+                if self.should_stop:
+                    raise
+                log.warning("outputs not delivered (%s); sending them again", type(exc).__name__)
+                await asyncio.sleep(1.0)
         for alert in result.alerts:
             log.warning("alert %s %s: %s", alert.status, alert.model_id, alert.message)
 
@@ -347,12 +420,15 @@ class IngestService(Service):
         for d in result.dead_letters:
             m.rejected.labels(d.reason).inc()
         for columns in result.columns:
+            if columns.model_id not in self.monitor.models:
+                continue  # past max_models_judged: counted by observe_caps
             m.observe_model(
                 self.monitor.models[columns.model_id],
                 columns.size,
                 int(columns.errors.sum()),
                 columns.latency_ms,
             )
+        m.observe_caps(self.monitor, result.columns)
         m.observe_alerts(result.alerts)
         m.observe_firing(self.monitor.models.values())
         if result.newest_event_time is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import Counter as Tally
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -163,8 +164,47 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.kafka_connected = Gauge(
+            "streamproc_kafka_connected",
+            "1 while the brokers answer the worker's probe, 0 once they have not for a while.",
+            registry=r,
+        )
+        self.kafka_connected.set(1)
+        self.kafka_reconnects = Counter(
+            "streamproc_kafka_reconnects",
+            "Times the brokers became reachable again after being lost.",
+            registry=r,
+        )
+        self.feature_overflow = Counter(
+            "streamproc_feature_overflow",
+            "Distinct feature names of a batch past MAX_BATCH_FEATURES (no column, not tracked).",
+            ["model"],
+            registry=r,
+        )
+        self.untracked_events = Counter(
+            "streamproc_untracked_events",
+            "Events of models past the worker's cap of models (max_models_judged), not judged.",
+            registry=r,
+        )
+        self._untracked = 0
         self.latency = _LatencyCollector()
         r.register(self.latency)
+
+    def observe_caps(self, monitor: Any, columns: Iterable[Any]) -> None:
+        """Count what the caps kept out: feature names past them, models past them."""
+        for c in columns:
+            if c.overflow:
+                self.feature_overflow.labels(self.model_label(c.model_id)).inc(c.overflow)
+        untracked = monitor.untracked_events
+        if untracked > self._untracked:
+            self.untracked_events.inc(untracked - self._untracked)
+            self._untracked = untracked
+
+    def set_connected(self, connected: bool) -> None:
+        """The brokers were lost (False) or are back (True: one more reconnect)."""
+        self.kafka_connected.set(1 if connected else 0)
+        if connected:
+            self.kafka_reconnects.inc()
 
     def model_label(self, model: str) -> str:
         if model in self._models:
