@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
+from streamproc.detect.closed import ClosedWindow
 from streamproc.detect.errors import ErrorRate
 from streamproc.detect.nulls import NullRate
 from streamproc.detect.performance_drift import EstimatedAccuracy
@@ -35,7 +36,6 @@ from streamproc.detect.prediction_stuck import PredictionStuck
 from streamproc.detect.psi_drift import PsiDrift
 from streamproc.detect.schema import Schema
 from streamproc.detect.unseen_class import UnseenClass
-from streamproc.detect.window import ClosedWindow
 
 
 class Detector(Protocol):

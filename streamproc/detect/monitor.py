@@ -33,12 +33,13 @@ import numpy as np
 from streamproc.detect.adwin_drift import AdwinStreams
 from streamproc.detect.baseline import Baseline
 from streamproc.detect.calibrate import MIN_WINDOWS
+from streamproc.detect.closed import WindowReport
 from streamproc.detect.detector import WINDOW_DETECTORS
 from streamproc.detect.learn import PhaseLearner
 from streamproc.detect.performance_drift import RealizedPerformance
 from streamproc.detect.policy import AlertPolicy, Finding, Window
 from streamproc.detect.settings import Settings
-from streamproc.detect.window import WindowCounts, WindowReport
+from streamproc.detect.window import WindowCounts
 from streamproc.events.alerts import Alert
 from streamproc.events.columns import EventColumns
 from streamproc.events.labels import LabelledPredictions

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from streamproc.detect import messages
+from streamproc.detect.closed import ClosedWindow
 from streamproc.detect.policy import Finding, Key
 from streamproc.detect.quality import rate_threshold
-from streamproc.detect.window import ClosedWindow
 
 
 class NullRate:

@@ -47,6 +47,7 @@ import numpy as np
 
 from streamproc.detect import messages
 from streamproc.detect.adwin import BlockAdwin, adwin_delta
+from streamproc.detect.closed import ClosedWindow
 from streamproc.detect.performance import (
     PerformanceCounts,
     PerformanceReference,
@@ -55,7 +56,6 @@ from streamproc.detect.performance import (
 from streamproc.detect.policy import Finding, Key, Window
 from streamproc.detect.quality import _inv_cdf, rate_threshold
 from streamproc.detect.settings import Settings
-from streamproc.detect.window import ClosedWindow
 from streamproc.events.labels import LabelledPredictions
 
 SIGNAL = "performance"

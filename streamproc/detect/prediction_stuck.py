@@ -17,10 +17,10 @@ import math
 from collections.abc import Iterator
 
 from streamproc.detect import messages
+from streamproc.detect.closed import ClosedWindow
 from streamproc.detect.policy import Finding
 from streamproc.detect.prediction import bin_share
 from streamproc.detect.profiles import CategoricalProfile, NumericProfile
-from streamproc.detect.window import ClosedWindow
 
 
 class PredictionStuck:

@@ -11,8 +11,8 @@ import math
 from collections.abc import Iterator
 
 from streamproc.detect import messages
+from streamproc.detect.closed import ClosedWindow
 from streamproc.detect.policy import Finding, Key
-from streamproc.detect.window import ClosedWindow
 
 
 class PsiDrift:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from streamproc.detect import messages
+from streamproc.detect.closed import ClosedWindow
 from streamproc.detect.policy import Finding
 from streamproc.detect.quality import rate_threshold
-from streamproc.detect.window import ClosedWindow
 
 
 class UnseenClass:

@@ -24,48 +24,23 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 
 from streamproc.detect.baseline import Baseline
+from streamproc.detect.bins import PsiPlan, _NumericBlock
+from streamproc.detect.closed import ClosedWindow, FeatureCounts, FeatureStats, JudgedFeature
 from streamproc.detect.columns import column_counts
 from streamproc.detect.cycle import PhaseMixer, phase_events
-from streamproc.detect.estimate import estimate_metrics, prediction_sums
-from streamproc.detect.policy import Finding, Key, Window
+from streamproc.detect.estimate import prediction_sums
+from streamproc.detect.policy import Key, Window
 from streamproc.detect.prediction import PredictionCounts
 from streamproc.detect.profiles import NumericProfile, Profile
-from streamproc.detect.psi import psi_rows, psi_threshold, smoothed
+from streamproc.detect.psi import psi_threshold
 from streamproc.detect.settings import Settings
 from streamproc.events.columns import EventColumns
 from streamproc.events.shapes import MISSING
-
-
-@dataclass(slots=True)
-class FeatureStats:
-    """What the last judged window said about one feature (for metrics)."""
-
-    psi: float
-    psi_threshold: float
-    null_ratio: float
-
-
-@dataclass(slots=True)
-class WindowReport:
-    """Statistics of the last judged window of a model."""
-
-    window: Window
-    features: dict[str, FeatureStats]
-    prediction_psi: float | None
-    estimate: dict[str, float] | None = None  # label-free performance estimate (.performance)
-
-
-@dataclass(slots=True)
-class _FeatureCounts:
-    counts: np.ndarray
-    nulls: int = 0
-    missing: int = 0
-    wrong_type: int = 0
 
 
 @dataclass(slots=True)
@@ -76,7 +51,7 @@ class _WindowState:
     start: float = math.inf
     end: float = -math.inf
     errors: int = 0
-    features: dict[str, _FeatureCounts] = field(default_factory=dict)
+    features: dict[str, FeatureCounts] = field(default_factory=dict)
     new_features: dict[str, int] = field(default_factory=dict)
     overflow: int = 0  # feature names past max_features (here) or MAX_BATCH_FEATURES (decoding)
     prediction: np.ndarray | None = None
@@ -84,203 +59,6 @@ class _WindowState:
     predictions: PredictionCounts | None = None  # nulls, kinds, ... (see .prediction)
     phases: np.ndarray | None = None  # events per phase of the clock (phased baselines)
     estimate: np.ndarray | None = None  # ScoreCalibration.sums of the window's predictions
-
-
-_BLOCK_DTYPES: Final = (np.dtype(np.float64), np.dtype(np.int64))
-
-
-@dataclass(frozen=True, slots=True)
-class _NumericBlock:
-    """The numeric features of a baseline, binned together.
-
-    When every one of them is a float64 or int64 array in a batch (as
-    :func:`~streamproc.decode.decode_batch` builds them), they are stacked
-    into one matrix: one ``isnan``, one ``bincount`` over all their bins (laid
-    end to end in one count vector, feature ``j``'s from ``starts[j]``), and
-    the ADWIN streams are standardized together. Per feature only the
-    ``searchsorted`` remains: the same bins as :meth:`NumericProfile.bin_counts`.
-    """
-
-    names: tuple[str, ...]
-    edges: tuple[np.ndarray, ...]
-    starts: tuple[int, ...]
-    size: int
-    shift: np.ndarray  # starts as a column, added to the bin of each value
-    rows: dict[str, int]
-
-    @classmethod
-    def of(cls, baseline: Baseline) -> _NumericBlock:
-        profiles = [
-            (name, p) for name, p in baseline.features.items() if isinstance(p, NumericProfile)
-        ]
-        bins = [p.bins for _, p in profiles]
-        starts = [sum(bins[:j]) for j in range(len(bins))]
-        return cls(
-            names=tuple(name for name, _ in profiles),
-            edges=tuple(p.edge_array for _, p in profiles),
-            starts=tuple(starts),
-            size=sum(bins),
-            shift=np.array(starts, dtype=np.intp).reshape(-1, 1),
-            rows={name: j for j, (name, _) in enumerate(profiles)},
-        )
-
-    def stack(self, features: dict[str, Any]) -> np.ndarray | None:
-        """The block's columns as a float64 matrix (a row each), if all are arrays."""
-        columns = [features.get(name) for name in self.names]
-        for column in columns:
-            if type(column) is not np.ndarray or column.dtype not in _BLOCK_DTYPES:
-                return None
-        return np.stack(columns, dtype=np.float64)  # type: ignore[arg-type]
-
-    def counts(self, matrix: np.ndarray) -> tuple[np.ndarray, list[int] | None]:
-        """Bin counts of the stacked values (NaN skipped), and the NaNs of each row."""
-        codes = np.empty(matrix.shape, dtype=np.intp)
-        for j, edges in enumerate(self.edges):
-            codes[j] = edges.searchsorted(matrix[j], side="right")
-        codes += self.shift
-        nulls = None
-        nan = np.isnan(matrix)
-        if nan.any():
-            codes[nan] = self.size  # counted past the end, then dropped
-            nulls = nan.sum(axis=1).tolist()
-        return np.bincount(codes.ravel(), minlength=self.size + 1)[: self.size], nulls
-
-
-@dataclass(frozen=True, slots=True)
-class PsiPlan:
-    """The smoothed baseline bins a window's PSIs are taken against (the one cache
-    of them): the judged features (the first ``max_features`` of the baseline),
-    then the prediction if the baseline has one; stacked by number of bins, so
-    one :func:`psi_rows` gives the PSI of all profiles with that many bins."""
-
-    profiles: tuple[Profile, ...]
-    zeros: tuple[np.ndarray, ...]  # the counts of a feature absent from a window
-    groups: tuple[tuple[tuple[int, ...], np.ndarray], ...]  # (positions, smoothed bins)
-
-    @classmethod
-    def of(cls, profiles: tuple[Profile, ...]) -> PsiPlan:
-        by_bins: dict[int, list[int]] = {}
-        for i, profile in enumerate(profiles):
-            by_bins.setdefault(profile.bins, []).append(i)
-        groups = tuple(
-            (tuple(rows), np.stack([_expected(profiles[i]) for i in rows]))
-            for rows in by_bins.values()
-        )
-        return cls(profiles, tuple(np.zeros(p.bins, np.int64) for p in profiles), groups)
-
-    def psi(
-        self,
-        counts: list[np.ndarray | None],
-        mixed: list[tuple[np.ndarray, np.ndarray]] | None = None,
-    ) -> tuple[list[float], list[int]]:
-        """PSI and number of values of each profile's window counts (None: none);
-        ``mixed``: per group the expected bins to use instead (phased baselines)."""
-        values = [0.0] * len(self.profiles)
-        observed = [0] * len(self.profiles)
-        for g, (rows, expected) in enumerate(self.groups):
-            if mixed is not None:
-                expected = mixed[g][0]
-            matrix = np.stack([self.zeros[i] if (c := counts[i]) is None else c for i in rows])
-            psi, totals = psi_rows(expected, matrix)
-            for i, value, total in zip(rows, psi.tolist(), totals.tolist(), strict=True):
-                values[i] = value
-                observed[i] = total
-        return values, observed
-
-
-def _expected(profile: Profile) -> np.ndarray:
-    """The smoothed baseline proportions of a profile, as :func:`psi_rows` takes them."""
-    return smoothed(np.asarray(profile.proportions) * max(profile.count, 1))
-
-
-@dataclass(frozen=True, slots=True)
-class JudgedFeature:
-    """One judged feature of a closed window: its profile, counts and statistics."""
-
-    name: str
-    profile: Profile
-    counts: _FeatureCounts
-    stats: FeatureStats
-    null_rate: float = 0.0  # the baseline's null rate for this window (its phases' mix)
-    null_dispersion: float = 1.0  # the null-rate test's variance factor (.calibrate)
-
-
-@dataclass(frozen=True, slots=True)
-class ClosedWindow:
-    """Everything a detector reads about one closed window (see :mod:`.detector`)."""
-
-    window: Window
-    settings: Settings
-    baseline: Baseline
-    alpha: float  # the false-alarm probability of each test of this window
-    features: list[JudgedFeature]  # in the baseline's order
-    new_features: dict[str, int]  # events carrying each feature unknown to the baseline
-    errors: int
-    prediction_psi: float | None  # None: the baseline has no prediction
-    prediction_threshold: float
-    is_open: Callable[[Key], bool]  # whether a key has an open alert episode
-    predictions: PredictionCounts  # the prediction integrity counts (see .prediction)
-    error_rate: float = 0.0  # the baseline's error rate for this window (its phases' mix)
-    error_dispersion: float = 1.0
-    estimate: np.ndarray | None = None  # ScoreCalibration.sums (label-free performance estimate)
-    overflow: int = 0  # feature names past the caps (not tracked), see WindowCounts.add
-
-    def matters(self, key: Key, value: float, threshold: float) -> bool:
-        """Whether a finding can change the alert state: it breaches, or its key
-        has an open episode (:meth:`AlertPolicy.observe` ignores the rest)."""
-        return value > threshold or self.is_open(key)
-
-    def finding(
-        self,
-        key: Key,
-        value: float,
-        threshold: float,
-        severity: str,
-        message: str,
-        *,
-        baseline: float = 0.0,
-    ) -> Finding:
-        """A level finding: it resolves once ``value`` is back below ``baseline``
-        plus ``resolve_ratio`` of the way to ``threshold``, for ``resolve_windows``."""
-        s = self.settings
-        resolve_below = baseline + s.resolve_ratio * (threshold - baseline)
-        return Finding.of(
-            key,
-            value,
-            threshold,
-            resolve_below,
-            severity=severity,
-            message=message,
-            resolve_after=s.resolve_windows,
-        )
-
-    def in_order(self, findings: list[Finding]) -> list[Finding]:
-        """``findings`` in the order alerts are emitted: by subject (the judged
-        features in the baseline's order, the new features, the prediction,
-        the errors, anything else), and for one subject in detector order."""
-        if len(findings) < 2:
-            return findings
-        position = {f.name: i for i, f in enumerate(self.features)}
-        for name in self.new_features:
-            position.setdefault(name, len(position))
-        after = {"prediction": len(position), "errors": len(position) + 1}
-        last = len(position) + 2
-
-        def rank(f: Finding) -> int:
-            if f.feature is not None and f.feature in position:
-                return position[f.feature]
-            return after.get(f.signal, last)
-
-        return sorted(findings, key=rank)
-
-    def report(self) -> WindowReport:
-        estimate = None
-        performance = self.baseline.performance
-        if self.estimate is not None and performance is not None and performance.calibration:
-            estimate = estimate_metrics(self.estimate, performance.calibration.binary)
-        return WindowReport(
-            self.window, {f.name: f.stats for f in self.features}, self.prediction_psi, estimate
-        )
 
 
 class WindowCounts:
@@ -436,7 +214,7 @@ class WindowCounts:
             w.estimate = sums if w.estimate is None else w.estimate + sums
         return matrix
 
-    def _feature(self, name: str, profile: Profile) -> _FeatureCounts:
+    def _feature(self, name: str, profile: Profile) -> FeatureCounts:
         """The window's counts of a feature, created on its first value in the window.
 
         A feature of the numeric block counts into its slice of the block's vector.
@@ -450,7 +228,7 @@ class WindowCounts:
                 w.numeric = np.zeros(self.block.size, np.int64)
             start = self.block.starts[row]
             counts = w.numeric[start : start + profile.bins]
-        state = w.features[name] = _FeatureCounts(counts)
+        state = w.features[name] = FeatureCounts(counts)
         return state
 
     def close(self, is_open: Callable[[Key], bool]) -> ClosedWindow:
@@ -514,7 +292,7 @@ class WindowCounts:
         for i, (name, profile) in enumerate(self.judged):
             state = states[i]
             if state is None:  # the feature never appeared in this window
-                state = _FeatureCounts(self.plan.zeros[i], missing=n)
+                state = FeatureCounts(self.plan.zeros[i], missing=n)
             stats = FeatureStats(psis[i], thresholds[i], state.nulls / n)
             null_dispersion = calibration.null_rate.get(name, 1.0)
             features.append(

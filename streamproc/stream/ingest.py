@@ -48,7 +48,6 @@ from aiokafka import (
     TopicPartition,
 )
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaConnectionError
 from aiokafka.errors import (
     CommitFailedError,
     IllegalStateError,
@@ -69,7 +68,6 @@ from streamproc.stream.batch import (
     process_safely,
     record_values,
 )
-from streamproc.stream.labels import CopartitionError, LabelStage, check_copartitioned
 from streamproc.stream.health import (
     PROBE_INTERVAL_S,
     Connectivity,
@@ -78,6 +76,7 @@ from streamproc.stream.health import (
     limit_log_rate,
     readiness,
 )
+from streamproc.stream.labels import CopartitionError, LabelStage, check_copartitioned
 from streamproc.stream.metrics import Metrics
 from streamproc.stream.state import StateReader
 from streamproc.stream.topics import ensure_topics

@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 
 from streamproc.detect.baseline import Baseline
+from streamproc.detect.closed import ClosedWindow
 from streamproc.detect.settings import Settings
-from streamproc.detect.window import ClosedWindow, WindowCounts
+from streamproc.detect.window import WindowCounts
 from streamproc.events.columns import EventColumns
 
 
