@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from aiokafka import ConsumerRecord, TopicPartition
 
+from streamproc.config import Topics
 from streamproc.decode import DecodedRecords, decode_batch
 from streamproc.detect.monitor import Monitor
 from streamproc.events.alerts import Alert
@@ -168,3 +169,24 @@ def process_records(
         result.alerts = monitor.process(result.columns, now=now)
         result.newest_event_time = max(float(c.timestamps.max()) for c in result.columns)
     return result
+
+
+Output = tuple[str, bytes | None, bytes | None, Any]  # topic, value, key, headers
+
+
+def outputs(result: BatchResult, monitor: Monitor, topics: Topics) -> list[Output]:
+    """What a judged batch sends: its alerts, its dead letters, and the
+    baselines its models learned in it (each once: marked published here)."""
+    messages: list[Output] = [
+        (topics.alerts, alert.to_json(), alert.model_id.encode(), None) for alert in result.alerts
+    ]
+    messages += [(topics.dlq, d.value, d.key, d.headers) for d in result.dead_letters]
+    for columns in result.columns:
+        model = monitor.models.get(columns.model_id)
+        baseline = None if model is None else model.baseline
+        if model is not None and baseline is not None and baseline.source == "learned":
+            if not model.published:
+                model.published = True
+                value = orjson.dumps(baseline.to_dict())
+                messages.append((topics.baselines, value, baseline.model_id.encode(), None))
+    return messages

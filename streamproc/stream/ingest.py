@@ -39,7 +39,6 @@ import logging
 import time
 from typing import Any
 
-import orjson
 from aiokafka import (
     AIOKafkaConsumer,
     AIOKafkaProducer,
@@ -65,6 +64,7 @@ from streamproc.stream.batch import (
     BatchResult,
     PolledBatch,
     batches,
+    outputs,
     process_safely,
     record_values,
 )
@@ -382,20 +382,7 @@ class IngestService(Service):
 
     async def _publish(self, result: BatchResult) -> None:
         """Send alerts, dead letters and newly learned baselines; wait until all are acked."""
-        topics = self.config.topics
-        messages: list[tuple[str, bytes | None, bytes | None, Any]] = [
-            (topics.alerts, alert.to_json(), alert.model_id.encode(), None)
-            for alert in result.alerts
-        ]
-        messages += [(topics.dlq, d.value, d.key, d.headers) for d in result.dead_letters]
-        for columns in result.columns:  # baselines learned in this batch, once each
-            model = self.monitor.models.get(columns.model_id)
-            baseline = None if model is None else model.baseline
-            if model is not None and baseline is not None and baseline.source == "learned":
-                if not model.published:
-                    model.published = True
-                    value = orjson.dumps(baseline.to_dict())
-                    messages.append((topics.baselines, value, baseline.model_id.encode(), None))
+        messages = outputs(result, self.monitor, self.config.topics)
         while messages:
             producer = self._producer
             assert producer is not None
@@ -415,20 +402,6 @@ class IngestService(Service):
             log.warning("alert %s %s: %s", alert.status, alert.model_id, alert.message)
 
     def _record_metrics(self, result: BatchResult) -> None:
-        m = self.metrics
-        for d in result.dead_letters:
-            m.rejected.labels(d.reason).inc()
-        for columns in result.columns:
-            if columns.model_id not in self.monitor.models:
-                continue  # past max_models_judged: counted by observe_caps
-            m.observe_model(
-                self.monitor.models[columns.model_id],
-                columns.size,
-                int(columns.errors.sum()),
-                columns.latency_ms,
-            )
-        m.observe_caps(self.monitor, result.columns)
-        m.observe_alerts(result.alerts)
-        m.observe_firing(self.monitor.models.values())
+        self.metrics.observe_batch(result, self.monitor)
         if result.newest_event_time is not None:
             self._newest_event_time = max(self._newest_event_time or 0.0, result.newest_event_time)

@@ -15,15 +15,18 @@ from __future__ import annotations
 
 from collections import Counter as Tally
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from streamproc.detect.monitor import ModelMonitor
+from streamproc.detect.monitor import ModelMonitor, Monitor
 from streamproc.events.alerts import Alert
+
+if TYPE_CHECKING:
+    from streamproc.stream.batch import BatchResult
 
 OTHER = "__other__"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -246,6 +249,20 @@ class Metrics:
             self.prediction_psi.labels(model).set(report.prediction_psi)
         for metric, value in (report.estimate or {}).items():
             self.performance_estimated.labels(model, metric).set(value)
+
+    def observe_batch(self, result: BatchResult, monitor: Monitor) -> None:
+        """Everything a judged batch changes: rejections, per-model counts,
+        caps, alerts, firing episodes."""
+        for d in result.dead_letters:
+            self.rejected.labels(d.reason).inc()
+        for columns in result.columns:
+            model = monitor.models.get(columns.model_id)
+            if model is None:
+                continue  # past max_models_judged: counted by observe_caps
+            self.observe_model(model, columns.size, int(columns.errors.sum()), columns.latency_ms)
+        self.observe_caps(monitor, result.columns)
+        self.observe_alerts(result.alerts)
+        self.observe_firing(monitor.models.values())
 
     def observe_performance(self, monitor: ModelMonitor) -> None:
         """Set ``streamproc_model_performance`` from a model's last closed window
