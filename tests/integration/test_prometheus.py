@@ -19,7 +19,9 @@ import orjson
 import pytest
 
 from streamproc.broker import free_port
-from streamproc.simulate import Scenario, generate
+from streamproc.detect.baseline import Baseline
+from streamproc.events.columns import EventColumns
+from streamproc.simulate import Scenario, generate, labels_for
 from tests.conftest import produce, unique_topics, wait_for
 from tests.deploy_helpers import RULES, dashboard_queries
 
@@ -88,17 +90,32 @@ def prometheus_with_worker(bootstrap, start_worker, tmp_path_factory):
         log.close()
 
 
-def send_traffic(bootstrap: str, topic: str, seconds: float, rate: float = 1000.0) -> None:
-    """Drifting traffic in real time (so rates are non-zero), plus a few bad records."""
+def publish_baseline_with_labels(bootstrap: str, topic: str) -> None:
+    """A baseline of the model fitted with ground truth, so that realized and
+    estimated performance are measured (both have dashboard panels)."""
+    scenario = Scenario.demo(model_id="prom-model", drift_at=None)
+    events = [e for batch in generate(scenario, events=20_000, batch=5_000) for e in batch]
+    truth = [label["label"] for label in labels_for(events, delay_seconds=0.0)]
+    columns = EventColumns.from_events("prom-model", events, default_timestamp=0.0)
+    baseline = Baseline.fit(columns, labels=truth)
+    produce(bootstrap, topic, [(b"prom-model", orjson.dumps(baseline.to_dict()))])
+
+
+def send_traffic(bootstrap: str, topics, seconds: float, rate: float = 1000.0) -> None:
+    """Drifting traffic in real time (so rates are non-zero), its labels, and a
+    few bad records."""
     scenario = Scenario.demo(model_id="prom-model", drift_at=int(rate * 4), error_rate=0.01)
     start = time.time()
     for i, batch in enumerate(generate(scenario, events=int(rate * seconds), batch=int(rate / 4))):
         now = time.time()
         for event in batch:
             event["timestamp"] = now
+            event["event_id"] = f"{event['event_id']}-{now}"
         records = [(b"prom-model", orjson.dumps(e)) for e in batch]
         records.append((b"prom-model", b"{broken json"))
-        produce(bootstrap, topic, records)
+        produce(bootstrap, topics.events, records)
+        labels = [(b"prom-model", orjson.dumps(x)) for x in labels_for(batch, delay_seconds=0.0)]
+        produce(bootstrap, topics.labels, labels)
         delay = start + (i + 1) / 4 - time.time()
         if delay > 0:
             time.sleep(delay)
@@ -106,7 +123,8 @@ def send_traffic(bootstrap: str, topic: str, seconds: float, rate: float = 1000.
 
 def test_drift_rule_fires_and_every_dashboard_query_returns_data(bootstrap, prometheus_with_worker):
     base, worker = prometheus_with_worker
-    send_traffic(bootstrap, worker.topics.events, seconds=20)
+    publish_baseline_with_labels(bootstrap, worker.topics.baselines)
+    send_traffic(bootstrap, worker.topics, seconds=20)
 
     def drift_alert_state() -> str | None:
         alerts = query(base, "/api/v1/alerts")["data"]["alerts"]
@@ -122,7 +140,7 @@ def test_drift_rule_fires_and_every_dashboard_query_returns_data(bootstrap, prom
     assert wait_for(lambda: drift_alert_state() == "pending", timeout=30)
     keep_sending_until = time.time() + 75
     while drift_alert_state() != "firing" and time.time() < keep_sending_until:
-        send_traffic(bootstrap, worker.topics.events, seconds=5)
+        send_traffic(bootstrap, worker.topics, seconds=5)
     assert drift_alert_state() == "firing"
 
     empty = []
