@@ -42,7 +42,8 @@ def cmd_baseline_fit(args: argparse.Namespace) -> int:
     if truth is not None:
         truth = [t for i, t in enumerate(truth) if i not in bad]
         if all(t is None for t in truth):
-            return fail(f"{args.labels or args.input}: no reference row has a label")
+            where = f"--labels {args.labels}" if args.labels else f"--target {args.target}"
+            return fail(f"{where}: no reference row of {args.input} has a label")
     if not valid:
         return fail(f"{args.input}: no valid reference rows")
     s = config.detectors.for_model(args.model, config.model_overrides)

@@ -14,13 +14,20 @@ import orjson
 
 from streamproc.commands import fail, load_config
 
+# what the embedded Tansu build accepts (postgres:// and sqlite:// are not compiled in)
+STORAGE_SCHEMES = ("memory", "s3")
+
 
 def cmd_broker(args: argparse.Namespace) -> int:
     from streamproc.broker import BrokerError, EmbeddedBroker
 
-    broker = EmbeddedBroker(
-        port=args.port, host=args.host, log_path=args.log, storage=getattr(args, "storage", None)
-    )
+    storage = getattr(args, "storage", None)
+    if storage and storage.split("://", 1)[0] not in STORAGE_SCHEMES:
+        return fail(
+            f"--storage {storage}: this broker stores in {', '.join(STORAGE_SCHEMES)} "
+            "(e.g. memory:// or s3://bucket/)"
+        )
+    broker = EmbeddedBroker(port=args.port, host=args.host, log_path=args.log, storage=storage)
     try:
         broker.start()
     except BrokerError as exc:
