@@ -10,6 +10,7 @@ the fast decoders of :mod:`streamproc.decode` must give exactly what it gives.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -172,15 +173,7 @@ def validate_record(obj: Any) -> tuple[list[dict[str, Any]], list[Rejection]]:
                 f"value: array of {len(obj)} events, more than the limit of {MAX_ARRAY_EVENTS}",
             )
         ]
-    good: list[dict[str, Any]] = []
-    bad: list[Rejection] = []
-    for index, item in enumerate(obj):
-        problem = validate_event(item)
-        if problem is None:
-            good.append(item)
-        else:
-            bad.append(Rejection(problem.reason, f"[{index}] {problem.detail}", index))
-    return good, bad
+    return _elements(obj, validate_event)
 
 
 def validate_label(obj: Any) -> Rejection | None:
@@ -226,10 +219,17 @@ def decode_label_record(value: bytes | None) -> tuple[list[dict[str, Any]], list
     if type(obj) is not list:
         problem = validate_label(obj)
         return ([obj], []) if problem is None else ([], [problem])
+    return _elements(obj, validate_label)
+
+
+def _elements(
+    items: list[Any], validate: Callable[[Any], Rejection | None]
+) -> tuple[list[dict[str, Any]], list[Rejection]]:
+    """The valid elements of an array record, and a rejection naming each bad one."""
     good: list[dict[str, Any]] = []
     bad: list[Rejection] = []
-    for index, item in enumerate(obj):
-        problem = validate_label(item)
+    for index, item in enumerate(items):
+        problem = validate(item)
         if problem is None:
             good.append(item)
         else:
