@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from streamproc import __version__
-from streamproc.commands.offline import cmd_baseline_fit, cmd_replay
+from streamproc.commands.offline import cmd_baseline_fit, cmd_replay, cmd_report
 from streamproc.commands.online import cmd_alerts, cmd_broker, cmd_demo, cmd_produce, cmd_worker
 
 DEFAULT_BOOTSTRAP = "localhost:9092"
@@ -153,6 +153,33 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="JSON-lines label events (in time order), joined to the events by event_id "
         "for the performance detectors",
+    )
+    config(p)
+
+    p = add(
+        "report",
+        "Replay a JSON-lines file of events, as 'replay' does, and write one "
+        "self-contained HTML report: each statistic per window against its threshold, "
+        "baseline vs recent distributions, performance (with --labels), the alerts.",
+        cmd_report,
+    )
+    p.add_argument("--input", required=True, metavar="FILE", help="JSON-lines events")
+    p.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="baseline JSON (repeat for several models); without one, each model "
+        "learns its baseline from its first events",
+    )
+    p.add_argument(
+        "--labels",
+        metavar="FILE",
+        help="JSON-lines label events (in time order), joined to the events by event_id: "
+        "adds the performance panels",
+    )
+    p.add_argument(
+        "--output", default="report.html", metavar="FILE", help="HTML file (default report.html)"
     )
     config(p)
 
