@@ -12,7 +12,14 @@ from typing import Any
 
 from streamproc import __version__
 from streamproc.commands.offline import cmd_baseline_fit, cmd_replay, cmd_report
-from streamproc.commands.online import cmd_alerts, cmd_broker, cmd_demo, cmd_produce, cmd_worker
+from streamproc.commands.online import (
+    cmd_alerts,
+    cmd_broker,
+    cmd_demo,
+    cmd_produce,
+    cmd_status,
+    cmd_worker,
+)
 
 DEFAULT_BOOTSTRAP = "localhost:9092"
 
@@ -222,6 +229,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topic", help="topic (default monitor.alerts)")
     kafka(p)
     config(p)
+
+    p = add(
+        "status",
+        "What each worker monitors: its partitions and, per model, events, rate, "
+        "baseline (source and age), windows judged, open alert episodes.",
+        cmd_status,
+    )
+    p.add_argument(
+        "--worker",
+        action="append",
+        metavar="URL",
+        help="a worker's metrics address, e.g. http://host:9108 (repeat for several; "
+        "default http://localhost:9108)",
+    )
+    p.add_argument("--json", action="store_true", help="print the workers' /status JSON")
+    p.add_argument(
+        "--timeout", type=float, default=3.0, metavar="S", help="seconds to wait per worker"
+    )
     return parser
 
 
