@@ -60,7 +60,8 @@ class Activity:
                 samples.append((now, total))
 
     def rate(self, model_id: str) -> float:
-        """Events per second over about the last ``RATE_SECONDS`` (0 once quiet that long).
+        """Events per second over about the last ``RATE_SECONDS`` (or since the
+        model's first event, if later); 0 once quiet that long.
 
         >>> clock = iter([0.0, 10.0, 10.0]).__next__
         >>> activity = Activity(clock=clock)
@@ -73,11 +74,13 @@ class Activity:
         if not samples:
             return 0.0
         now = self.clock()
-        recent = [s for s in samples if now - s[0] <= RATE_SECONDS]
-        if len(recent) < 2:
-            return 0.0
-        (t0, n0), (t1, n1) = recent[0], recent[-1]
-        return (n1 - n0) / max(t1 - t0, 1.0)
+        cutoff = now - RATE_SECONDS
+        base = samples[0]  # the count just before the window (or when counting began)
+        for sample in samples:
+            if sample[0] > cutoff:
+                break
+            base = sample
+        return (samples[-1][1] - base[1]) / max(now - max(base[0], cutoff), 1.0)
 
     def forget(self, model_ids: Iterable[str]) -> None:
         for model_id in model_ids:

@@ -75,6 +75,7 @@ def test_status_shows_both_workers_and_splits_the_models(bootstrap, start_worker
 
     table = status(*urls, json=False)
     assert table.returncode == 0, table.stderr
+    print(table.stdout)  # shown with pytest -s
     for doc in (first, second):
         assert f"worker {doc['worker']['id']}" in table.stdout
     for model in mine[0] | mine[1]:
