@@ -15,10 +15,11 @@ learned (:mod:`.learn`) are skipped.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
-from streamproc.detect import messages
+from streamproc.detect import messages, moved
 from streamproc.detect.adwin import BlockAdwin, adwin_delta, update_rows
 from streamproc.detect.baseline import Baseline
 from streamproc.detect.columns import numeric_view
@@ -225,15 +226,21 @@ class AdwinStreams:
                 scale = 1.0
             if scale and value < self.settings.adwin_min_shift:
                 continue  # significant, but too small to matter (see Settings)
+            unit = _unit(key, phased=self.phased)
             message = messages.adwin_change(
                 _subject(key),
                 before,
                 after,
                 value,
-                " sd" if scale else "",
+                " sd" if scale else (f" {unit}" if unit == "ms" else ""),
                 change.values_seen,
+                unit=unit if unit == "ms" else "",
             )
-            findings.append(self._finding((*key, "adwin"), value, message))
+            # value and threshold in one unit: the shift in sd against the
+            # effect-size floor, or (no sd to scale by) in the stream's unit against 0
+            threshold = self.settings.adwin_min_shift if scale else 0.0
+            details = moved.adwin_details(before, after, unit, change.values_seen)
+            findings.append(self._finding((*key, "adwin"), value, message, threshold, details))
         return findings
 
     def quiet(self, firing: dict[Key, str]) -> list[Finding]:
@@ -250,17 +257,37 @@ class AdwinStreams:
                 findings.append(self._finding((signal, feature, detector), 0.0, message))
         return findings
 
-    def _finding(self, key: Key, value: float, message: str) -> Finding:
+    def _finding(
+        self,
+        key: Key,
+        value: float,
+        message: str,
+        threshold: float | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> Finding:
+        """A change (``value`` the shift, above ``threshold``) or, with no
+        threshold, a quiet window (value 0, clean: below ``delta``)."""
         quiet = self.settings.adwin_quiet_windows
         return Finding.of(
             key,
             value,
-            self.delta,
+            self.settings.adwin_min_shift if threshold is None else threshold,
             self.delta,
             severity="warning",
             message=message,
             resolve_after=quiet,
+            details=details,
         )
+
+
+def _unit(key: Stream, *, phased: bool) -> str:
+    """The unit of a stream's means in an ADWIN alert's ``details``: latency in
+    ``ms`` (``sd`` of its phase with a phased baseline: it has no profile to
+    convert back with), the prediction a ``score``, a feature its own unit."""
+    signal, _ = key
+    if signal == "latency":
+        return "sd" if phased else "ms"
+    return "score" if signal == "prediction" else "value"
 
 
 def _subject(key: Stream) -> str:

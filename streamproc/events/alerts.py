@@ -1,4 +1,4 @@
-"""The alert event (v1, see CONTRACT.md) and its one-line presentation."""
+"""The alert event (v1, see docs/contract.md) and its one-line presentation."""
 
 from __future__ import annotations
 
@@ -42,9 +42,10 @@ class Alert:
     window_events: int
     detected_at: float
     message: str
+    details: dict[str, Any] | None = None  # optional: what moved (docs/contract.md)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "alert_id": self.alert_id,
             "status": self.status,
             "severity": self.severity,
@@ -63,6 +64,9 @@ class Alert:
             "detected_at": self.detected_at,
             "message": self.message,
         }
+        if self.details is not None:  # additive: an alert without details is as before
+            out["details"] = self.details
+        return out
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.to_dict())
@@ -86,6 +90,7 @@ class Alert:
             window_events=int(window.get("events", 0)),
             detected_at=float(data.get("detected_at", 0.0)),
             message=data.get("message", ""),
+            details=data.get("details") if isinstance(data.get("details"), dict) else None,
         )
 
 
