@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 import time
 from collections import Counter
@@ -90,47 +91,83 @@ def _reference_events(path: str, model_id: str) -> list[dict[str, Any]]:
     return read_reference(path, model_id=model_id)
 
 
+MAX_REJECTED_SHOWN = 20  # rejected lines printed one by one; the rest are counted
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
+    """``streamproc replay``: alerts on stdout (``detected_at`` the event time of
+    the window's end, ``details.input_line`` its input line); rejected lines,
+    the summary (:mod:`.replay_summary`) and warnings on stderr. Exit 2 (one
+    line) when the input is not JSON lines or no event could be read."""
+    from streamproc.commands.replay_summary import ReplaySummary
     from streamproc.decode.nogc import no_gc
     from streamproc.detect.baseline import Baseline
     from streamproc.detect.monitor import Monitor
-    from streamproc.files import decoded_line_batches
+    from streamproc.files import decoded_lines, event_lines, sniff_json_lines
 
     try:
         config = load_config(args)
-        baselines = [Baseline.from_dict(orjson.loads(Path(p).read_bytes())) for p in args.baseline]
+        given: dict[str, str] = {}
+        baselines = []
+        for path in args.baseline:
+            baseline = Baseline.from_dict(orjson.loads(Path(path).read_bytes()))
+            baselines.append(baseline)
+            given[baseline.model_id] = path
+        problem = sniff_json_lines(args.input)
     except (OSError, ValueError) as exc:
         return fail(str(exc))
+    if problem is not None:
+        return fail(f"--input {args.input}: {problem}")
     monitor = Monitor(config.detectors, overrides=config.model_overrides, baselines=baselines)
     out = sys.stdout.buffer
     counts: Counter[str] = Counter()
+    summary = ReplaySummary()
     started = time.perf_counter()
     labels = _ReplayLabels(args.labels, config) if args.labels else None
+
+    def emit(alerts: list[Any]) -> None:
+        for alert in alerts:
+            # replay's clock is the input's: detected at the window's end
+            alert = dataclasses.replace(alert, detected_at=alert.window_end)
+            counts[alert.status] += 1
+            summary.add(alert)
+            out.write(alert.to_json() + b"\n")
+
     try:
-        for numbers, decoded in decoded_line_batches(args.input, event_ids=labels is not None):
+        for batch in decoded_lines(args.input, event_ids=labels is not None):
+            decoded, numbers = batch.decoded, batch.numbers
+            lines_of: dict[str, list[int]] | None = None
+
+            def locate(model_id: str, index: int) -> dict[str, Any]:
+                nonlocal lines_of
+                if lines_of is None:  # parsed again only for a batch with alerts
+                    lines_of = event_lines(batch) or {}  # noqa: B023
+                lines = lines_of.get(model_id)
+                return {"input_line": lines[index]} if lines and index < len(lines) else {}
+
             with no_gc():
-                alerts = monitor.process(decoded.columns, now=time.time())
+                alerts = monitor.process(decoded.columns, now=time.time(), locate=locate)
                 if labels is not None:
                     alerts += labels.after(decoded.columns, monitor)
             for index, rejection in decoded.rejections:
                 counts["rejected"] += 1
-                if counts["rejected"] <= 20:
+                if counts["rejected"] <= MAX_REJECTED_SHOWN:
                     print(
                         f"{args.input}:{numbers[index]}: rejected: {rejection.detail}",
                         file=sys.stderr,
                     )
             counts["events"] += decoded.events
-            for alert in alerts:
-                counts[alert.status] += 1
-                out.write(alert.to_json() + b"\n")
+            for columns in decoded.columns:
+                summary.count(columns.model_id, columns.size)
+            emit(alerts)
         if labels is not None:
-            for alert in labels.finish(monitor):
-                counts[alert.status] += 1
-                out.write(alert.to_json() + b"\n")
+            emit(labels.finish(monitor))
     except OSError as exc:
         return fail(str(exc))
     out.flush()
     elapsed = time.perf_counter() - started
+    if counts["rejected"] > MAX_REJECTED_SHOWN:
+        print(f"... {counts['rejected'] - MAX_REJECTED_SHOWN} more rejected", file=sys.stderr)
     print(
         f"replayed {counts['events']} events of {len(monitor.models)} model(s) in {elapsed:.2f} s "
         f"({counts['events'] / max(elapsed, 1e-9):,.0f} events/s): "
@@ -138,9 +175,38 @@ def cmd_replay(args: argparse.Namespace) -> int:
         f"{counts['rejected']} rejected",
         file=sys.stderr,
     )
+    origins = {m: _baseline_origin(m, monitor, given) for m in monitor.models}
+    firing = {m: list(monitor.models[m].policy.firing) for m in monitor.models}
+    for line in summary.lines(origins, firing):
+        print(line, file=sys.stderr)
     if labels is not None:
         print(labels.summary(), file=sys.stderr)
+    unused = sorted(set(given) - set(monitor.models))
+    if unused:
+        seen = ", ".join(repr(m) for m in monitor.models) or "none"
+        print(
+            f"warning: --baseline for model(s) {', '.join(map(repr, unused))} matches no model "
+            f"in {args.input} (its models: {seen}); a baseline applies to its model_id only",
+            file=sys.stderr,
+        )
+    if counts["events"] == 0:
+        return fail(
+            f"--input {args.input}: no valid event could be read "
+            f"({counts['rejected']} line(s) rejected)"
+        )
     return 0
+
+
+def _baseline_origin(model_id: str, monitor: Any, given: dict[str, str]) -> str:
+    """Where the replay's baseline of ``model_id`` came from, for the summary."""
+    model = monitor.models[model_id]
+    baseline = model.baseline
+    if model_id in given:
+        return f"given (--baseline {given[model_id]})"
+    if baseline is None:
+        need = model.settings.baseline_events
+        return f"none (a baseline is learned from the first {need} events)"
+    return f"learned from its first {baseline.events} events"
 
 
 class _ReplayLabels:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -67,6 +68,16 @@ class Alert:
         if self.details is not None:  # additive: an alert without details is as before
             out["details"] = self.details
         return out
+
+    def with_details(self, extra: dict[str, Any]) -> Alert:
+        """This alert with ``extra`` added to its ``details``.
+
+        >>> a = Alert("id", "firing", "warning", "m", "v", "feature", "x", "psi", 0.3, 0.1,
+        ...           0.0, 60.0, 1000, 61.0, "PSI", {"moved": []})
+        >>> a.with_details({"input_line": 7}).details
+        {'moved': [], 'input_line': 7}
+        """
+        return dataclasses.replace(self, details={**(self.details or {}), **extra})
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.to_dict())
