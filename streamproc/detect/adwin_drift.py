@@ -177,6 +177,7 @@ class AdwinStreams:
         """Feed a chunk (``matrix``: its stacked numeric block, a row per name in
         ``rows``, or None); a finding per stream that changed."""
         rows = rows if matrix is not None else {}
+        raw_matrix = matrix
         phase = None
         if self._tables:
             phase = phase_of(chunk.timestamps, len(next(iter(self._tables.values()))[0]))
@@ -219,14 +220,15 @@ class AdwinStreams:
             scale = profile.std if isinstance(profile, NumericProfile) and profile.std > 0 else 0.0
             before, after = change.mean_before, change.mean_after
             value = abs(after - before) / scale if scale else abs(after - before)
-            if self.phased:  # fed in sd of the phase: shown in the feature's units
+            if self.phased:  # fed in sd of the phase
                 value = abs(after - before)
-                centre = profile.mean if isinstance(profile, NumericProfile) else 0.0
-                before, after = centre + (scale or 1.0) * before, centre + (scale or 1.0) * after
                 scale = 1.0
             if scale and value < self.settings.adwin_min_shift:
                 continue  # significant, but too small to matter (see Settings)
-            unit = _unit(key, phased=self.phased)
+            before, after = self._means(key, change, chunk, raw_matrix, rows, phase)
+            if not scale and not math.isnan(after):  # no sd: the shift in the stream's unit
+                value = abs(after - before)
+            unit = _unit(key)
             message = messages.adwin_change(
                 _subject(key),
                 before,
@@ -242,6 +244,38 @@ class AdwinStreams:
             details = moved.adwin_details(before, after, unit, change.values_seen)
             findings.append(self._finding((*key, "adwin"), value, message, threshold, details))
         return findings
+
+    def _means(
+        self,
+        key: Stream,
+        change: Any,
+        chunk: EventColumns,
+        matrix: np.ndarray | None,
+        rows: dict[str, int],
+        phase: np.ndarray | None,
+    ) -> tuple[float, float]:
+        """The means before and after a change in the stream's own unit: before,
+        ADWIN's (unstandardized by the phase of the chunk's last event); after,
+        the mean of the chunk's latest ``clock`` blocks of raw values (ADWIN's
+        own is of clipped standardized values, so it understates a big jump)."""
+        signal, feature = key
+        if signal == "feature":
+            row = rows.get(feature)  # type: ignore[arg-type]
+            if row is not None and matrix is not None:
+                raw = matrix[row]
+            else:
+                raw = numeric_view(chunk.features[feature]).numbers  # type: ignore[index]
+        else:
+            raw = chunk.prediction_scores if signal == "prediction" else chunk.latency_ms
+        tail = np.asarray(raw[-self.settings.adwin_block * self.settings.adwin_clock :], float)
+        tail = tail[~np.isnan(tail)]
+        after = float(tail.mean()) if tail.size else math.nan
+        before = change.mean_before
+        if phase is not None and key in self._tables:
+            centre, scale = self._tables[key]
+            last = int(phase[-1])
+            before = float(centre[last] + scale[last] * before)
+        return before, after
 
     def quiet(self, firing: dict[Key, str]) -> list[Finding]:
         """At the end of a window: "no change" for each firing ADWIN alert (it
@@ -280,13 +314,12 @@ class AdwinStreams:
         )
 
 
-def _unit(key: Stream, *, phased: bool) -> str:
-    """The unit of a stream's means in an ADWIN alert's ``details``: latency in
-    ``ms`` (``sd`` of its phase with a phased baseline: it has no profile to
-    convert back with), the prediction a ``score``, a feature its own unit."""
+def _unit(key: Stream) -> str:
+    """The unit of a stream's means in an ADWIN alert: latency in ``ms``, the
+    prediction a ``score``, a feature its own (``value``)."""
     signal, _ = key
     if signal == "latency":
-        return "sd" if phased else "ms"
+        return "ms"
     return "score" if signal == "prediction" else "value"
 
 
