@@ -39,9 +39,10 @@ class FeatureCounts:
 class FeatureStats:
     """What the last judged window said about one feature (for metrics)."""
 
-    psi: float
+    psi: float  # NaN: too few values for a PSI (e.g. the feature was absent)
     psi_threshold: float
     null_ratio: float
+    present: int = -1  # events of the window that carried the feature (-1: not counted)
 
 
 @dataclass(slots=True)

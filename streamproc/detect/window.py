@@ -296,7 +296,7 @@ class WindowCounts:
             state = states[i]
             if state is None:  # the feature never appeared in this window
                 state = FeatureCounts(self.plan.zeros[i], missing=n)
-            stats = FeatureStats(psis[i], thresholds[i], state.nulls / n)
+            stats = FeatureStats(psis[i], thresholds[i], state.nulls / n, n - state.missing)
             null_dispersion = calibration.null_rate.get(name, 1.0)
             features.append(
                 JudgedFeature(name, profile, state, stats, null_rates[i], null_dispersion)
