@@ -240,7 +240,7 @@ class AdwinStreams:
             )
             # value and threshold in one unit: the shift in sd against the
             # effect-size floor, or (no sd to scale by) in the stream's unit against 0
-            threshold = self.settings.adwin_min_shift if scale else 0.0
+            threshold = self._threshold(key)
             details = moved.adwin_details(before, after, unit, change.values_seen)
             findings.append(self._finding((*key, "adwin"), value, message, threshold, details))
         return findings
@@ -288,24 +288,35 @@ class AdwinStreams:
                 # they differ only for a feature named "" (kept byte-identical)
                 subject = messages.feature(feature) if feature else signal
                 message = messages.adwin_quiet(subject, windows)
-                findings.append(self._finding((signal, feature, detector), 0.0, message))
+                key = (signal, feature, detector)
+                findings.append(
+                    self._finding(key, 0.0, message, self._threshold((signal, feature)))
+                )
         return findings
+
+    def _threshold(self, key: Stream) -> float:
+        """A stream's ``threshold``: ``adwin_min_shift`` (sd) where its shifts
+        are measured in sd (a phased baseline, or a profile with an sd), else
+        0 (its unit)."""
+        profile = self._profile(key) if key in self.detectors else None
+        scaled = self.phased or (isinstance(profile, NumericProfile) and profile.std > 0)
+        return self.settings.adwin_min_shift if scaled else 0.0
 
     def _finding(
         self,
         key: Key,
         value: float,
         message: str,
-        threshold: float | None = None,
+        threshold: float,
         details: dict[str, Any] | None = None,
     ) -> Finding:
-        """A change (``value`` the shift, above ``threshold``) or, with no
-        threshold, a quiet window (value 0, clean: below ``delta``)."""
+        """A change (``value`` the shift, above ``threshold``) or a quiet window
+        (value 0: clean, below ``delta``)."""
         quiet = self.settings.adwin_quiet_windows
         return Finding.of(
             key,
             value,
-            self.settings.adwin_min_shift if threshold is None else threshold,
+            threshold,
             self.delta,
             severity="warning",
             message=message,

@@ -116,7 +116,9 @@ class ModelMonitor:
         self._learning.clear()
         self._learned = 0
 
-    def update(self, batch: EventColumns, *, now: float, locate: Locate | None = None) -> list[Alert]:
+    def update(
+        self, batch: EventColumns, *, now: float, locate: Locate | None = None
+    ) -> list[Alert]:
         """Take a batch of this model's events; return the alerts it causes.
 
         Each chunk that fits the current window is counted into it and fed to
@@ -336,6 +338,7 @@ class Monitor:
         for batch in batches:
             alerts += self.model(batch.model_id).update_labels(batch, now=now)
         return alerts
+
 
 def _tracked(columns: EventColumns, s: Settings) -> EventColumns:
     """The features of learning events worth a learned baseline: present in at

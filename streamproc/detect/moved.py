@@ -53,7 +53,11 @@ def top_moves(profile: Profile, counts: np.ndarray, top: int = TOP) -> list[dict
     names = bin_names(profile)
     order = sorted(range(len(names)), key=lambda i: (-moved[i], i))[:top]
     return [
-        {"bin": names[i], "baseline": round(float(expected[i]), 4), "window": round(float(window[i]), 4)}
+        {
+            "bin": names[i],
+            "baseline": round(float(expected[i]), 4),
+            "window": round(float(window[i]), 4),
+        }
         for i in order
         if moved[i] > 0.0
     ]

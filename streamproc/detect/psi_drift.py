@@ -4,7 +4,8 @@ from the baseline's (the PSI and its threshold come from the window, see
 
 Its ``details`` name the bins or categories that moved most
 (:func:`~streamproc.detect.moved.top_moves`: shares of the baseline's global
-profile, also under a phased baseline). Severity is ``critical`` from ``psi_critical`` (or the threshold, if higher) on.
+profile, also under a phased baseline). Severity is ``critical`` from
+``psi_critical`` (or the threshold, if higher) on.
 """
 
 from __future__ import annotations
@@ -34,12 +35,10 @@ class PsiDrift:
             b = window.baseline
             profile = b.prediction_score if b.prediction_score is not None else b.prediction_label
             counts = window.prediction_counts
-            details = (
-                moved.psi_details(profile, counts)
-                if profile is not None and counts is not None
-                else None
-            )
-            yield _finding(window, key, messages.PREDICTION, psi, threshold, details)
+            found = None
+            if profile is not None and counts is not None:
+                found = moved.psi_details(profile, counts)
+            yield _finding(window, key, messages.PREDICTION, psi, threshold, found)
 
 
 def _finding(

@@ -51,7 +51,9 @@ class Schema:
                 details = moved.schema_details("new", None, n, present, _kind(samples.get(name)))
                 if name in renamed_from:
                     details["likely_renamed_from"] = renamed_from[name]
-                yield window.finding(key, present / n, threshold, "warning", message, details=details)
+                yield window.finding(
+                    key, present / n, threshold, "warning", message, details=details
+                )
         # names past the caps share one episode: one alert, however many names
         key = ("schema", messages.OVERFLOW_FEATURE, "schema")
         if window.matters(key, window.overflow, 0.5):
@@ -63,9 +65,7 @@ class Schema:
 def _renames(window: ClosedWindow, threshold: float) -> dict[str, str]:
     n = window.window.events
     missing = {
-        f.name: f.counts.missing / n
-        for f in window.features
-        if f.counts.missing / n > threshold
+        f.name: f.counts.missing / n for f in window.features if f.counts.missing / n > threshold
     }
     present = {name: c / n for name, c in window.new_features.items() if c / n > threshold}
     if not missing or not present or not window.new_samples:

@@ -14,7 +14,6 @@ into ``"__other__"`` and counted in ``streamproc_metric_series_folded_total``.
 from __future__ import annotations
 
 import math
-
 from collections import Counter as Tally
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any

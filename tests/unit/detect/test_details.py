@@ -98,6 +98,13 @@ def test_adwin_latency_details_are_in_ms_and_value_is_comparable_to_threshold():
     assert abs(alert.value - (d["after"] - d["before"])) < 1e-5
     assert "15.41 -> 150 ms (134.60 ms)" in alert.message
     assert alert.threshold == 0.0  # no sd to scale latency by: the shift in ms against 0
+    later = []
+    for k in range(6):
+        events = _events(1000, rng, latency=150.0, start=30.0 + k)
+        columns = columns_by_model(events, default_timestamp=0.0)
+        later += monitor.process(columns, now=0.0)
+    (resolved,) = [a for a in later if a.signal == "latency" and a.status == "resolved"]
+    assert resolved.threshold == alert.threshold and resolved.value == 0.0
 
 
 def test_adwin_feature_value_in_sd_against_the_minimum_shift():
