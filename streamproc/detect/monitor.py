@@ -22,11 +22,12 @@ and ``streamproc replay`` both drive :meth:`Monitor.process`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 import numpy as np
 
@@ -44,6 +45,8 @@ from streamproc.events.alerts import Alert
 from streamproc.events.columns import EventColumns
 from streamproc.events.labels import LabelledPredictions
 from streamproc.events.shapes import MISSING
+
+Locate: TypeAlias = Callable[[int], dict[str, Any]]  # index in a batch -> extra details
 
 
 class WindowObserver(Protocol):
@@ -129,11 +132,16 @@ class ModelMonitor:
         self._learning.clear()
         self._learned = 0
 
-    def update(self, batch: EventColumns, *, now: float) -> list[Alert]:
+    def update(
+        self, batch: EventColumns, *, now: float, locate: Locate | None = None
+    ) -> list[Alert]:
         """Take a batch of this model's events; return the alerts it causes.
 
         Each chunk that fits the current window is counted into it and fed to
-        the ADWINs; a window that is due is closed and judged.
+        the ADWINs; a window that is due is closed and judged. ``locate``
+        (replay): given the index in ``batch`` of the last event of the chunk
+        an alert was found at, what to add to the alert's ``details`` (e.g.
+        its input line).
         """
         if batch.size == 0:
             return []
@@ -153,10 +161,15 @@ class ModelMonitor:
             if self._phases is not None:
                 window, adwins = self._learn_phases(chunk, window, adwins)
             matrix = window.add(chunk)
+            found: list[Alert] = []
             if changes := adwins.feed(chunk, matrix, window.block.rows):
-                alerts += self._observe(changes, window.span(), now)
+                found += self._observe(changes, window.span(), now)
             if window.due():
-                alerts += self._close_window(window, adwins, now)
+                found += self._close_window(window, adwins, now)
+            if found and locate is not None:
+                extra = locate(stop - 1)
+                found = [a.with_details(extra) for a in found] if extra else found
+            alerts += found
             start = stop
         return alerts
 
@@ -325,15 +338,26 @@ class Monitor:
         if baseline.model_id in self.models:
             self.models[baseline.model_id].set_baseline(baseline)
 
-    def process(self, batches: Iterable[EventColumns], *, now: float) -> list[Alert]:
-        """Run every model's batch through its monitor; return all alerts."""
+    def process(
+        self,
+        batches: Iterable[EventColumns],
+        *,
+        now: float,
+        locate: Callable[[str, int], dict[str, Any]] | None = None,
+    ) -> list[Alert]:
+        """Run every model's batch through its monitor; return all alerts.
+
+        ``locate(model_id, index)``: see :meth:`ModelMonitor.update`."""
         alerts: list[Alert] = []
         cap = self.max_models
         for batch in batches:
             if cap is not None and batch.model_id not in self.models and len(self.models) >= cap:
                 self.untracked_events += batch.size  # a model past the cap: counted only
                 continue
-            alerts += self.model(batch.model_id).update(batch, now=now)
+            where = None
+            if locate is not None:
+                where = functools.partial(locate, batch.model_id)
+            alerts += self.model(batch.model_id).update(batch, now=now, locate=where)
         return alerts
 
     def process_labels(self, batches: list[LabelledPredictions], *, now: float) -> list[Alert]:

@@ -30,7 +30,7 @@ owner of a model) neither fires an open episode again nor loses its resolve.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from streamproc.detect import messages
 from streamproc.events.alerts import Alert, alert_id
@@ -61,6 +61,7 @@ class Finding:
     message: str
     resolve_after: int = 2
     below: bool = False  # a level where lower is worse (accuracy): breaches below threshold
+    details: dict[str, Any] | None = None  # what moved (the alert's ``details``)
 
     @classmethod
     def of(
@@ -74,6 +75,7 @@ class Finding:
         message: str,
         resolve_after: int,
         below: bool = False,
+        details: dict[str, Any] | None = None,
     ) -> Finding:
         """The finding of ``key`` = (signal, feature, detector); ``below``: it
         breaches when ``value`` is below ``threshold`` and is clean above
@@ -90,6 +92,7 @@ class Finding:
             message,
             resolve_after,
             below,
+            details,
         )
 
     @property
@@ -216,4 +219,5 @@ class AlertPolicy:
             window_events=window.events,
             detected_at=now,
             message=finding.message if status == "firing" else messages.resolved(finding.message),
+            details=finding.details,
         )
