@@ -93,6 +93,9 @@ class EmbeddedBroker:
         ``postgres://`` and ``sqlite://`` need a Tansu built with them.
     env
         Extra environment variables of the broker process.
+    advertise
+        ``host:port`` the broker tells clients to connect to (default: where it
+        listens), e.g. a TLS terminator in front of it (tests/integration/test_tls.py).
     """
 
     def __init__(
@@ -103,8 +106,10 @@ class EmbeddedBroker:
         log_path: str | Path | None = None,
         storage: str | None = None,
         env: dict[str, str] | None = None,
+        advertise: str | None = None,
     ) -> None:
         self.host = host
+        self.advertise = advertise
         self.storage = storage
         self.env = env
         self.port = port or free_port(host)
@@ -125,7 +130,8 @@ class EmbeddedBroker:
             raise BrokerError(f"port {self.port} already has a Kafka broker; choose another port")
         binary = find_binary()
         url = f"tcp://{self.host}:{self.port}"
-        command = [binary, "broker", "--listener-url", url, "--advertised-listener-url", url]
+        advertised = f"tcp://{self.advertise}" if self.advertise else url
+        command = [binary, "broker", "--listener-url", url, "--advertised-listener-url", advertised]
         if self.storage:
             command += ["--storage-engine", self.storage]
         with open(self.log_path, "ab") as log:

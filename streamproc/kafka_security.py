@@ -154,7 +154,7 @@ class KafkaSecurity:
             return source
         if isinstance(source, Mapping):
             return cls(**{k: v for k, v in source.items() if k in SETTINGS})
-        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+        defaults: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(cls)}
         return cls(**{name: getattr(source, name, defaults[name]) for name in SETTINGS})
 
 
@@ -206,7 +206,7 @@ def connection_problem(bootstrap: str, source: Any, timeout: float = 3.0) -> str
     ``None`` if that works (then blame the client's own error, or SASL).
 
     >>> connection_problem("127.0.0.1:1", None)
-    'cannot connect to 127.0.0.1:1: connection refused'
+    'cannot connect to 127.0.0.1:1: connection refused (check the bootstrap servers)'
     """
     security = KafkaSecurity.of(source)
     first = bootstrap.split(",")[0].strip().removeprefix("kafka://")
@@ -219,9 +219,9 @@ def connection_problem(bootstrap: str, source: Any, timeout: float = 3.0) -> str
     except ssl.SSLError as exc:
         return f"TLS handshake with {first} failed: {_reason(exc)} (check ssl_cafile)"
     except ConnectionRefusedError:
-        return f"cannot connect to {first}: connection refused"
+        return f"cannot connect to {first}: connection refused (check the bootstrap servers)"
     except OSError as exc:
-        return f"cannot connect to {first}: {_reason(exc)}"
+        return f"cannot connect to {first}: {_reason(exc)} (check the bootstrap servers)"
     except ValueError as exc:
         return str(exc)
     return None

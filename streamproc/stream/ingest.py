@@ -194,11 +194,7 @@ class IngestService(Service):
         try:
             await ensure_topics(c)
         except KafkaError as exc:
-            log.error(
-                "cannot use Kafka: %s (check --bootstrap / STREAMPROC_BOOTSTRAP and the "
-                "security settings)",
-                describe_failure(c.bootstrap, c, exc),
-            )
+            log.error("worker cannot start: %s", describe_failure(c.bootstrap, c, exc))
             raise
         if self.labels is not None:
             try:
