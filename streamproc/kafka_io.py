@@ -19,7 +19,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streamproc.events.alerts import Alert
-from streamproc.kafka_security import client_options
+from streamproc.kafka_security import client_options, start_client
 
 
 def event_record(events: list[dict[str, Any]]) -> tuple[bytes, bytes]:
@@ -58,7 +58,7 @@ async def produce(
     started = time.monotonic()
     pending: list[dict[str, Any]] = []
     try:
-        await producer.start()
+        await start_client(producer)
         for event in events:
             if restamp:
                 event["timestamp"] = time.time()
@@ -89,7 +89,7 @@ async def send_one(
     """Send one record and wait until every in-sync replica has it."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **client_options(security))
     try:
-        await producer.start()
+        await start_client(producer)
         await producer.send_and_wait(topic, value, key=key.encode())
     finally:
         await producer.stop()
@@ -123,7 +123,7 @@ async def follow_alerts(
         **client_options(security),
     )
     try:
-        await consumer.start()
+        await start_client(consumer)
         idle = 0.0
         while not done(idle):
             batch = await consumer.getmany(timeout_ms=poll_ms)

@@ -193,6 +193,23 @@ def faust_credentials(source: KafkaSecurity | Mapping[str, Any] | Any | None) ->
     return None
 
 
+async def start_client(client: Any) -> None:
+    """``await client.start()`` for an aiokafka producer, consumer or admin
+    client, with a refused SCRAM login as ``AuthenticationFailedError``.
+
+    aiokafka 0.14 reads the server's final SCRAM message without checking for
+    an error (``e=unknown-user``, ``e=invalid-proof``) and raises
+    ``KeyError('v')`` (or ``ValueError`` on a wrong server signature), which
+    would otherwise escape as a traceback instead of a Kafka error.
+    """
+    from aiokafka.errors import AuthenticationFailedError
+
+    try:
+        await client.start()
+    except (KeyError, ValueError) as exc:
+        raise AuthenticationFailedError(f"SASL login refused by the broker ({exc!r})") from exc
+
+
 def wrap_probe(sock: socket.socket, host: str, security: KafkaSecurity) -> socket.socket:
     """``sock`` ready for a Kafka request as ``security`` says (TLS-wrapped if
     the protocol has TLS; SASL brokers answer ApiVersions before authentication)."""

@@ -60,7 +60,7 @@ from streamproc.config import WorkerConfig
 from streamproc.decode.nogc import no_gc
 from streamproc.decode.pool import DecoderPool
 from streamproc.detect.monitor import Monitor
-from streamproc.kafka_security import client_options, describe_failure
+from streamproc.kafka_security import client_options, describe_failure, start_client
 from streamproc.stream.batch import (
     POLL_BATCHES,
     BatchResult,
@@ -195,7 +195,7 @@ class IngestService(Service):
             await ensure_topics(c)
         except KafkaError as exc:
             log.error("worker cannot start: %s", describe_failure(c.bootstrap, c, exc))
-            raise
+            raise SystemExit(1) from None  # the line above says why: no traceback after it
         if self.labels is not None:
             try:
                 await check_copartitioned(c)
@@ -205,7 +205,7 @@ class IngestService(Service):
         self._producer = AIOKafkaProducer(
             bootstrap_servers=c.bootstrap, linger_ms=5, acks="all", **client_options(c)
         )
-        await self._producer.start()
+        await start_client(self._producer)
         await self._state.start()
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=c.bootstrap,
@@ -222,7 +222,7 @@ class IngestService(Service):
         )
         topics = [c.topics.events] + ([c.topics.labels] if self.labels is not None else [])
         self._consumer.subscribe(topics, listener=_Handoff(self))
-        await self._consumer.start()
+        await start_client(self._consumer)
         self.decoders.start()
         # Everything allocated so far (Faust, aiokafka, river, the baselines) lives
         # as long as the worker: keep it out of the cyclic GC's full collections,

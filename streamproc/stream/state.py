@@ -18,7 +18,7 @@ from streamproc.config import WorkerConfig
 from streamproc.detect.baseline import Baseline
 from streamproc.detect.monitor import Monitor
 from streamproc.events.alerts import Alert
-from streamproc.kafka_security import client_options
+from streamproc.kafka_security import client_options, start_client
 from streamproc.stream.metrics import Metrics
 from streamproc.stream.topics import partitions_of
 
@@ -48,7 +48,7 @@ class StateReader:
             isolation_level="read_committed",  # docs/reliability.md: harmless without transactions
             **client_options(self.config),
         )
-        await self.consumer.start()
+        await start_client(self.consumer)
         await self._catch_up()
 
     async def _catch_up(self) -> None:

@@ -8,7 +8,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from streamproc.config import WorkerConfig
-from streamproc.kafka_security import client_options
+from streamproc.kafka_security import client_options, start_client
 
 
 async def ensure_topics(config: WorkerConfig) -> None:
@@ -19,7 +19,7 @@ async def ensure_topics(config: WorkerConfig) -> None:
     """
     t = config.topics
     admin = AIOKafkaAdminClient(bootstrap_servers=config.bootstrap, **client_options(config))
-    await admin.start()
+    await start_client(admin)
     try:
         existing = set(await admin.list_topics())
         wanted = [
@@ -47,7 +47,7 @@ async def partitions_of(config: WorkerConfig, topics: Iterable[str]) -> dict[str
     """
     topics = list(topics)
     admin = AIOKafkaAdminClient(bootstrap_servers=config.bootstrap, **client_options(config))
-    await admin.start()
+    await start_client(admin)
     try:
         described = await admin.describe_topics(topics)
     finally:

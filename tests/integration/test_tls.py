@@ -1,9 +1,13 @@
-"""Every Kafka-facing command over TLS, against a real TLS endpoint.
+"""Every Kafka-facing command over TLS, against a real TLS endpoint; a refused SASL login.
 
 The embedded broker (Tansu) has no TLS of its own in this build, so
 ``stunnel4`` terminates TLS in front of it and the broker advertises the TLS
 port: every client connection, bootstrap and data, goes through TLS. A
 throwaway CA and server certificate are made with the ``openssl`` CLI.
+
+No broker here accepts a SASL login (docs/reliability.md, "TLS and SASL"), but
+the embedded broker with ``--authentication`` refuses every one: the commands'
+and the worker's report of a refused login is tested against it.
 
 Needs ``stunnel4`` and ``openssl`` (Debian packages ``stunnel4``, ``openssl``).
 In CI (env ``CI`` set) their absence fails the test; elsewhere the test is
@@ -192,3 +196,53 @@ def test_a_wrong_ca_fails_in_one_line(tls_broker, tmp_path, command):
     assert lines[0].startswith(f"streamproc: error: Kafka at {tls_broker.bootstrap} over SSL:")
     assert "certificate verify failed" in lines[0] and "ssl_cafile" in lines[0]
     assert time.monotonic() - started < 60
+
+
+SECRET = "never-in-any-output"
+
+
+def sasl_env(bootstrap: str, mechanism: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "STREAMPROC_BOOTSTRAP": bootstrap,
+        "STREAMPROC_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "STREAMPROC_SASL_MECHANISM": mechanism,
+        "STREAMPROC_SASL_USERNAME": "svc",
+        "STREAMPROC_SASL_PASSWORD": SECRET,
+    }
+
+
+@pytest.fixture(scope="module")
+def sasl_broker(tmp_path_factory) -> Iterator[str]:
+    """The embedded broker requiring SASL (it refuses every login: see the module's doc)."""
+    log = tmp_path_factory.mktemp("sasl") / "broker.log"
+    with EmbeddedBroker(authentication=True, log_path=log) as broker:
+        yield broker.bootstrap
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+def test_a_refused_sasl_login_fails_in_one_line(sasl_broker, mechanism):
+    result = streamproc(sasl_env(sasl_broker, mechanism), "produce", "--simulate", "--events", "10")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"streamproc: error: Kafka at {sasl_broker} over SASL_PLAINTEXT:")
+    assert "check sasl_mechanism, sasl_username and sasl_password" in lines[0]
+    assert SECRET not in result.stderr + result.stdout
+
+
+def test_a_worker_whose_login_is_refused_says_so_and_exits(sasl_broker):
+    env = {**sasl_env(sasl_broker, "SCRAM-SHA-512"), "STREAMPROC_METRICS_PORT": str(free_port())}
+    result = subprocess.run(
+        [sys.executable, "-m", "streamproc", "worker"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1
+    assert "Traceback" not in output
+    assert f"worker cannot start: Kafka at {sasl_broker} over SASL_PLAINTEXT: " in output
+    assert "SASL login refused by the broker" in output
+    assert SECRET not in output
