@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from streamproc.commands import fail, load_config
+from streamproc.commands import fail, kafka_failure, load_config, quiet_kafka_logs
 
 
 def cmd_baseline_fit(args: argparse.Namespace) -> int:
@@ -68,9 +68,19 @@ def cmd_baseline_fit(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     if args.publish:
+        from aiokafka.errors import KafkaError
+
         from streamproc.kafka_io import send_one
 
-        asyncio.run(send_one(config.bootstrap, config.topics.baselines, args.model, payload))
+        quiet_kafka_logs()
+        try:
+            asyncio.run(
+                send_one(
+                    config.bootstrap, config.topics.baselines, args.model, payload, security=config
+                )
+            )
+        except KafkaError as exc:
+            return kafka_failure(exc, config)
         print(f"published to {config.topics.baselines} at {config.bootstrap}", file=sys.stderr)
     if not args.output and not args.publish:
         sys.stdout.buffer.write(payload + b"\n")

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from streamproc.commands import fail, load_config
+from streamproc.commands import fail, kafka_failure, load_config, quiet_kafka_logs
 
 # what the embedded Tansu build accepts (postgres:// and sqlite:// are not compiled in)
 STORAGE_SCHEMES = ("memory", "s3")
@@ -80,9 +80,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
+    from aiokafka.errors import KafkaError
+
     from streamproc.kafka_io import produce
     from streamproc.simulate import Scenario, generate
 
+    quiet_kafka_logs()
     try:
         config = load_config(args, bootstrap=args.bootstrap)
         topic = args.topic or config.topics.events
@@ -102,8 +105,11 @@ def cmd_produce(args: argparse.Namespace) -> int:
                 per_record=args.per_record,
                 rate=args.rate,
                 restamp=args.simulate,
+                security=config,
             )
         )
+    except KafkaError as exc:
+        return kafka_failure(exc, config)
     except (OSError, ValueError) as exc:
         return fail(str(exc))
     except KeyboardInterrupt:
@@ -123,9 +129,12 @@ def _read_raw_events(path: str) -> Iterator[dict[str, Any]]:
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
+    from aiokafka.errors import KafkaError
+
     from streamproc.events.alerts import Alert, format_alert
     from streamproc.kafka_io import follow_alerts
 
+    quiet_kafka_logs()
     try:
         config = load_config(args, bootstrap=args.bootstrap)
     except ValueError as exc:
@@ -145,8 +154,11 @@ def cmd_alerts(args: argparse.Namespace) -> int:
                 show,
                 unreadable,
                 done=lambda idle: not args.follow and idle >= args.idle,
+                security=config,
             )
         )
+    except KafkaError as exc:
+        return kafka_failure(exc, config)
     except KeyboardInterrupt:
         return 0
     return 0

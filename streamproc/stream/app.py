@@ -22,6 +22,7 @@ import faust
 from faust.web import Request, Response, View
 
 from streamproc.config import WorkerConfig
+from streamproc.kafka_security import faust_credentials
 from streamproc.stream.ingest import IngestService
 from streamproc.stream.stopping import Worker
 
@@ -39,6 +40,7 @@ def create_app(config: WorkerConfig) -> tuple[faust.App, IngestService]:
         web_port=config.metrics_port,
         web_in_thread=False,
         broker_rebalance_timeout=config.rebalance_timeout_s,
+        broker_credentials=faust_credentials(config),  # the same TLS/SASL as our own clients
         store="memory://",
         topic_allow_declare=False,
         autodiscover=False,

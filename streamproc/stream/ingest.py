@@ -52,7 +52,6 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import (
     CommitFailedError,
     IllegalStateError,
-    KafkaConnectionError,
     KafkaError,
 )
 from mode import Service
@@ -61,6 +60,7 @@ from streamproc.config import WorkerConfig
 from streamproc.decode.nogc import no_gc
 from streamproc.decode.pool import DecoderPool
 from streamproc.detect.monitor import Monitor
+from streamproc.kafka_security import client_options, describe_failure, start_client
 from streamproc.stream.batch import (
     POLL_BATCHES,
     BatchResult,
@@ -192,20 +192,20 @@ class IngestService(Service):
         c = self.config
         limit_log_rate()  # a lost broker makes the Kafka clients log hundreds of lines a second
         try:
-            await ensure_topics(c.bootstrap, c)
-        except KafkaConnectionError:
-            log.error(
-                "cannot reach Kafka at %s: check --bootstrap / STREAMPROC_BOOTSTRAP", c.bootstrap
-            )
-            raise
+            await ensure_topics(c)
+        except KafkaError as exc:
+            log.error("worker cannot start: %s", describe_failure(c.bootstrap, c, exc))
+            raise SystemExit(1) from None  # the line above says why: no traceback after it
         if self.labels is not None:
             try:
-                await check_copartitioned(c.bootstrap, c.topics)
+                await check_copartitioned(c)
             except CopartitionError as exc:
                 log.error("%s", exc)
                 raise
-        self._producer = AIOKafkaProducer(bootstrap_servers=c.bootstrap, linger_ms=5, acks="all")
-        await self._producer.start()
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=c.bootstrap, linger_ms=5, acks="all", **client_options(c)
+        )
+        await start_client(self._producer)
         await self._state.start()
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=c.bootstrap,
@@ -218,10 +218,11 @@ class IngestService(Service):
             max_partition_fetch_bytes=16 * 1024 * 1024,
             # range: partition N of the events and of the labels topic go to the same worker
             partition_assignment_strategy=(RangePartitionAssignor,),
+            **client_options(c),
         )
         topics = [c.topics.events] + ([c.topics.labels] if self.labels is not None else [])
         self._consumer.subscribe(topics, listener=_Handoff(self))
-        await self._consumer.start()
+        await start_client(self._consumer)
         self.decoders.start()
         # Everything allocated so far (Faust, aiokafka, river, the baselines) lives
         # as long as the worker: keep it out of the cyclic GC's full collections,
@@ -276,10 +277,11 @@ class IngestService(Service):
     async def _probe(self) -> None:
         """Probe the brokers every few seconds (stream/health.py); log readiness changes."""
         addresses = bootstrap_addresses(self.config.bootstrap)
+        security = self.config.security
         loop = asyncio.get_running_loop()
 
         def answers() -> bool:
-            return any(broker_answers(host, port) for host, port in addresses)
+            return any(broker_answers(host, port, security=security) for host, port in addresses)
 
         while not self.should_stop:
             self.connectivity.observe(await loop.run_in_executor(None, answers))
