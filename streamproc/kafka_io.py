@@ -14,8 +14,68 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from streamproc.events.alerts import Alert
+
+CONNECT_TIMEOUT_S = 8.0  # one-shot commands give up on an unreachable Kafka after this
+
+
+class KafkaUnreachable(Exception):
+    """The bootstrap servers did not answer: one line saying which and why."""
+
+
+async def start_client(client: Any, bootstrap: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Start an aiokafka client within ``timeout`` seconds, or stop it and raise
+    :class:`KafkaUnreachable` naming ``bootstrap``."""
+    try:
+        await asyncio.wait_for(client.start(), timeout)
+    except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+        try:
+            await client.stop()
+        except Exception:  # noqa: BLE001, S110 - reporting the first failure
+            pass
+        if isinstance(exc, asyncio.TimeoutError):
+            reason = f"no answer in {timeout:.0f} s"
+        elif isinstance(exc, KafkaConnectionError):
+            reason = "no broker there answered"
+        else:
+            reason = f"{type(exc).__name__}: {exc}"
+        raise KafkaUnreachable(
+            f"cannot reach Kafka at {bootstrap} ({reason}); "
+            "check --bootstrap or STREAMPROC_BOOTSTRAP"
+        ) from None
+
+
+class Progress:
+    """A line every ``every`` seconds on how many events were sent, and how fast.
+
+    >>> lines = []
+    >>> p = Progress(every=5.0, write=lines.append, clock=iter([0.0, 6.0]).__next__)
+    >>> p.update(12000)
+    >>> lines
+    ['sent 12,000 events (2,000 events/s)']
+    """
+
+    def __init__(
+        self,
+        every: float = 5.0,
+        write: Callable[[str], object] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.every = every
+        self.write = write
+        self.clock = clock
+        self.started = self.last = clock()
+
+    def update(self, sent: int) -> None:
+        if self.write is None:
+            return
+        now = self.clock()
+        if now - self.last >= self.every:
+            self.last = now
+            rate = sent / max(now - self.started, 1e-9)
+            self.write(f"sent {sent:,} events ({rate:,.0f} events/s)")
 
 
 def event_record(events: list[dict[str, Any]]) -> tuple[bytes, bytes]:
@@ -39,15 +99,19 @@ async def produce(
     per_record: int = 1,
     rate: float | None = None,
     restamp: bool = False,
+    progress: Callable[[str], object] | None = None,
 ) -> int:
     """Send ``events`` to ``topic``, ``per_record`` to a Kafka record
     (:func:`event_record`), at most ``rate`` events a second on average (no
     limit if ``None`` or 0); return how many were sent.
 
-    With ``restamp`` each event's ``timestamp`` is set to when it is sent.
+    With ``restamp`` each event's ``timestamp`` is set to when it is sent;
+    ``progress`` gets a line every 5 s (:class:`Progress`). Raises
+    :class:`KafkaUnreachable` if the brokers do not answer.
     """
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=10)
-    await producer.start()
+    await start_client(producer, bootstrap)
+    report = Progress(write=progress)
     sent = 0
     started = time.monotonic()
     pending: list[dict[str, Any]] = []
@@ -62,6 +126,7 @@ async def produce(
             await producer.send(topic, value, key=key)
             sent += len(pending)
             pending = []
+            report.update(sent)
             if rate:
                 ahead = sent / rate - (time.monotonic() - started)
                 if ahead > 0:
@@ -79,7 +144,7 @@ async def produce(
 async def send_one(bootstrap: str, topic: str, key: str, value: bytes) -> None:
     """Send one record and wait until every in-sync replica has it."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
+    await start_client(producer, bootstrap)
     try:
         await producer.send_and_wait(topic, value, key=key.encode())
     finally:
@@ -94,22 +159,25 @@ async def follow_alerts(
     *,
     done: Callable[[float], bool],
     poll_ms: int = 500,
-) -> None:
+) -> int:
     """Read ``topic`` from its beginning (no consumer group, nothing committed):
     each alert goes to ``on_alert``, the offset of a record that is not one to
     ``on_unreadable``. Stops once ``done(idle)`` is true before a poll, ``idle``
-    being the seconds of polls in a row that returned nothing.
+    being the seconds of polls in a row that returned nothing. Returns how many
+    records it read; raises :class:`KafkaUnreachable` if the brokers do not answer.
     """
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
     )
-    await consumer.start()
+    await start_client(consumer, bootstrap)
+    read = 0
     try:
         idle = 0.0
         while not done(idle):
             batch = await consumer.getmany(timeout_ms=poll_ms)
             idle = 0.0 if batch else idle + poll_ms / 1000
             for records in batch.values():
+                read += len(records)
                 for record in records:
                     try:
                         alert = Alert.from_dict(orjson.loads(record.value))
@@ -119,3 +187,4 @@ async def follow_alerts(
                     on_alert(alert)
     finally:
         await consumer.stop()
+    return read

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from streamproc.commands import fail, load_config
+from streamproc.commands import describe_error, fail, load_config
 
 # what the embedded Tansu build accepts (postgres:// and sqlite:// are not compiled in)
 STORAGE_SCHEMES = ("memory", "s3")
@@ -54,19 +54,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: os._exit(0))
     from streamproc.stream.app import run_worker
 
-    try:
-        config = load_config(
-            args,
-            bootstrap=args.bootstrap,
-            metrics_port=args.metrics_port,
-            group_id=args.group_id,
-            log_level=args.log_level,
-            decoders=args.decoders,
-        )
-    except ValueError as exc:
-        return fail(str(exc))
-    run_worker(config)
-    return 0
+    config = load_config(
+        args,
+        bootstrap=args.bootstrap,
+        metrics_port=args.metrics_port,
+        group_id=args.group_id,
+        log_level=args.log_level,
+        decoders=args.decoders,
+    )
+    return run_worker(config)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -102,10 +98,9 @@ def cmd_produce(args: argparse.Namespace) -> int:
                 per_record=args.per_record,
                 rate=args.rate,
                 restamp=args.simulate,
+                progress=lambda line: print(line, file=sys.stderr, flush=True),
             )
         )
-    except (OSError, ValueError) as exc:
-        return fail(str(exc))
     except KeyboardInterrupt:
         return 130
     print(f"sent {sent} events to {topic}", file=sys.stderr)
@@ -117,36 +112,61 @@ def _read_raw_events(path: str) -> Iterator[dict[str, Any]]:
         for number, line in enumerate(f, 1):
             if line.strip():
                 try:
-                    yield orjson.loads(line)
+                    event = orjson.loads(line)
                 except orjson.JSONDecodeError as exc:
                     raise ValueError(f"{path}:{number}: not valid JSON ({exc})") from None
+                if not isinstance(event, dict):
+                    raise ValueError(f"{path}:{number}: expected a JSON object (one event)")
+                yield event
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
     from streamproc.events.alerts import Alert, format_alert
     from streamproc.kafka_io import follow_alerts
 
-    try:
-        config = load_config(args, bootstrap=args.bootstrap)
-    except ValueError as exc:
-        return fail(str(exc))
+    config = load_config(args, bootstrap=args.bootstrap)
+    topic = args.topic or config.topics.alerts
+    since = getattr(args, "since", None)
+    counts = {"read": 0, "shown": 0}
+    said_empty = False
+
+    def wanted(alert: Alert) -> bool:
+        return (
+            (not args.model or alert.model_id in args.model)
+            and (not args.status or alert.status == args.status)
+            and (since is None or alert.detected_at >= since)
+        )
 
     def show(alert: Alert) -> None:
-        print(alert.to_json().decode() if args.json else format_alert(alert), flush=True)
+        counts["read"] += 1
+        if wanted(alert):
+            counts["shown"] += 1
+            print(alert.to_json().decode() if args.json else format_alert(alert), flush=True)
 
     def unreadable(offset: int) -> None:
+        counts["read"] += 1
         print(f"(unreadable alert at offset {offset})", flush=True)
 
-    try:
-        asyncio.run(
-            follow_alerts(
-                config.bootstrap,
-                args.topic or config.topics.alerts,
-                show,
-                unreadable,
-                done=lambda idle: not args.follow and idle >= args.idle,
+    def done(idle: float) -> bool:
+        nonlocal said_empty
+        if args.follow and not said_empty and idle >= args.idle and not counts["read"]:
+            said_empty = True
+            print(
+                f"no alerts on {topic} at {config.bootstrap} yet; waiting (Ctrl-C stops)",
+                file=sys.stderr,
+                flush=True,
             )
-        )
+        return not args.follow and idle >= args.idle
+
+    try:
+        asyncio.run(follow_alerts(config.bootstrap, topic, show, unreadable, done=done))
     except KeyboardInterrupt:
         return 0
+    if not counts["read"]:
+        print(f"no alerts on {topic} at {config.bootstrap}", file=sys.stderr)
+    elif not counts["shown"]:
+        print(
+            f"{counts['read']} alerts on {topic}, none matching --model/--status/--since",
+            file=sys.stderr,
+        )
     return 0

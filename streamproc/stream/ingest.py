@@ -117,7 +117,7 @@ class IngestService(Service):
         self.monitor = Monitor(
             config.detectors, overrides=config.model_overrides, max_models=config.max_models_judged
         )
-        self.metrics = Metrics(max_models=config.max_models, max_features=config.max_features)
+        self.metrics = Metrics(max_models=config.max_models, max_features=config.max_feature_series)
         self._state = StateReader(config, self.monitor, self.metrics)
         self.ready = False
         self._consumer: AIOKafkaConsumer | None = None

@@ -24,13 +24,13 @@ def test_precedence_defaults_file_env_flags(tmp_path):
 @pytest.mark.parametrize(
     ("text", "env", "message"),
     [
-        ("[worker]\nnope = 1\n", {}, "unknown \\[worker\\] setting"),
-        ("[detectors]\nwindow = 1\n", {}, "unknown detector setting"),
+        ("[worker]\nnope = 1\n", {}, "\\[worker\\]: unknown setting\\(s\\) nope"),
+        ("[detectors]\nwindow = 1\n", {}, "\\[detectors\\]: unknown setting\\(s\\) window"),
         ('[models."m"]\nbins = 3\n', {}, "models.'m'"),
         ("[detectors]\nnumeric_bins = 1\n", {}, "numeric_bins"),
         ("not toml [", {}, "config file"),
         ("", {"STREAMPROC_METRICS_PORT": "abc"}, "STREAMPROC_METRICS_PORT"),
-        ("", {"STREAMPROC_DECODERS": "-1"}, "decoders must be 0 or more"),
+        ("", {"STREAMPROC_DECODERS": "-1"}, "STREAMPROC_DECODERS: decoders: must be at least 0, got -1"),
     ],
 )
 def test_clear_errors(tmp_path, text, env, message):

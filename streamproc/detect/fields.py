@@ -1,0 +1,87 @@
+"""Checking the fields of a settings dataclass: each value of its declared type and range.
+
+Every mistake is one ``ValueError`` naming the field and what was expected:
+
+>>> from dataclasses import dataclass
+>>> @dataclass
+... class S:
+...     window_events: int = 500
+...     psi_min: float = 0.1
+>>> check_fields(S(window_events=1000.5))
+Traceback (most recent call last):
+ValueError: window_events: expected an integer, got 1000.5
+>>> check_fields(S(psi_min="0.2"))
+Traceback (most recent call last):
+ValueError: psi_min: expected a number, got the string '0.2'
+>>> check_fields(S(window_events=-5), minimum={"window_events": 1})
+Traceback (most recent call last):
+ValueError: window_events: must be at least 1, got -5
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+_KINDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _expected(hint: Any) -> tuple[tuple[type, ...], bool] | None:
+    """The accepted simple types of a hint and whether None is allowed (None: not checked)."""
+    args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, _UnionType) else ()
+    kinds = [a for a in args if a is not type(None)] if args else [hint]
+    if not all(k in _KINDS for k in kinds):
+        return None
+    return tuple(kinds), type(None) in args
+
+
+_UnionType = type(int | None)
+
+
+def describe(value: Any) -> str:
+    """How a wrong value is shown: strings say they are strings."""
+    return f"the string {value!r}" if isinstance(value, str) else repr(value)
+
+
+def _fits(value: Any, kind: type) -> bool:
+    if isinstance(value, bool):
+        return kind is bool
+    if kind is float:
+        return isinstance(value, int | float)
+    return isinstance(value, kind)
+
+
+def check_fields(
+    obj: Any,
+    *,
+    minimum: Mapping[str, float] | None = None,
+    maximum: Mapping[str, float] | None = None,
+) -> None:
+    """Raise ``ValueError`` for the first field of ``obj`` whose value is not of
+    its declared simple type (int, float, str, bool, optionally None; an int is
+    a number, a bool is not), or is below ``minimum`` / above ``maximum``."""
+    hints = _hints(type(obj))
+    for f in dataclasses.fields(obj):
+        expected = _expected(hints[f.name])
+        if expected is None:
+            continue
+        value = getattr(obj, f.name)
+        kinds, optional = expected
+        if value is None and optional:
+            continue
+        if not any(_fits(value, k) for k in kinds):
+            raise ValueError(f"{f.name}: expected {_KINDS[kinds[0]]}, got {describe(value)}")
+        low = (minimum or {}).get(f.name)
+        if low is not None and value < low:
+            raise ValueError(f"{f.name}: must be at least {low:g}, got {value!r}")
+        high = (maximum or {}).get(f.name)
+        if high is not None and value > high:
+            raise ValueError(f"{f.name}: must be at most {high:g}, got {value!r}")
