@@ -329,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - every failure ends as one line
         if level.upper() == "DEBUG":
             traceback.print_exc()
-        return fail(describe_error(exc), 1)
+        # a wrong file, setting or value: 2, as for a wrong flag; anything else: 1
+        return fail(describe_error(exc), 2 if isinstance(exc, ValueError | OSError) else 1)
 
 
 if __name__ == "__main__":

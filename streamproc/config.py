@@ -39,7 +39,6 @@ from typing import Any
 from streamproc.detect.fields import check_fields, describe
 from streamproc.detect.settings import Settings
 
-
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 _WORKER_MINIMUM = {
@@ -245,7 +244,7 @@ def load_config(
     if unknown:
         raise ValueError(
             f"{source}unknown table(s) {', '.join(f'[{u}]' for u in unknown)} "
-            f"(known: [worker], [worker.topics], [detectors], [models.\"ID\"])"
+            f'(known: [worker], [worker.topics], [detectors], [models."ID"])'
         )
     worker = _renamed(
         f"{source}[worker]", "worker", _table(f"{source}[worker]", data.get("worker", {})), warn

@@ -30,7 +30,7 @@ async def start_client(client: Any, bootstrap: str, timeout: float = CONNECT_TIM
     :class:`KafkaUnreachable` naming ``bootstrap``."""
     try:
         await asyncio.wait_for(client.start(), timeout)
-    except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, KafkaError, OSError) as exc:
         try:
             await client.stop()
         except Exception:  # noqa: BLE001, S110 - reporting the first failure

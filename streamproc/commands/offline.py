@@ -17,9 +17,9 @@ from streamproc.commands import describe_error, fail, load_config
 
 def cmd_baseline_fit(args: argparse.Namespace) -> int:
     from streamproc.detect.baseline import Baseline
+    from streamproc.detect.reference import reference_warnings
     from streamproc.events.columns import EventColumns
     from streamproc.events.validate import validate_event
-    from streamproc.detect.reference import reference_warnings
     from streamproc.files import pop_target, read_labels, read_reference_rows
 
     if getattr(args, "labels", None) and getattr(args, "target", None):
@@ -129,7 +129,6 @@ def _read_baseline(path: str) -> Any:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from streamproc.decode.nogc import no_gc
-    from streamproc.detect.baseline import Baseline
     from streamproc.detect.monitor import Monitor
     from streamproc.files import decoded_line_batches
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import os
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
-from streamproc.commands import describe_error, fail, load_config
+from streamproc.commands import fail, load_config
 
 # what the embedded Tansu build accepts (postgres:// and sqlite:// are not compiled in)
 STORAGE_SCHEMES = ("memory", "s3")
@@ -52,8 +54,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     # imports alone take seconds on a busy machine).
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: os._exit(0))
-    from streamproc.stream.app import run_worker
-
     config = load_config(
         args,
         bootstrap=args.bootstrap,
@@ -62,7 +62,36 @@ def cmd_worker(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         decoders=args.decoders,
     )
+    check_port_free(config.metrics_host, config.metrics_port)  # before seconds of imports
+    from streamproc.stream.app import run_worker
+
     return run_worker(config)
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise ``ValueError`` naming the port if ``host:port`` cannot be listened on.
+
+    >>> with socket.socket() as s:
+    ...     s.bind(("127.0.0.1", 0)); s.listen(); port = s.getsockname()[1]
+    ...     check_port_free("127.0.0.1", port)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: metrics port 127.0.0.1:... is already in use (another worker?): ...
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp does
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            why = (
+                "is already in use (another worker?)"
+                if exc.errno == errno.EADDRINUSE
+                else (f"cannot be listened on ({exc.strerror})")
+            )
+            raise ValueError(
+                f"metrics port {host}:{port} {why}: give another one with --metrics-port "
+                "or STREAMPROC_METRICS_PORT"
+            ) from None
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

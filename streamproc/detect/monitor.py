@@ -70,6 +70,7 @@ class ModelMonitor:
         self.model_id = model_id
         self.settings = settings
         self.policy = policy or AlertPolicy(model_id)
+        self.windows_judged = 0  # event windows closed and judged
         self.model_version = "unknown"
         self.latest: WindowReport | None = None
         self.published = False  # set by the worker once a learned baseline is published
@@ -140,6 +141,7 @@ class ModelMonitor:
             if changes := adwins.feed(chunk, matrix, window.block.rows):
                 alerts += self._observe(changes, window.span(), now)
             if window.due():
+                self.windows_judged += 1
                 alerts += self._close_window(window, adwins, now)
             start = stop
         return alerts
@@ -268,6 +270,14 @@ class Monitor:
             self.models[model_id] = monitor
         return monitor
 
+    def models_not_seen(self) -> list[str]:
+        """The model ids with overrides of which no event was seen here (yet).
+
+        >>> Monitor(overrides={"fraud-detector": {"psi_min": 0.2}}).models_not_seen()
+        ['fraud-detector']
+        """
+        return sorted(set(self.overrides) - set(self.models))
+
     def restore_alert(self, alert: Alert) -> None:
         """Take note of a published alert (e.g. read back from the alert topic).
 
@@ -314,6 +324,7 @@ class Monitor:
         for batch in batches:
             alerts += self.model(batch.model_id).update_labels(batch, now=now)
         return alerts
+
 
 def _tracked(columns: EventColumns, s: Settings) -> EventColumns:
     """The features of learning events worth a learned baseline: present in at

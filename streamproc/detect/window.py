@@ -53,7 +53,9 @@ class _WindowState:
     errors: int = 0
     features: dict[str, FeatureCounts] = field(default_factory=dict)
     new_features: dict[str, int] = field(default_factory=dict)
-    overflow: int = 0  # feature names past max_tracked_features (here) or MAX_BATCH_FEATURES (decoding)
+    overflow: int = (
+        0  # feature names past max_tracked_features (here) or MAX_BATCH_FEATURES (decoding)
+    )
     prediction: np.ndarray | None = None
     numeric: np.ndarray | None = None  # bin counts of the numeric block, see _NumericBlock
     predictions: PredictionCounts | None = None  # nulls, kinds, ... (see .prediction)

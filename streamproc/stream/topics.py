@@ -18,8 +18,8 @@ async def ensure_topics(bootstrap: str, config: WorkerConfig) -> None:
     """
     t = config.topics
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
     try:
+        await admin.start()
         existing = set(await admin.list_topics())
         wanted = [
             NewTopic(name, config.partitions, 1)

@@ -30,7 +30,11 @@ def test_precedence_defaults_file_env_flags(tmp_path):
         ("[detectors]\nnumeric_bins = 1\n", {}, "numeric_bins"),
         ("not toml [", {}, "config file"),
         ("", {"STREAMPROC_METRICS_PORT": "abc"}, "STREAMPROC_METRICS_PORT"),
-        ("", {"STREAMPROC_DECODERS": "-1"}, "STREAMPROC_DECODERS: decoders: must be at least 0, got -1"),
+        (
+            "",
+            {"STREAMPROC_DECODERS": "-1"},
+            "STREAMPROC_DECODERS: decoders: must be at least 0, got -1",
+        ),
     ],
 )
 def test_clear_errors(tmp_path, text, env, message):
