@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import itertools
 import os
 import signal
 import socket
@@ -117,6 +118,10 @@ def cmd_produce(args: argparse.Namespace) -> int:
             source: Iterator[dict[str, Any]] = (e for batch in batches for e in batch)
         elif args.input:
             source = _read_raw_events(args.input)
+            first = next(source, None)  # a file that is no events: said before connecting
+            if first is None:
+                raise ValueError(f"{args.input}: no events in the file")
+            source = itertools.chain([first], source)
         else:
             raise ValueError("give --input FILE or --simulate")
         sent = asyncio.run(

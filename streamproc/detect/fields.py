@@ -30,7 +30,7 @@ _KINDS = {int: "an integer", float: "a number", str: "a string", bool: "true or 
 
 
 @cache
-def _hints(cls: type) -> dict[str, Any]:
+def _hints(cls: Any) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 

@@ -195,3 +195,14 @@ def test_baseline_fit_exclude_of_a_missing_column_is_one_line(tmp_path):
     path = reference_csv(tmp_path / "ref.csv", 5)
     result = run("baseline", "fit", "--model", "m", "--input", str(path), "--exclude", "nope")
     one_line_error(result, "--exclude nope", "ref.csv")
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [(b"\xf0\x28\x8c\x28 binary\n", "in.jsonl:1: not valid JSON"), (b"\n", "no events")],
+)
+def test_produce_reports_a_bad_input_file_before_connecting(tmp_path, content, needle):
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(content)
+    # the bootstrap is never tried: the file is read first
+    one_line_error(run("produce", "--input", str(path), "--bootstrap", "127.0.0.1:1"), needle)
