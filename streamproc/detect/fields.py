@@ -68,7 +68,8 @@ def check_fields(
     """Raise ``ValueError`` for the first field of ``obj`` whose value is not of
     its declared simple type (int, float, str, bool, optionally None; an int is
     a number, a bool is not), or is below ``minimum`` / above ``maximum``."""
-    hints = _hints(type(obj))
+    kind: Any = type(obj)
+    hints = _hints(kind)
     for f in dataclasses.fields(obj):
         expected = _expected(hints[f.name])
         if expected is None:
