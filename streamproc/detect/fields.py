@@ -30,8 +30,15 @@ _KINDS = {int: "an integer", float: "a number", str: "a string", bool: "true or 
 
 
 @cache
-def _hints(cls: Any) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+def _checks(cls: Any) -> tuple[tuple[str, tuple[type, ...], bool], ...]:
+    """(field name, accepted types, None allowed) of each checked field of ``cls``."""
+    hints = typing.get_type_hints(cls)
+    checks = []
+    for f in dataclasses.fields(cls):
+        expected = _expected(hints[f.name])
+        if expected is not None:
+            checks.append((f.name, *expected))
+    return tuple(checks)
 
 
 def _expected(hint: Any) -> tuple[tuple[type, ...], bool] | None:
@@ -51,38 +58,29 @@ def describe(value: Any) -> str:
     return f"the string {value!r}" if isinstance(value, str) else repr(value)
 
 
-def _fits(value: Any, kind: type) -> bool:
-    if isinstance(value, bool):
-        return kind is bool
-    if kind is float:
-        return isinstance(value, int | float)
-    return isinstance(value, kind)
+_NONE: Mapping[str, float] = {}
 
 
 def check_fields(
     obj: Any,
     *,
-    minimum: Mapping[str, float] | None = None,
-    maximum: Mapping[str, float] | None = None,
+    minimum: Mapping[str, float] = _NONE,
+    maximum: Mapping[str, float] = _NONE,
 ) -> None:
     """Raise ``ValueError`` for the first field of ``obj`` whose value is not of
     its declared simple type (int, float, str, bool, optionally None; an int is
     a number, a bool is not), or is below ``minimum`` / above ``maximum``."""
     kind: Any = type(obj)
-    hints = _hints(kind)
-    for f in dataclasses.fields(obj):
-        expected = _expected(hints[f.name])
-        if expected is None:
-            continue
-        value = getattr(obj, f.name)
-        kinds, optional = expected
+    for name, kinds, optional in _checks(kind):
+        value: Any = getattr(obj, name)
         if value is None and optional:
             continue
-        if not any(_fits(value, k) for k in kinds):
-            raise ValueError(f"{f.name}: expected {_KINDS[kinds[0]]}, got {describe(value)}")
-        low = (minimum or {}).get(f.name)
+        accepted = (int, float) if kinds == (float,) else kinds  # an int is a number
+        if not isinstance(value, accepted) or (isinstance(value, bool) and bool not in kinds):
+            raise ValueError(f"{name}: expected {_KINDS[kinds[0]]}, got {describe(value)}")
+        low = minimum.get(name)
         if low is not None and value < low:
-            raise ValueError(f"{f.name}: must be at least {low:g}, got {value!r}")
-        high = (maximum or {}).get(f.name)
+            raise ValueError(f"{name}: must be at least {low:g}, got {value!r}")
+        high = maximum.get(name)
         if high is not None and value > high:
-            raise ValueError(f"{f.name}: must be at most {high:g}, got {value!r}")
+            raise ValueError(f"{name}: must be at most {high:g}, got {value!r}")
