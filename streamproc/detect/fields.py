@@ -78,9 +78,10 @@ def check_fields(
         accepted = (int, float) if kinds == (float,) else kinds  # an int is a number
         if not isinstance(value, accepted) or (isinstance(value, bool) and bool not in kinds):
             raise ValueError(f"{name}: expected {_KINDS[kinds[0]]}, got {describe(value)}")
+        number: Any = value  # checked above; compared only for numeric fields
         low = minimum.get(name)
-        if low is not None and value < low:
+        if low is not None and number < low:
             raise ValueError(f"{name}: must be at least {low:g}, got {value!r}")
         high = maximum.get(name)
-        if high is not None and value > high:
+        if high is not None and number > high:
             raise ValueError(f"{name}: must be at most {high:g}, got {value!r}")
