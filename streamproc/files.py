@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import os
-from collections import deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import orjson
 
 from streamproc.decode import DecodedRecords
 from streamproc.decode.pool import DecoderPool
+from streamproc.decode.spans import line_spans
 
 
 def _cell(text: str) -> Any:
@@ -222,24 +222,18 @@ def decoded_line_batches(
 
     For a file of at least ``min_bytes``, a
     :class:`~streamproc.decode.pool.DecoderPool` of ``processes`` child
-    processes (default: 2 on a machine with 2 or more CPUs, else none) decodes
-    the batches while the caller works on the previous ones (at most ``ahead``
-    batches per process are in flight, so memory stays bounded); this process
-    reads the lines and unpickles what the children send back. Smaller files
-    are decoded here (a child costs ~0.2 s to start).
+    processes (default: 2 on a machine with 2 or more CPUs, else none) reads
+    and decodes runs of lines while the caller works on the previous ones (at
+    most ``ahead`` runs per process are in flight, so memory stays bounded);
+    this process only scans for newlines (:mod:`streamproc.decode.spans`) and
+    unpickles what the children send back. Smaller files are decoded here (a
+    child costs ~0.2 s to start).
     """
     if processes is None:
         processes = 2 if (os.cpu_count() or 1) >= 2 else 0
-    size = os.path.getsize(path)
-    if processes < 1 or size < min_bytes or size == 0:
+    if processes < 1 or os.path.getsize(path) < min_bytes:
         processes = 0
-    numbers: deque[list[int]] = deque()
-
-    def batches() -> Iterator[tuple[list[bytes], list[float]]]:
-        for batch_numbers, lines in read_line_batches(path, lines_per_batch=lines_per_batch):
-            numbers.append(batch_numbers)
-            yield lines, [0.0] * len(lines)
-
     pool = DecoderPool(processes, event_ids=event_ids)
-    for decoded in pool.decode_many(batches(), ahead=ahead):
-        yield numbers.popleft(), decoded
+    for numbers, decoded in pool.decode_spans(line_spans(path, lines_per_batch), ahead=ahead):
+        if numbers:
+            yield numbers, decoded

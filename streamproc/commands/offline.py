@@ -7,6 +7,7 @@ import asyncio
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -128,40 +129,20 @@ def _read_baseline(path: str) -> Any:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from streamproc.decode.nogc import no_gc
     from streamproc.detect.monitor import Monitor
-    from streamproc.files import decoded_line_batches
 
     try:
-        config = load_config(args)
-        baselines = [_read_baseline(p) for p in args.baseline]
+        config, baselines = _replay_inputs(args)
     except (OSError, ValueError) as exc:
         return fail(describe_error(exc))
     monitor = Monitor(config.detectors, overrides=config.model_overrides, baselines=baselines)
     out = sys.stdout.buffer
-    counts: Counter[str] = Counter()
     started = time.perf_counter()
     labels = _ReplayLabels(args.labels, config) if args.labels else None
+    counts: Counter[str] = Counter()
     try:
-        for numbers, decoded in decoded_line_batches(args.input, event_ids=labels is not None):
-            with no_gc():
-                alerts = monitor.process(decoded.columns, now=time.time())
-                if labels is not None:
-                    alerts += labels.after(decoded.columns, monitor)
-            for index, rejection in decoded.rejections:
-                counts["rejected"] += 1
-                if counts["rejected"] <= 20:
-                    print(
-                        f"{args.input}:{numbers[index]}: rejected: {rejection.detail}",
-                        file=sys.stderr,
-                    )
-            counts["events"] += decoded.events
+        for _, alerts in replay_batches(args.input, monitor, labels, counts):
             for alert in alerts:
-                counts[alert.status] += 1
-                out.write(alert.to_json() + b"\n")
-        if labels is not None:
-            for alert in labels.finish(monitor):
-                counts[alert.status] += 1
                 out.write(alert.to_json() + b"\n")
     except OSError as exc:
         return fail(describe_error(exc))
@@ -176,6 +157,77 @@ def cmd_replay(args: argparse.Namespace) -> int:
     )
     if labels is not None:
         print(labels.summary(), file=sys.stderr)
+    return 0
+
+
+def _replay_inputs(args: argparse.Namespace) -> tuple[Any, list[Any]]:
+    """The configuration and the ``--baseline`` files of ``replay`` and ``report``."""
+    config = load_config(args)
+    return config, [_read_baseline(p) for p in args.baseline]
+
+
+def replay_batches(
+    path: str, monitor: Any, labels: _ReplayLabels | None, counts: Counter[str]
+) -> Iterator[tuple[list[Any], list[Any]]]:
+    """Run the events of a JSON-lines file through ``monitor`` (and the label
+    join): per batch its columns (one per model) and the alerts it raised; the
+    label join's last alerts come with no columns. ``counts`` gets events,
+    rejected, firing and resolved; the first 20 rejections go to stderr.
+    ``streamproc replay`` and ``streamproc report`` both run this."""
+    from streamproc.decode.nogc import no_gc
+    from streamproc.files import decoded_line_batches
+
+    for numbers, decoded in decoded_line_batches(path, event_ids=labels is not None):
+        with no_gc():
+            alerts = monitor.process(decoded.columns, now=time.time())
+            if labels is not None:
+                alerts += labels.after(decoded.columns, monitor)
+        for index, rejection in decoded.rejections:
+            counts["rejected"] += 1
+            if counts["rejected"] <= 20:
+                print(f"{path}:{numbers[index]}: rejected: {rejection.detail}", file=sys.stderr)
+        counts["events"] += decoded.events
+        for alert in alerts:
+            counts[alert.status] += 1
+        yield decoded.columns, alerts
+    if labels is not None:
+        alerts = labels.finish(monitor)
+        for alert in alerts:
+            counts[alert.status] += 1
+        yield [], alerts
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from streamproc.detect.monitor import Monitor
+    from streamproc.report.collect import ReportCollector
+    from streamproc.report.html import render
+
+    try:
+        config, baselines = _replay_inputs(args)
+        Path(args.input).stat()
+    except (OSError, ValueError) as exc:
+        return fail(str(exc))
+    collector = ReportCollector(source=args.input, given={b.model_id for b in baselines})
+    monitor = Monitor(
+        config.detectors,
+        overrides=config.model_overrides,
+        baselines=baselines,
+        observer=collector,
+    )
+    labels = _ReplayLabels(args.labels, config) if args.labels else None
+    counts: Counter[str] = Counter()
+    try:
+        for columns, alerts in replay_batches(args.input, monitor, labels, counts):
+            collector.batch(columns, alerts)
+        data = collector.finish(counts, labels.summary() if labels is not None else None)
+        Path(args.output).write_text(render(data), encoding="utf-8")
+    except OSError as exc:
+        return fail(str(exc))
+    print(
+        f"report of {counts['events']} events, {len(data.models)} model(s), "
+        f"{counts['firing']} firing and {counts['resolved']} resolved alerts -> {args.output}",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -84,6 +84,7 @@ class ClosedWindow:
     error_dispersion: float = 1.0
     estimate: np.ndarray | None = None  # ScoreCalibration.sums (label-free performance estimate)
     overflow: int = 0  # feature names past the caps (not tracked), see WindowCounts.add
+    prediction_counts: np.ndarray | None = None  # the prediction's bin counts (baseline bins)
 
     def matters(self, key: Key, value: float, threshold: float) -> bool:
         """Whether a finding can change the alert state: it breaches, or its key

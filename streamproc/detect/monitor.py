@@ -26,14 +26,14 @@ import math
 import time
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from streamproc.detect.adwin_drift import AdwinStreams
 from streamproc.detect.baseline import Baseline
 from streamproc.detect.calibrate import MIN_WINDOWS
-from streamproc.detect.closed import WindowReport
+from streamproc.detect.closed import ClosedWindow, WindowReport
 from streamproc.detect.detector import WINDOW_DETECTORS
 from streamproc.detect.learn import PhaseLearner
 from streamproc.detect.performance_drift import RealizedPerformance
@@ -44,6 +44,19 @@ from streamproc.events.alerts import Alert
 from streamproc.events.columns import EventColumns
 from streamproc.events.labels import LabelledPredictions
 from streamproc.events.shapes import MISSING
+
+
+class WindowObserver(Protocol):
+    """Sees every judged window of a model (``streamproc report`` records them).
+
+    Called after the detectors; it must not change what it is given.
+    """
+
+    def window(self, model_id: str, closed: ClosedWindow) -> None:
+        """An event window was closed and judged."""
+
+    def performance(self, model_id: str, finding: Finding, window: Window) -> None:
+        """A realized-performance finding (one per labelled window, and ADWIN's)."""
 
 
 class ModelMonitor:
@@ -66,11 +79,13 @@ class ModelMonitor:
         baseline: Baseline | None = None,
         *,
         policy: AlertPolicy | None = None,
+        observer: WindowObserver | None = None,
     ):
         self.model_id = model_id
+        self.observer = observer
+        self.windows_judged = 0
         self.settings = settings
         self.policy = policy or AlertPolicy(model_id)
-        self.windows_judged = 0  # event windows closed and judged
         self.model_version = "unknown"
         self.latest: WindowReport | None = None
         self.published = False  # set by the worker once a learned baseline is published
@@ -141,7 +156,6 @@ class ModelMonitor:
             if changes := adwins.feed(chunk, matrix, window.block.rows):
                 alerts += self._observe(changes, window.span(), now)
             if window.due():
-                self.windows_judged += 1
                 alerts += self._close_window(window, adwins, now)
             start = stop
         return alerts
@@ -157,6 +171,8 @@ class ModelMonitor:
             performance = self.performance = RealizedPerformance(reference, self.settings)
         alerts: list[Alert] = []
         for finding, window in performance.update(batch, self.policy.is_open):
+            if self.observer is not None:
+                self.observer.performance(self.model_id, finding, window)
             alerts += self.policy.observe(
                 finding, window, model_version=self.model_version, now=now
             )
@@ -221,6 +237,9 @@ class ModelMonitor:
         """Judge the window by each detector; then ADWIN's alerts count a quiet window."""
         closed = window.close(self.policy.is_open)
         self.latest = closed.report()
+        self.windows_judged += 1
+        if self.observer is not None:
+            self.observer.window(self.model_id, closed)
         findings = closed.in_order([f for d in WINDOW_DETECTORS for f in d.judge(closed)])
         alerts = self._observe(findings, closed.window, now)
         return alerts + self._observe(adwins.quiet(self.policy.firing), closed.window, now)
@@ -247,7 +266,9 @@ class Monitor:
         overrides: dict[str, dict[str, Any]] | None = None,
         baselines: Iterable[Baseline] = (),
         max_models: int | None = None,
+        observer: WindowObserver | None = None,
     ) -> None:
+        self.observer = observer  # given to every model's monitor
         self.settings = settings or Settings()
         self.overrides = overrides or {}
         self.models: dict[str, ModelMonitor] = {}
@@ -266,7 +287,13 @@ class Monitor:
         if monitor is None:
             settings = self.settings.for_model(model_id, self.overrides)
             policy = self._dormant.pop(model_id, None)
-            monitor = ModelMonitor(model_id, settings, self._baselines.get(model_id), policy=policy)
+            monitor = ModelMonitor(
+                model_id,
+                settings,
+                self._baselines.get(model_id),
+                policy=policy,
+                observer=self.observer,
+            )
             self.models[model_id] = monitor
         return monitor
 

@@ -114,6 +114,7 @@ class _Episode:
     alert_id: str
     severity: str
     clean_windows: int = 0
+    since: float = 0.0  # event time (end) of the window that opened it
 
 
 class AlertPolicy:
@@ -129,6 +130,11 @@ class AlertPolicy:
     def firing(self) -> dict[Key, str]:
         """Open episodes: key -> severity."""
         return {key: ep.severity for key, ep in self._open.items()}
+
+    @property
+    def open_since(self) -> dict[Key, float]:
+        """Open episodes: key -> event time (window end) at which each fired."""
+        return {key: ep.since for key, ep in self._open.items()}
 
     def is_open(self, key: Key) -> bool:
         """Whether ``key`` has an open episode (else only a breach changes anything)."""
@@ -149,7 +155,9 @@ class AlertPolicy:
         """
         key = (alert.signal, alert.feature, alert.detector)
         if alert.status == "firing":
-            self._open.setdefault(key, _Episode(alert.alert_id, alert.severity))
+            self._open.setdefault(
+                key, _Episode(alert.alert_id, alert.severity, since=alert.window_end)
+            )
         elif key in self._open and self._open[key].alert_id == alert.alert_id:
             del self._open[key]
 
@@ -170,6 +178,7 @@ class AlertPolicy:
                     f"{window.end:.3f}",
                 ),
                 finding.severity,
+                since=window.end,
             )
             self._open[finding.key] = episode
             return [self._alert("firing", finding, episode, window, model_version, now)]

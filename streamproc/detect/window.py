@@ -317,4 +317,5 @@ class WindowCounts:
             error_rate=error_rate,
             error_dispersion=calibration.error_rate,
             estimate=w.estimate,
+            prediction_counts=w.prediction if predicted else None,
         )

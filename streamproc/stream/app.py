@@ -8,7 +8,8 @@ batches. Endpoints on ``metrics_port``:
 - ``/health``: 200 while the worker process is alive (the web server answers);
 - ``/ready``: 200 while partitions are assigned, the baselines and alerts topics
   are read to their end and the brokers answer (stream/health.py); else 503
-  with a JSON body whose ``not_ready`` lists why.
+  with a JSON body whose ``not_ready`` lists why;
+- ``/status``: what the worker monitors (stream/status.py; ``streamproc status``).
 """
 
 from __future__ import annotations
@@ -74,6 +75,10 @@ def create_app(config: WorkerConfig) -> tuple[faust.App, IngestService]:
             "brokers_reachable": ingest.connectivity.connected,
         }
         return web.json(body, status=503 if why else 200)
+
+    @app.page("/status")
+    async def status(web: View, request: Request) -> Response:
+        return web.json(ingest.status())
 
     return app, ingest
 

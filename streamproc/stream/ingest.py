@@ -36,6 +36,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
+import socket
 import time
 from typing import Any
 
@@ -79,6 +81,7 @@ from streamproc.stream.health import (
 from streamproc.stream.labels import CopartitionError, LabelStage, check_copartitioned
 from streamproc.stream.metrics import Metrics
 from streamproc.stream.state import StateReader
+from streamproc.stream.status import Activity, worker_status
 from streamproc.stream.topics import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -142,6 +145,24 @@ class IngestService(Service):
         self.connectivity = Connectivity(on_change=self.metrics.set_connected)
         self._ready_reported: bool | None = None
         self._overrides_checked = not config.model_overrides
+        self.activity = Activity()  # events and rates per model, for /status
+
+    def status(self) -> dict[str, Any]:
+        """The ``/status`` document (stream/status.py, docs/contract.md)."""
+        consumer = self._consumer
+        assigned = consumer.assignment() if consumer is not None else set()
+        events = self.config.topics.events
+        host = socket.gethostname()
+        return worker_status(
+            self.monitor,
+            self.activity,
+            worker_id=f"{host}:{os.getpid()}",
+            host=host,
+            group=self.config.group_id,
+            partitions=[tp.partition for tp in assigned if tp.topic == events],
+            now=time.time(),
+            ready=not self.not_ready(),
+        )
 
     def not_ready(self) -> list[str]:
         """Why the worker is not ready (empty: ready)."""
@@ -292,6 +313,7 @@ class IngestService(Service):
             del self._partition_of[key]
         models = [key.decode(errors="replace") for key in keys]
         self.monitor.forget(models)
+        self.activity.forget(models)
         if self.labels is not None:
             self.labels.forget(models)
         self.ready = False
@@ -459,5 +481,6 @@ class IngestService(Service):
 
     def _record_metrics(self, result: BatchResult) -> None:
         self.metrics.observe_batch(result, self.monitor)
+        self.activity.add(result.columns, tracked=self.monitor.models)
         if result.newest_event_time is not None:
             self._newest_event_time = max(self._newest_event_time or 0.0, result.newest_event_time)
