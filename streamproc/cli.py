@@ -7,10 +7,17 @@ and :mod:`streamproc.commands.offline` (on files).
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import re
 import sys
-from typing import Any
+import time
+import traceback
+from datetime import datetime
+from typing import Any, NoReturn
 
 from streamproc import __version__
+from streamproc.commands import describe_error, fail
 from streamproc.commands.offline import cmd_baseline_fit, cmd_replay, cmd_report
 from streamproc.commands.online import (
     cmd_alerts,
@@ -22,11 +29,76 @@ from streamproc.commands.online import (
 )
 
 DEFAULT_BOOTSTRAP = "localhost:9092"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose mistakes are one line on stderr (exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def at_least_one(kind: type) -> Any:
+    """An argparse type: a number of ``kind`` that is at least 1.
+
+    >>> at_least_one(float)("2.5"), at_least_one(int)("3")
+    (2.5, 3)
+    >>> at_least_one(int)("0")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: expected a whole number of at least 1, got '0'
+    """
+    what = "a whole number" if kind is int else "a number"
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not value >= 1:
+            raise argparse.ArgumentTypeError(f"expected {what} of at least 1, got {text!r}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def log_level(text: str) -> str:
+    """An argparse type: a log level, in any case."""
+    if text.upper() not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(LOG_LEVELS)}, got {text!r}")
+    return text.upper()
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def since(text: str, now: float | None = None) -> float:
+    """An argparse type: epoch seconds from an ISO time or a duration back from now.
+
+    >>> since("10m", now=1000.0), since("2026-11-22T01:56:51Z")
+    (400.0, 1795312611.0)
+    """
+    match = _DURATION.match(text.strip().lower())
+    if match:
+        now = time.time() if now is None else now
+        return now - float(match[1]) * _SECONDS[match[2]]
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO time (2026-11-22T01:56:51Z) or a duration (30s, 10m, 2h, 1d), "
+            f"got {text!r}"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.astimezone()  # local time, as a person types it
+    return moment.timestamp()
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every subcommand; ``args.func(args)`` runs the chosen one."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="streamproc",
         description="Streaming drift and integration monitoring for ML models "
         "(Kafka in; alerts and Prometheus metrics out).",
@@ -80,7 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="port of /metrics, /health, /ready (env STREAMPROC_METRICS_PORT, default 9108)",
     )
     p.add_argument("--group-id", help="consumer group (default streamproc)")
-    p.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    p.add_argument(
+        "--log-level",
+        type=log_level,
+        metavar="LEVEL",
+        help="DEBUG, INFO, WARNING or ERROR (env STREAMPROC_LOG_LEVEL, default INFO); "
+        "DEBUG also shows Faust's and aiokafka's own logs",
+    )
     p.add_argument(
         "--decoders",
         type=int,
@@ -124,6 +202,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, metavar="FILE", help=".jsonl or .csv file")
     p.add_argument("--output", metavar="FILE", help="write the baseline JSON here")
     p.add_argument("--publish", action="store_true", help="publish it to the baselines topic")
+    p.add_argument(
+        "--prediction-column",
+        default="prediction",
+        metavar="NAME",
+        help="the column (CSV) or field (flat JSON rows) holding the prediction "
+        "(default 'prediction')",
+    )
+    p.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="COLUMN",
+        help="a column or feature not to profile, e.g. an id (repeatable)",
+    )
     truth = p.add_mutually_exclusive_group()
     truth.add_argument(
         "--labels",
@@ -193,11 +285,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("produce", "Publish events from a JSON-lines file (or synthetic ones).", cmd_produce)
     p.add_argument("--input", metavar="FILE", help="JSON-lines events")
     p.add_argument(
-        "--rate", type=float, metavar="N", help="events per second (default: as fast as possible)"
+        "--rate",
+        type=at_least_one(float),
+        metavar="N",
+        help="events per second, at least 1 (default: as fast as possible)",
     )
     p.add_argument(
         "--per-record",
-        type=int,
+        type=at_least_one(int),
         default=1,
         metavar="N",
         help="events per Kafka record; above 1 they are sent as JSON arrays",
@@ -227,6 +322,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="without --follow: stop after S seconds with no new alert (default 2)",
     )
     p.add_argument("--topic", help="topic (default monitor.alerts)")
+    p.add_argument(
+        "--model", action="append", metavar="ID", help="only this model's alerts (repeatable)"
+    )
+    p.add_argument(
+        "--since",
+        type=since,
+        metavar="TIME",
+        help="only alerts detected since TIME: ISO time (2026-11-22T01:56:51Z; local "
+        "time without a zone) or a duration back from now (30s, 10m, 2h, 1d)",
+    )
+    p.add_argument("--status", choices=("firing", "resolved"), help="only firing or resolved")
     kafka(p)
     config(p)
 
@@ -251,9 +357,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``streamproc`` with ``argv`` (default: the process's); return the exit code."""
+    """Run ``streamproc`` with ``argv`` (default: the process's); return the exit code.
+
+    The one place where a mistake becomes one line on stderr and a non-zero
+    exit code: whatever a command raises is described by
+    :func:`~streamproc.commands.describe_error`; with ``--log-level DEBUG``
+    (or ``STREAMPROC_LOG_LEVEL=DEBUG``) the traceback comes first.
+    """
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    level = getattr(args, "log_level", None) or os.environ.get("STREAMPROC_LOG_LEVEL", "")
+    if args.func is not cmd_worker:  # the worker sets up its own logging
+        # the Kafka clients log every failed connection; the command says it once
+        quiet = level.upper() != "DEBUG"
+        logging.basicConfig(
+            level=logging.WARNING if quiet else logging.DEBUG,
+            format="streamproc: %(levelname)s: %(name)s: %(message)s",
+        )
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL if quiet else logging.DEBUG)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - every failure ends as one line
+        if level.upper() == "DEBUG":
+            traceback.print_exc()
+        # a wrong file, setting or value: 2, as for a wrong flag; anything else: 1
+        return fail(describe_error(exc), 2 if isinstance(exc, ValueError | OSError) else 1)
 
 
 if __name__ == "__main__":

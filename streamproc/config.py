@@ -15,20 +15,48 @@ The TOML file has three optional tables::
 >>> cfg = load_config(env={"STREAMPROC_BOOTSTRAP": "k:9092"}, flags={"metrics_port": 9200})
 >>> cfg.bootstrap, cfg.metrics_port, cfg.topics.alerts
 ('k:9092', 9200, 'monitor.alerts')
+
+Every mistake is one ``ValueError`` naming where it is (file and table,
+environment variable) and the key, and what was expected; unknown tables and
+keys are mistakes too:
+
+>>> load_config(env={"STREAMPROC_PARTITIONS": "0"})
+Traceback (most recent call last):
+ValueError: STREAMPROC_PARTITIONS: partitions: must be at least 1, got 0
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from streamproc.detect.fields import check_fields, describe
 from streamproc.detect.settings import Settings
 from streamproc.kafka_security import KafkaSecurity
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+_WORKER_MINIMUM = {
+    "metrics_port": 1,
+    "partitions": 1,
+    "max_batch": 1,
+    "poll_ms": 1,
+    "decoders": 0,
+    "max_models": 1,
+    "max_feature_series": 1,
+    "max_models_judged": 1,
+    "rebalance_timeout_s": 0.1,
+    "label_ttl_seconds": 0,
+    "max_pending_labels": 1,
+    "early_label_seconds": 0,
+    "max_early_labels": 1,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +68,12 @@ class Topics:
     baselines: str = "monitor.baselines"
     alerts: str = "monitor.alerts"
     dlq: str = "inference.events.dlq"
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        for f in dataclasses.fields(self):
+            if not getattr(self, f.name):
+                raise ValueError(f"{f.name}: expected a topic name, got an empty string")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +88,10 @@ class WorkerConfig:
     decoders: child processes that decode batches while the worker judges the
         previous one (default 1 on a machine with 2 or more CPUs, else 0: decode
         in the worker's process).
-    max_models / max_features: metric label caps per worker (series beyond
-        them are folded into ``__other__`` and counted).
+    max_models / max_feature_series: metric label caps per worker: models, and
+        features per model, that get their own series (further ones are folded
+        into ``__other__`` and counted). ``max_feature_series`` was
+        ``max_features`` (still accepted, with a deprecation warning).
     labels: consume the labels topic and join labels to predictions (needs the
         events and labels topics to have the same number of partitions).
     label_ttl_seconds / max_pending_labels: how long (event time) and how many
@@ -79,7 +115,7 @@ class WorkerConfig:
     poll_ms: int = 200
     decoders: int = field(default_factory=lambda: 1 if (os.cpu_count() or 1) >= 2 else 0)
     max_models: int = 100
-    max_features: int = 50
+    max_feature_series: int = 50
     max_models_judged: int = 10_000
     rebalance_timeout_s: float = 10.0
     labels: bool = True
@@ -100,8 +136,13 @@ class WorkerConfig:
     model_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.decoders < 0:
-            raise ValueError(f"decoders must be 0 or more, not {self.decoders}")
+        check_fields(self, minimum=_WORKER_MINIMUM, maximum={"metrics_port": 65535})
+        level = self.log_level.upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(
+                f"log_level: expected one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}"
+            )
+        object.__setattr__(self, "log_level", level)
         security = KafkaSecurity.of(self)  # raises ValueError naming the bad setting
         object.__setattr__(self, "security_protocol", security.security_protocol)
         object.__setattr__(self, "sasl_mechanism", security.sasl_mechanism)
@@ -133,7 +174,8 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "STREAMPROC_LOG_LEVEL": ("log_level", str),
     "STREAMPROC_REBALANCE_TIMEOUT_S": ("rebalance_timeout_s", float),
     "STREAMPROC_MAX_MODELS": ("max_models", int),
-    "STREAMPROC_MAX_FEATURES": ("max_features", int),
+    "STREAMPROC_MAX_FEATURE_SERIES": ("max_feature_series", int),
+    "STREAMPROC_MAX_FEATURES": ("max_feature_series", int),  # deprecated
     "STREAMPROC_MAX_MODELS_JUDGED": ("max_models_judged", int),
     "STREAMPROC_DECODERS": ("decoders", int),
     "STREAMPROC_LABELS": ("labels", _flag),
@@ -152,49 +194,142 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
 _TOPIC_ENV = {f"STREAMPROC_TOPIC_{f.name.upper()}": f.name for f in dataclasses.fields(Topics)}
 
 
+SECTIONS = ("worker", "detectors", "models")
+# old name -> new name, per table; the old names are accepted with a warning
+DEPRECATED = {
+    "worker": {"max_features": "max_feature_series"},
+    "detectors": {"max_features": "max_tracked_features"},
+}
+_DEPRECATED_ENV = {"STREAMPROC_MAX_FEATURES": "STREAMPROC_MAX_FEATURE_SERIES"}
+
+
+def _warn_stderr(message: str) -> None:
+    print(f"streamproc: warning: {message}", file=sys.stderr)
+
+
+def _table(where: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: expected a table, got {describe(value)}")
+    return dict(value)
+
+
+def _check_keys(where: str, values: Mapping[str, Any], known: Iterable[str]) -> None:
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+        )
+
+
+def _renamed(
+    where: str, section: str, values: dict[str, Any], warn: Callable[[str], None]
+) -> dict[str, Any]:
+    for old, new in DEPRECATED.get(section, {}).items():
+        if old in values:
+            warn(f"{where}: {old} is deprecated, use {new}")
+            if new in values:
+                raise ValueError(f"{where}: give {new} or its old name {old}, not both")
+            values[new] = values.pop(old)
+    return values
+
+
+def _settings(where: str, base: Settings, changes: dict[str, Any]) -> Settings:
+    _check_keys(where, changes, (f.name for f in dataclasses.fields(Settings)))
+    try:
+        return base.replace(**changes)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where} {exc}") from None
+
+
 def load_config(
     path: str | Path | None = None,
     *,
     env: Mapping[str, str] | None = None,
     flags: Mapping[str, Any] | None = None,
+    warn: Callable[[str], None] = _warn_stderr,
 ) -> WorkerConfig:
-    """Build a :class:`WorkerConfig`; raises ``ValueError`` with the bad key."""
+    """Build a :class:`WorkerConfig`; raises ``ValueError`` naming the bad key.
+
+    Deprecated names are accepted and reported through ``warn`` (one line each).
+    """
     env = os.environ if env is None else env
     path = path or env.get("STREAMPROC_CONFIG")
     data: dict[str, Any] = {}
+    source = ""
     if path:
+        source = f"config file {path}: "
         try:
-            data = tomllib.loads(Path(path).read_text())
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except OSError as exc:
             raise ValueError(f"config file {path}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"config file {path}: not UTF-8 text ({exc.reason})") from None
         except tomllib.TOMLDecodeError as exc:
             raise ValueError(f"config file {path}: {exc}") from None
-    worker: dict[str, Any] = dict(data.get("worker", {}))
-    topics: dict[str, Any] = dict(worker.pop("topics", {}))
+    unknown = sorted(set(data) - set(SECTIONS))
+    if unknown:
+        raise ValueError(
+            f"{source}unknown table(s) {', '.join(f'[{u}]' for u in unknown)} "
+            f'(known: [worker], [worker.topics], [detectors], [models."ID"])'
+        )
+    worker = _renamed(
+        f"{source}[worker]", "worker", _table(f"{source}[worker]", data.get("worker", {})), warn
+    )
+    topics = _table(f"{source}[worker.topics]", worker.pop("topics", {}))
+    topic_names = [f.name for f in dataclasses.fields(Topics)]
+    _check_keys(f"{source}[worker.topics]", topics, topic_names)
+    names = [f.name for f in dataclasses.fields(WorkerConfig) if f.name not in _NOT_KEYS]
+    _check_keys(f"{source}[worker]", worker, names)
+    where = {name: f"{source}[worker]" for name in worker}
     for var, (name, kind) in _ENV.items():
         if var in env:
+            if var in _DEPRECATED_ENV:
+                warn(f"{var} is deprecated, use {_DEPRECATED_ENV[var]}")
+                if _DEPRECATED_ENV[var] in env:
+                    continue
             try:
                 worker[name] = kind(env[var])
             except ValueError:
                 raise ValueError(
                     f"{var}: not a valid {getattr(kind, '__name__', 'value')}: {env[var]!r}"
                 ) from None
-    topics.update({name: env[var] for var, name in _TOPIC_ENV.items() if var in env})
-    worker.update({k: v for k, v in (flags or {}).items() if v is not None})
-    names = {f.name for f in dataclasses.fields(WorkerConfig)} - {"topics", "detectors"}
-    unknown = sorted(set(worker) - names)
-    if unknown:
-        raise ValueError(f"unknown [worker] setting(s): {', '.join(unknown)}")
+            where[name] = var
+    for var, name in _TOPIC_ENV.items():
+        if var in env:
+            topics[name] = env[var]
+    for name, value in (flags or {}).items():
+        if value is not None:
+            worker[name] = value
+            where[name] = f"--{name.replace('_', '-')}"
     try:
-        detectors = Settings().replace(**data.get("detectors", {}))
-        overrides = {str(m): dict(v) for m, v in data.get("models", {}).items()}
-        for model_id, changes in overrides.items():
-            try:
-                detectors.replace(**changes)  # validate now, not at the first event
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"[models.{model_id!r}]: {exc}") from None
+        topics_config = Topics(**topics)
+    except ValueError as exc:
+        raise ValueError(f"{source}[worker.topics] {exc}") from None
+    detectors = _settings(
+        f"{source}[detectors]",
+        Settings(),
+        _renamed(
+            f"{source}[detectors]",
+            "detectors",
+            _table(f"{source}[detectors]", data.get("detectors", {})),
+            warn,
+        ),
+    )
+    overrides: dict[str, dict[str, Any]] = {}
+    for model_id, changes in _table(f"{source}[models]", data.get("models", {})).items():
+        at = f"{source}[models.{str(model_id)!r}]"
+        overrides[str(model_id)] = _renamed(at, "detectors", _table(at, changes), warn)
+        _settings(at, detectors, overrides[str(model_id)])  # validate now, not at the first event
+    try:
         return WorkerConfig(
-            **worker, topics=Topics(**topics), detectors=detectors, model_overrides=overrides
+            **worker, topics=topics_config, detectors=detectors, model_overrides=overrides
         )
-    except TypeError as exc:
-        raise ValueError(str(exc)) from None
+    except ValueError as exc:
+        message = str(exc)
+        origin = where.get(message.split(":", 1)[0])
+        if origin is None or origin.startswith("STREAMPROC_") or origin.startswith("--"):
+            raise ValueError(f"{origin}: {message}" if origin else message) from None
+        raise ValueError(f"{origin} {message}") from None
+
+
+_NOT_KEYS = ("topics", "detectors", "model_overrides")

@@ -39,35 +39,109 @@ def _cell(text: str) -> Any:
         return {"true": True, "false": False}.get(text.lower(), text)
 
 
-def _as_event(row: dict[str, Any], model_id: str) -> dict[str, Any]:
+def _as_event(row: dict[str, Any], model_id: str, prediction: str = "prediction") -> dict[str, Any]:
     if isinstance(row.get("features"), dict):
         return {**row, "model_id": row.get("model_id") or model_id}
     features = dict(row)
-    prediction = features.pop("prediction", None)
-    return {"model_id": model_id, "features": features, "prediction": prediction}
+    value = features.pop(prediction, None)
+    return {"model_id": model_id, "features": features, "prediction": value}
+
+
+def _utf8_lines(path: Path, f: Any) -> Iterator[str]:
+    """The lines of a binary file as text; a line that is not UTF-8 is a
+    ``ValueError`` naming the file and line."""
+    for number, raw in enumerate(f, 1):
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(
+                f"{path}:{number}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column "
+                f"{exc.start + 1}); expected a CSV or JSON-lines file"
+            ) from None
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row) of a CSV file with a header; a row with more or fewer
+    fields than the header is a ``ValueError`` naming the file and line."""
+    with path.open("rb") as f:
+        reader = csv.reader(_utf8_lines(path, f))
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise ValueError(f"{path}: empty file, expected a CSV header line") from None
+        except csv.Error as exc:
+            raise ValueError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
+        if not any(h.strip() for h in header):
+            raise ValueError(f"{path}:1: expected a CSV header naming the columns")
+        duplicates = sorted({h for h in header if header.count(h) > 1})
+        if duplicates:
+            raise ValueError(f"{path}:1: column(s) named twice: {', '.join(duplicates)}")
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise ValueError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise ValueError(
+                    f"{path}:{reader.line_num}: {len(row)} fields, expected {len(header)} "
+                    f"as in the header ({', '.join(header)})"
+                )
+            yield reader.line_num, dict(zip(header, row, strict=True))
+
+
+def read_reference_rows(
+    path: str | Path,
+    *,
+    model_id: str,
+    prediction: str = "prediction",
+    exclude: Sequence[str] = (),
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """Reference events (see module doc) and the line number of each.
+
+    ``prediction`` names the column (or flat row field) holding the
+    prediction; the ``exclude`` columns are dropped from the features (each
+    must occur in the file, else ``ValueError``).
+    """
+    path = Path(path)
+    events: list[dict[str, Any]] = []
+    lines: list[int] = []
+    if path.suffix.lower() == ".csv":
+        for number, row in _csv_rows(path):
+            events.append(_as_event({k: _cell(v) for k, v in row.items()}, model_id, prediction))
+            lines.append(number)
+    else:
+        with path.open("rb") as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
+                    raise ValueError(f"{path}:{number}: not valid JSON ({exc})") from None
+                rows = obj if isinstance(obj, list) else [obj]
+                for r in rows:
+                    if isinstance(r, dict):
+                        events.append(_as_event(r, model_id, prediction))
+                        lines.append(number)
+    for name in exclude:
+        found = False
+        for event in events:
+            features = event.get("features")
+            if isinstance(features, dict) and name in features:
+                del features[name]
+                found = True
+        if not found:
+            raise ValueError(f"--exclude {name}: {path} has no column or feature {name!r}")
+    return events, lines
 
 
 def read_reference(path: str | Path, *, model_id: str) -> list[dict[str, Any]]:
     """Reference events for a baseline from JSON lines or CSV (see module doc)."""
-    path = Path(path)
-    if path.suffix.lower() == ".csv":
-        with path.open(newline="") as f:
-            return [
-                _as_event({k: _cell(v) for k, v in row.items()}, model_id)
-                for row in csv.DictReader(f)
-            ]
-    events = []
-    with path.open("rb") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not valid JSON ({exc})") from None
-            rows = obj if isinstance(obj, list) else [obj]
-            events += [_as_event(r, model_id) for r in rows if isinstance(r, dict)]
-    return events
+    return read_reference_rows(path, model_id=model_id)[0]
 
 
 def pop_target(events: list[dict[str, Any]], target: str) -> list[Any]:

@@ -17,9 +17,76 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from streamproc.events.alerts import Alert
-from streamproc.kafka_security import client_options, start_client
+from streamproc.kafka_security import KafkaSecurity, client_options, describe_failure
+from streamproc.kafka_security import start_client as secure_start
+
+CONNECT_TIMEOUT_S = 8.0  # one-shot commands give up on an unreachable Kafka after this
+
+
+class KafkaUnreachable(Exception):
+    """The bootstrap servers did not answer: one line saying which and why."""
+
+
+async def start_client(
+    client: Any, bootstrap: str, *, security: Any = None, timeout: float = CONNECT_TIMEOUT_S
+) -> None:
+    """Start an aiokafka client within ``timeout`` seconds, or stop it and raise
+    :class:`KafkaUnreachable`: naming ``bootstrap`` (plaintext), or saying what
+    failed in the TLS handshake or the SASL login (``security``, see
+    :func:`streamproc.kafka_security.describe_failure`)."""
+    try:
+        await asyncio.wait_for(secure_start(client), timeout)
+    except (TimeoutError, KafkaError, OSError) as exc:
+        try:
+            await client.stop()
+        except Exception:  # noqa: BLE001, S110 - reporting the first failure
+            pass
+        if KafkaSecurity.of(security).security_protocol != "PLAINTEXT":
+            raise KafkaUnreachable(describe_failure(bootstrap, security, exc)) from None
+        if isinstance(exc, asyncio.TimeoutError):
+            reason = f"no answer in {timeout:.0f} s"
+        elif isinstance(exc, KafkaConnectionError):
+            reason = "no broker there answered"
+        else:
+            reason = f"{type(exc).__name__}: {exc}"
+        raise KafkaUnreachable(
+            f"cannot reach Kafka at {bootstrap} ({reason}); "
+            "check --bootstrap or STREAMPROC_BOOTSTRAP"
+        ) from None
+
+
+class Progress:
+    """A line every ``every`` seconds on how many events were sent, and how fast.
+
+    >>> lines = []
+    >>> p = Progress(every=5.0, write=lines.append, clock=iter([0.0, 6.0]).__next__)
+    >>> p.update(12000)
+    >>> lines
+    ['sent 12,000 events (2,000 events/s)']
+    """
+
+    def __init__(
+        self,
+        every: float = 5.0,
+        write: Callable[[str], object] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.every = every
+        self.write = write
+        self.clock = clock
+        self.started = self.last = clock()
+
+    def update(self, sent: int) -> None:
+        if self.write is None:
+            return
+        now = self.clock()
+        if now - self.last >= self.every:
+            self.last = now
+            rate = sent / max(now - self.started, 1e-9)
+            self.write(f"sent {sent:,} events ({rate:,.0f} events/s)")
 
 
 def event_record(events: list[dict[str, Any]]) -> tuple[bytes, bytes]:
@@ -43,22 +110,26 @@ async def produce(
     per_record: int = 1,
     rate: float | None = None,
     restamp: bool = False,
+    progress: Callable[[str], object] | None = None,
     security: Any = None,
 ) -> int:
     """Send ``events`` to ``topic``, ``per_record`` to a Kafka record
     (:func:`event_record`), at most ``rate`` events a second on average (no
     limit if ``None`` or 0); return how many were sent.
 
-    With ``restamp`` each event's ``timestamp`` is set to when it is sent.
+    With ``restamp`` each event's ``timestamp`` is set to when it is sent;
+    ``progress`` gets a line every 5 s (:class:`Progress`). Raises
+    :class:`KafkaUnreachable` if the brokers do not answer.
     """
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, linger_ms=10, **client_options(security)
     )
+    await start_client(producer, bootstrap, security=security)
+    report = Progress(write=progress)
     sent = 0
     started = time.monotonic()
     pending: list[dict[str, Any]] = []
     try:
-        await start_client(producer)
         for event in events:
             if restamp:
                 event["timestamp"] = time.time()
@@ -69,6 +140,7 @@ async def produce(
             await producer.send(topic, value, key=key)
             sent += len(pending)
             pending = []
+            report.update(sent)
             if rate:
                 ahead = sent / rate - (time.monotonic() - started)
                 if ahead > 0:
@@ -88,8 +160,8 @@ async def send_one(
 ) -> None:
     """Send one record and wait until every in-sync replica has it."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **client_options(security))
+    await start_client(producer, bootstrap, security=security)
     try:
-        await start_client(producer)
         await producer.send_and_wait(topic, value, key=key.encode())
     finally:
         await producer.stop()
@@ -104,11 +176,12 @@ async def follow_alerts(
     done: Callable[[float], bool],
     poll_ms: int = 500,
     security: Any = None,
-) -> None:
+) -> int:
     """Read ``topic`` from its beginning (no consumer group, nothing committed):
     each alert goes to ``on_alert``, the offset of a record that is not one to
     ``on_unreadable``. Stops once ``done(idle)`` is true before a poll, ``idle``
-    being the seconds of polls in a row that returned nothing.
+    being the seconds of polls in a row that returned nothing. Returns how many
+    records it read; raises :class:`KafkaUnreachable` if the brokers do not answer.
 
     Reads committed records only (``isolation_level="read_committed"``): the
     same as reading everything while no producer of alerts uses transactions
@@ -122,13 +195,15 @@ async def follow_alerts(
         isolation_level="read_committed",
         **client_options(security),
     )
+    await start_client(consumer, bootstrap, security=security)
+    read = 0
     try:
-        await start_client(consumer)
         idle = 0.0
         while not done(idle):
             batch = await consumer.getmany(timeout_ms=poll_ms)
             idle = 0.0 if batch else idle + poll_ms / 1000
             for records in batch.values():
+                read += len(records)
                 for record in records:
                     try:
                         alert = Alert.from_dict(orjson.loads(record.value))
@@ -138,3 +213,4 @@ async def follow_alerts(
                     on_alert(alert)
     finally:
         await consumer.stop()
+    return read

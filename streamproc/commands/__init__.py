@@ -21,6 +21,24 @@ def fail(message: str, code: int = 2) -> int:
     return code
 
 
+def describe_error(exc: BaseException) -> str:
+    """One line for an exception that ended a command (no traceback).
+
+    >>> describe_error(FileNotFoundError(2, "No such file or directory", "ref.csv"))
+    'ref.csv: No such file or directory'
+    >>> describe_error(ValueError("config file c.toml: [worker] max_batch: expected an integer"))
+    'config file c.toml: [worker] max_batch: expected an integer'
+    """
+    if isinstance(exc, OSError) and exc.strerror:
+        where = exc.filename if exc.filename is not None else ""
+        message = f"{where}: {exc.strerror}" if where != "" else exc.strerror
+    elif isinstance(exc, ValueError | KeyError) or type(exc).__name__ == "KafkaUnreachable":
+        message = str(exc)
+    else:
+        message = f"{type(exc).__name__}: {exc} (--log-level DEBUG shows the traceback)"
+    return " ".join(message.split()) or type(exc).__name__
+
+
 def load_config(args: argparse.Namespace, **flags: Any) -> WorkerConfig:
     """The configuration: ``--config`` (if the command has it), then ``flags``."""
     from streamproc.config import load_config

@@ -14,20 +14,26 @@ from typing import Any
 
 import orjson
 
-from streamproc.commands import fail, kafka_failure, load_config, quiet_kafka_logs
+from streamproc.commands import describe_error, fail, kafka_failure, load_config, quiet_kafka_logs
 
 
 def cmd_baseline_fit(args: argparse.Namespace) -> int:
     from streamproc.detect.baseline import Baseline
+    from streamproc.detect.reference import reference_warnings
     from streamproc.events.columns import EventColumns
     from streamproc.events.validate import validate_event
-    from streamproc.files import pop_target, read_labels
+    from streamproc.files import pop_target, read_labels, read_reference_rows
 
     if getattr(args, "labels", None) and getattr(args, "target", None):
         return fail("--labels and --target: give one of them")
     try:
         config = load_config(args, bootstrap=args.bootstrap)
-        events = _reference_events(args.input, args.model)
+        events, lines = read_reference_rows(
+            args.input,
+            model_id=args.model,
+            prediction=getattr(args, "prediction_column", None) or "prediction",
+            exclude=getattr(args, "exclude", None) or (),
+        )
         truth = None
         if getattr(args, "target", None):
             truth = pop_target(events, args.target)
@@ -35,10 +41,13 @@ def cmd_baseline_fit(args: argparse.Namespace) -> int:
             by_id = read_labels(args.labels, model_id=args.model)
             truth = [by_id.get(e.get("event_id")) for e in events]  # type: ignore[arg-type]
     except (OSError, ValueError) as exc:
-        return fail(str(exc))
+        return fail(describe_error(exc))
     problems = [(i, p) for i, e in enumerate(events) if (p := validate_event(e)) is not None]
     for index, problem in problems[:10]:
-        print(f"skipped reference row {index + 1}: {problem.detail}", file=sys.stderr)
+        print(
+            f"skipped reference row {index + 1} ({args.input}:{lines[index]}): {problem.detail}",
+            file=sys.stderr,
+        )
     bad = {i for i, _ in problems}
     valid = [e for i, e in enumerate(events) if i not in bad]
     if truth is not None:
@@ -49,6 +58,9 @@ def cmd_baseline_fit(args: argparse.Namespace) -> int:
     if not valid:
         return fail(f"{args.input}: no valid reference rows")
     s = config.detectors.for_model(args.model, config.model_overrides)
+    valid_lines = [n for i, n in enumerate(lines) if i not in bad]
+    for warning in reference_warnings(valid, valid_lines, bins=s.numeric_bins):
+        print(f"streamproc: warning: {args.input}: {warning}", file=sys.stderr)
     columns = EventColumns.from_events(args.model, valid, default_timestamp=time.time())
     baseline = Baseline.fit(
         columns,
@@ -59,7 +71,7 @@ def cmd_baseline_fit(args: argparse.Namespace) -> int:
         window_events=s.window_events,
         labels=truth,
     )
-    payload = orjson.dumps(baseline.to_dict(), option=orjson.OPT_INDENT_2)
+    payload = orjson.dumps(rounded(baseline.to_dict()), option=orjson.OPT_INDENT_2)
     if args.output:
         Path(args.output).write_bytes(payload + b"\n")
         print(
@@ -96,10 +108,35 @@ def _performance_note(baseline: Any) -> str:
     return f", {p.labels} labelled (accuracy {p.accuracy:.3f})"
 
 
-def _reference_events(path: str, model_id: str) -> list[dict[str, Any]]:
-    from streamproc.files import read_reference
+def rounded(value: Any, digits: int = 6, key: str = "") -> Any:
+    """``value`` with every float rounded to ``digits`` significant digits,
+    except times (keys ending in ``_at``), for a baseline a person can read.
 
-    return read_reference(path, model_id=model_id)
+    >>> rounded({"mean": 65.60000000000036, "created_at": 1795983093.2790782, "n": [0.1 + 0.2]})
+    {'mean': 65.6, 'created_at': 1795983093.2790782, 'n': [0.3]}
+    """
+    if isinstance(value, float) and not key.endswith("_at"):
+        return float(f"{value:.{digits}g}")
+    if isinstance(value, dict):
+        return {k: rounded(v, digits, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [rounded(v, digits, key) for v in value]
+    return value
+
+
+def _read_baseline(path: str) -> Any:
+    """A baseline file; any mistake in it is a ``ValueError`` naming the file."""
+    from streamproc.detect.baseline import Baseline
+
+    try:
+        data = orjson.loads(Path(path).read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"--baseline {path}: not a baseline JSON file ({exc})") from None
+    try:
+        return Baseline.from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise ValueError(f"--baseline {path}: not a valid baseline ({detail})") from None
 
 
 MAX_REJECTED_SHOWN = 20  # rejected lines printed one by one; the rest are counted
@@ -116,7 +153,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     try:
         config, baselines, given = _replay_inputs(args)
     except (OSError, ValueError) as exc:
-        return fail(str(exc))
+        return fail(describe_error(exc))
     monitor = Monitor(config.detectors, overrides=config.model_overrides, baselines=baselines)
     out = sys.stdout.buffer
     summary = ReplaySummary()
@@ -131,7 +168,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 summary.add(alert)
                 out.write(alert.to_json() + b"\n")
     except OSError as exc:
-        return fail(str(exc))
+        return fail(describe_error(exc))
     out.flush()
     elapsed = time.perf_counter() - started
     print(
@@ -160,14 +197,13 @@ def _replay_inputs(args: argparse.Namespace) -> tuple[Any, list[Any], dict[str, 
     """The configuration, the ``--baseline`` files (and the path each model's
     came from) of ``replay`` and ``report``; ``ValueError`` when ``--input`` is
     not a JSON-lines file of events."""
-    from streamproc.detect.baseline import Baseline
     from streamproc.files import sniff_json_lines
 
     config = load_config(args)
     given: dict[str, str] = {}
     baselines = []
     for path in args.baseline:
-        baseline = Baseline.from_dict(orjson.loads(Path(path).read_bytes()))
+        baseline = _read_baseline(path)
         baselines.append(baseline)
         given[baseline.model_id] = path
     problem = sniff_json_lines(args.input)

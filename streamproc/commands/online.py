@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
+import itertools
 import os
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -52,21 +55,44 @@ def cmd_worker(args: argparse.Namespace) -> int:
     # imports alone take seconds on a busy machine).
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: os._exit(0))
+    config = load_config(
+        args,
+        bootstrap=args.bootstrap,
+        metrics_port=args.metrics_port,
+        group_id=args.group_id,
+        log_level=args.log_level,
+        decoders=args.decoders,
+    )
+    check_port_free(config.metrics_host, config.metrics_port)  # before seconds of imports
     from streamproc.stream.app import run_worker
 
-    try:
-        config = load_config(
-            args,
-            bootstrap=args.bootstrap,
-            metrics_port=args.metrics_port,
-            group_id=args.group_id,
-            log_level=args.log_level,
-            decoders=args.decoders,
-        )
-    except ValueError as exc:
-        return fail(str(exc))
-    run_worker(config)
-    return 0
+    return run_worker(config)
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise ``ValueError`` naming the port if ``host:port`` cannot be listened on.
+
+    >>> with socket.socket() as s:
+    ...     s.bind(("127.0.0.1", 0)); s.listen(); port = s.getsockname()[1]
+    ...     check_port_free("127.0.0.1", port)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: metrics port 127.0.0.1:... is already in use (another worker?): ...
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp does
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            why = (
+                "is already in use (another worker?)"
+                if exc.errno == errno.EADDRINUSE
+                else (f"cannot be listened on ({exc.strerror})")
+            )
+            raise ValueError(
+                f"metrics port {host}:{port} {why}: give another one with --metrics-port "
+                "or STREAMPROC_METRICS_PORT"
+            ) from None
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -95,6 +121,10 @@ def cmd_produce(args: argparse.Namespace) -> int:
             source: Iterator[dict[str, Any]] = (e for batch in batches for e in batch)
         elif args.input:
             source = _read_raw_events(args.input)
+            first = next(source, None)  # a file that is no events: said before connecting
+            if first is None:
+                raise ValueError(f"{args.input}: no events in the file")
+            source = itertools.chain([first], source)
         else:
             raise ValueError("give --input FILE or --simulate")
         sent = asyncio.run(
@@ -105,13 +135,12 @@ def cmd_produce(args: argparse.Namespace) -> int:
                 per_record=args.per_record,
                 rate=args.rate,
                 restamp=args.simulate,
+                progress=lambda line: print(line, file=sys.stderr, flush=True),
                 security=config,
             )
         )
     except KafkaError as exc:
         return kafka_failure(exc, config)
-    except (OSError, ValueError) as exc:
-        return fail(str(exc))
     except KeyboardInterrupt:
         return 130
     print(f"sent {sent} events to {topic}", file=sys.stderr)
@@ -123,9 +152,12 @@ def _read_raw_events(path: str) -> Iterator[dict[str, Any]]:
         for number, line in enumerate(f, 1):
             if line.strip():
                 try:
-                    yield orjson.loads(line)
+                    event = orjson.loads(line)
                 except orjson.JSONDecodeError as exc:
                     raise ValueError(f"{path}:{number}: not valid JSON ({exc})") from None
+                if not isinstance(event, dict):
+                    raise ValueError(f"{path}:{number}: expected a JSON object (one event)")
+                yield event
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
@@ -135,32 +167,55 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     from streamproc.kafka_io import follow_alerts
 
     quiet_kafka_logs()
-    try:
-        config = load_config(args, bootstrap=args.bootstrap)
-    except ValueError as exc:
-        return fail(str(exc))
+    config = load_config(args, bootstrap=args.bootstrap)
+    topic = args.topic or config.topics.alerts
+    since = getattr(args, "since", None)
+    counts = {"read": 0, "shown": 0}
+    said_empty = False
+
+    def wanted(alert: Alert) -> bool:
+        return (
+            (not args.model or alert.model_id in args.model)
+            and (not args.status or alert.status == args.status)
+            and (since is None or alert.detected_at >= since)
+        )
 
     def show(alert: Alert) -> None:
-        print(alert.to_json().decode() if args.json else format_alert(alert), flush=True)
+        counts["read"] += 1
+        if wanted(alert):
+            counts["shown"] += 1
+            print(alert.to_json().decode() if args.json else format_alert(alert), flush=True)
 
     def unreadable(offset: int) -> None:
+        counts["read"] += 1
         print(f"(unreadable alert at offset {offset})", flush=True)
+
+    def done(idle: float) -> bool:
+        nonlocal said_empty
+        if args.follow and not said_empty and idle >= args.idle and not counts["read"]:
+            said_empty = True
+            print(
+                f"no alerts on {topic} at {config.bootstrap} yet; waiting (Ctrl-C stops)",
+                file=sys.stderr,
+                flush=True,
+            )
+        return not args.follow and idle >= args.idle
 
     try:
         asyncio.run(
-            follow_alerts(
-                config.bootstrap,
-                args.topic or config.topics.alerts,
-                show,
-                unreadable,
-                done=lambda idle: not args.follow and idle >= args.idle,
-                security=config,
-            )
+            follow_alerts(config.bootstrap, topic, show, unreadable, done=done, security=config)
         )
     except KafkaError as exc:
         return kafka_failure(exc, config)
     except KeyboardInterrupt:
         return 0
+    if not counts["read"]:
+        print(f"no alerts on {topic} at {config.bootstrap}", file=sys.stderr)
+    elif not counts["shown"]:
+        print(
+            f"{counts['read']} alerts on {topic}, none matching --model/--status/--since",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -56,7 +56,7 @@ class AdwinStreams:
         previous: dict[Stream, BlockAdwin] | None = None,
     ) -> None:
         s = settings
-        tracked = list(baseline.features.items())[: s.max_features]
+        tracked = list(baseline.features.items())[: s.max_tracked_features]
         streams: list[Stream] = [
             ("feature", name) for name, p in tracked if isinstance(p, NumericProfile)
         ]

@@ -81,7 +81,7 @@ class _NumericBlock:
 @dataclass(frozen=True, slots=True)
 class PsiPlan:
     """The smoothed baseline bins a window's PSIs are taken against (the one cache
-    of them): the judged features (the first ``max_features`` of the baseline),
+    of them): the judged features (the first ``max_tracked_features`` of the baseline),
     then the prediction if the baseline has one; stacked by number of bins, so
     one :func:`psi_rows` gives the PSI of all profiles with that many bins."""
 

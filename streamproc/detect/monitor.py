@@ -310,6 +310,14 @@ class Monitor:
             self.models[model_id] = monitor
         return monitor
 
+    def models_not_seen(self) -> list[str]:
+        """The model ids with overrides of which no event was seen here (yet).
+
+        >>> Monitor(overrides={"fraud-detector": {"psi_min": 0.2}}).models_not_seen()
+        ['fraud-detector']
+        """
+        return sorted(set(self.overrides) - set(self.models))
+
     def restore_alert(self, alert: Alert) -> None:
         """Take note of a published alert (e.g. read back from the alert topic).
 
@@ -371,7 +379,7 @@ class Monitor:
 
 def _tracked(columns: EventColumns, s: Settings) -> EventColumns:
     """The features of learning events worth a learned baseline: present in at
-    least ``min_category_share`` of the events, and at most ``max_features``
+    least ``min_category_share`` of the events, and at most ``max_tracked_features``
     of them (the most present first). A producer that puts ids into feature
     names (a new name per event) would otherwise fill the baseline with names
     seen once, each "missing" from then on.
@@ -383,8 +391,8 @@ def _tracked(columns: EventColumns, s: Settings) -> EventColumns:
     }
     floor = max(1, math.ceil(s.min_category_share * n))
     keep = [name for name in columns.features if present[name] >= floor]
-    if len(keep) > s.max_features:
-        keep = sorted(keep, key=lambda name: -present[name])[: s.max_features]
+    if len(keep) > s.max_tracked_features:
+        keep = sorted(keep, key=lambda name: -present[name])[: s.max_tracked_features]
     if len(keep) == len(columns.features):
         return columns
     return dataclasses.replace(columns, features={name: columns.features[name] for name in keep})

@@ -4,7 +4,7 @@ with a similar profile is present in about as many of its events.
 A producer that renames ``country`` to ``country_code`` would otherwise show
 two unrelated schema alerts (one missing, one new). The window keeps the first
 :data:`SAMPLE` values of each new feature (:func:`sample_new`; at most
-``max_features`` new names per window, so at most ``SAMPLE x max_features``
+``max_tracked_features`` new names per window, so at most ``SAMPLE x max_tracked_features``
 values); when the window closes, :func:`likely_renames` bins each new
 feature's sample into each missing feature's baseline bins and pairs them
 where the PSI is small (below ``psi_critical``), the value types match and

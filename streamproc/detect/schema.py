@@ -2,7 +2,7 @@
 lacks a judged feature or carries a value of the wrong type in it (critical),
 or carries a feature the baseline does not know (warning); and one alert
 (warning, feature ``__overflow__``) while feature names past the caps
-(``max_features`` per model and window, ``MAX_BATCH_FEATURES`` per batch)
+(``max_tracked_features`` per model and window, ``MAX_BATCH_FEATURES`` per batch)
 arrive: the names are not tracked, only counted.
 
 ``details`` say the expected and seen types (:func:`.moved.schema_details`);
@@ -57,7 +57,7 @@ class Schema:
         # names past the caps share one episode: one alert, however many names
         key = ("schema", messages.OVERFLOW_FEATURE, "schema")
         if window.matters(key, window.overflow, 0.5):
-            cap = window.settings.max_features
+            cap = window.settings.max_tracked_features
             message = messages.feature_overflow(window.overflow, cap, n)
             yield window.finding(key, float(window.overflow), 0.5, "warning", message)
 

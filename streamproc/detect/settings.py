@@ -11,6 +11,38 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from streamproc.detect.fields import check_fields
+
+# The smallest (largest) value each setting takes; every count is at least 1.
+_MINIMUM = {
+    "window_events": 1,
+    "min_window_events": 1,
+    "baseline_events": 1,
+    "numeric_bins": 2,
+    "max_categories": 1,
+    "min_category_share": 0,
+    "false_alarm_events": 1,
+    "psi_min": 0,
+    "psi_critical": 0,
+    "resolve_windows": 1,
+    "null_rate_min_increase": 0,
+    "error_rate_min_increase": 0,
+    "schema_min_share": 0,
+    "adwin_block": 1,
+    "adwin_clock": 1,
+    "adwin_min_shift": 0,
+    "adwin_quiet_windows": 1,
+    "max_tracked_features": 1,
+    "performance_window": 1,
+    "performance_min_decrease": 0,
+    "mae_min_increase": 0,
+    "performance_reference_labels": 1,
+}
+_MAXIMUM = {
+    "min_category_share": 1,
+    "schema_min_share": 1,
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -88,8 +120,9 @@ class Settings:
             the reference (default 2000).
 
     Bounds
-        max_features: features tracked per model; further ones only raise a
-            schema alert (default 200).
+        max_tracked_features: features tracked per model; further ones only
+            raise a schema alert (default 200; ``max_features`` before, still
+            accepted in TOML with a deprecation warning).
     """
 
     window_events: int = 500
@@ -112,7 +145,7 @@ class Settings:
     adwin_clock: int = 8
     adwin_min_shift: float = 0.2
     adwin_quiet_windows: int = 10
-    max_features: int = 200
+    max_tracked_features: int = 200
     performance_window: int = 1000
     performance_share: float = 0.2
     performance_min_decrease: float = 0.02
@@ -120,18 +153,27 @@ class Settings:
     performance_reference_labels: int = 2000
 
     def __post_init__(self) -> None:
+        check_fields(self, minimum=_MINIMUM, maximum=_MAXIMUM)
         if self.min_window_events < 1 or self.window_events < self.min_window_events:
-            raise ValueError("need 1 <= min_window_events <= window_events")
-        if self.numeric_bins < 2:
-            raise ValueError("numeric_bins must be at least 2")
+            raise ValueError(
+                f"min_window_events ({self.min_window_events}) must be at most "
+                f"window_events ({self.window_events})"
+            )
+        if self.window_seconds <= 0:
+            raise ValueError(f"window_seconds: must be more than 0, got {self.window_seconds!r}")
         if not 0 < self.resolve_ratio <= 1:
-            raise ValueError("resolve_ratio must be in (0, 1]")
+            raise ValueError(f"resolve_ratio: must be in (0, 1], got {self.resolve_ratio!r}")
         if not 0 < self.performance_share < 1:
-            raise ValueError("performance_share must be in (0, 1)")
-        if self.performance_window < 1:
-            raise ValueError("performance_window must be at least 1")
+            raise ValueError(
+                f"performance_share: must be in (0, 1), got {self.performance_share!r}"
+            )
+        if self.adwin_delta is not None and not 0 < self.adwin_delta < 1:
+            raise ValueError(f"adwin_delta: must be in (0, 1), got {self.adwin_delta!r}")
         if self.false_alarm_events <= self.window_events:
-            raise ValueError("false_alarm_events must exceed window_events")
+            raise ValueError(
+                f"false_alarm_events ({self.false_alarm_events:g}) must exceed "
+                f"window_events ({self.window_events})"
+            )
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed; unknown names raise ``ValueError``."""

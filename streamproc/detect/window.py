@@ -55,7 +55,7 @@ class _WindowState:
     features: dict[str, FeatureCounts] = field(default_factory=dict)
     new_features: dict[str, int] = field(default_factory=dict)
     new_samples: dict[str, list[Any]] = field(default_factory=dict)  # see .rename
-    overflow: int = 0  # feature names past max_features (here) or MAX_BATCH_FEATURES (decoding)
+    overflow: int = 0  # names past max_tracked_features (here) or MAX_BATCH_FEATURES (decoding)
     prediction: np.ndarray | None = None
     numeric: np.ndarray | None = None  # bin counts of the numeric block, see _NumericBlock
     predictions: PredictionCounts | None = None  # nulls, kinds, ... (see .prediction)
@@ -82,7 +82,7 @@ class WindowCounts:
         self.baseline = baseline
         self.settings = settings
         self.block = _NumericBlock.of(baseline)
-        self.judged = tuple(list(baseline.features.items())[: settings.max_features])
+        self.judged = tuple(list(baseline.features.items())[: settings.max_tracked_features])
         b = baseline
         self.prediction = (
             b.prediction_score if b.prediction_score is not None else b.prediction_label
@@ -162,7 +162,7 @@ class WindowCounts:
                     state.nulls += nulls[j]
             assert w.numeric is not None
             w.numeric += counts
-        max_new = self.settings.max_features
+        max_new = self.settings.max_tracked_features
         w.overflow += chunk.overflow
         for name, column in chunk.features.items():
             profile = baseline.features.get(name)

@@ -25,7 +25,7 @@ __all__ = ["EventColumns", "columns_by_model", "column_values", "flatten", "MAX_
 # (in order of first appearance) get a column; further names are only counted
 # (``EventColumns.overflow``). A producer that puts an id into a feature name
 # (a new name per event) would otherwise make a batch of n events n columns of
-# n values each. At least a model's tracked features (``max_features``, 200);
+# n values each. At least a model's tracked features (``max_tracked_features``, 200);
 # environment STREAMPROC_MAX_BATCH_FEATURES (read once, by each process).
 MAX_BATCH_FEATURES = int(os.environ.get("STREAMPROC_MAX_BATCH_FEATURES", "256"))
 

@@ -14,11 +14,13 @@ batches. Endpoints on ``metrics_port``:
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from typing import Any
 
 import faust
+from faust.app.base import BootStrategy
 from faust.web import Request, Response, View
 
 from streamproc.config import WorkerConfig
@@ -48,6 +50,11 @@ def create_app(config: WorkerConfig) -> tuple[faust.App, IngestService]:
         # data directory out of the working directory (read-only in k8s).
         datadir=os.path.join(tempfile.gettempdir(), "streamproc-faust"),
     )
+    # Faust only serves the web endpoints and runs the services: IngestService
+    # owns the Kafka clients. Without this Faust starts its own producer and a
+    # consumer in a second group, ``streamproc-<group>``, which subscribes to
+    # the ``streamproc-<group>-__assignor-__leader`` topic it creates.
+    app.boot_strategy = BootStrategy(app, enable_kafka=False, enable_web=True)
     ingest = IngestService(config)
 
     @app.page("/metrics")
@@ -78,10 +85,42 @@ def create_app(config: WorkerConfig) -> tuple[faust.App, IngestService]:
     return app, ingest
 
 
-def run_worker(config: WorkerConfig) -> None:
-    """Run a worker in the foreground until SIGINT/SIGTERM (then stops within 8 s)."""
+# Loggers that speak at INFO in every start-up (service by service, ASCII
+# tables of topics and partitions): only their warnings are shown, unless the
+# log level is DEBUG.
+CHATTY_LOGGERS = ("faust", "mode", "aiokafka")
+
+
+class _NoTraceback(logging.Filter):
+    """Drop the traceback of a record of a chatty logger: a failed start-up is
+    already said in one line (its exception's text)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.name.split(".")[0] in CHATTY_LOGGERS:
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+class QuietWorker(Worker):
+    """The worker, with the start-up chatter of Faust, mode and aiokafka off
+    (and their tracebacks), unless the log level is DEBUG."""
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        super().on_setup_root_logger(logger, level)
+        if level <= logging.DEBUG:
+            return
+        for name in CHATTY_LOGGERS:
+            logging.getLogger(name).setLevel(max(level, logging.WARNING))
+        for handler in logger.handlers:
+            handler.addFilter(_NoTraceback())
+
+
+def run_worker(config: WorkerConfig) -> int:
+    """Run a worker in the foreground until SIGINT/SIGTERM (then stops within 8 s);
+    return its exit code."""
     app, ingest = create_app(config)
-    worker = Worker(
+    worker = QuietWorker(
         app,
         ingest,
         loglevel=config.log_level,
@@ -89,3 +128,4 @@ def run_worker(config: WorkerConfig) -> None:
         quiet=True,
     )
     worker.execute_from_commandline()
+    return 0

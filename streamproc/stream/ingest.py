@@ -52,6 +52,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import (
     CommitFailedError,
     IllegalStateError,
+    KafkaConnectionError,
     KafkaError,
 )
 from mode import Service
@@ -85,6 +86,8 @@ from streamproc.stream.status import Activity, worker_status
 from streamproc.stream.topics import ensure_topics
 
 log = logging.getLogger(__name__)
+
+KAFKA_RETRY_S = 5.0  # at start-up, how often an unreachable Kafka is tried again
 
 
 class _Handoff(ConsumerRebalanceListener):
@@ -120,7 +123,9 @@ class IngestService(Service):
         self.monitor = Monitor(
             config.detectors, overrides=config.model_overrides, max_models=config.max_models_judged
         )
-        self.metrics = Metrics(max_models=config.max_models, max_features=config.max_features)
+        self.metrics = Metrics(
+            max_models=config.max_models, max_feature_series=config.max_feature_series
+        )
         self._state = StateReader(config, self.monitor, self.metrics)
         self.ready = False
         self._consumer: AIOKafkaConsumer | None = None
@@ -142,6 +147,7 @@ class IngestService(Service):
         self.stopping = False
         self.connectivity = Connectivity(on_change=self.metrics.set_connected)
         self._ready_reported: bool | None = None
+        self._overrides_checked = not config.model_overrides
         self.activity = Activity()  # events and rates per model, for /status
 
     def status(self) -> dict[str, Any]:
@@ -191,11 +197,21 @@ class IngestService(Service):
     async def on_start(self) -> None:
         c = self.config
         limit_log_rate()  # a lost broker makes the Kafka clients log hundreds of lines a second
-        try:
-            await ensure_topics(c)
-        except KafkaError as exc:
-            log.error("worker cannot start: %s", describe_failure(c.bootstrap, c, exc))
-            raise SystemExit(1) from None  # the line above says why: no traceback after it
+        t = c.topics
+        log.info(
+            "streamproc worker: metrics http://%s:%d/metrics, group %s, Kafka %s, topics: "
+            "events %s, labels %s, baselines %s, alerts %s, dead letters %s",
+            c.metrics_host,
+            c.metrics_port,
+            c.group_id,
+            c.bootstrap,
+            t.events,
+            t.labels if self.labels is not None else "(off)",
+            t.baselines,
+            t.alerts,
+            t.dlq,
+        )
+        await self._wait_for_kafka()
         if self.labels is not None:
             try:
                 await check_copartitioned(c)
@@ -229,6 +245,55 @@ class IngestService(Service):
         # which otherwise walk it again and again while batches churn objects.
         gc.collect()
         gc.freeze()
+
+    async def _wait_for_kafka(self) -> None:
+        """Create the missing topics once a broker answers; until then say once
+        every :data:`KAFKA_RETRY_S` seconds that the worker is waiting."""
+        c = self.config
+        clients = logging.getLogger("aiokafka")
+        level = clients.level
+        if not log.isEnabledFor(logging.DEBUG):
+            clients.setLevel(logging.CRITICAL)  # our line says it, once per retry
+        attempts = 0
+        while True:
+            try:
+                await asyncio.wait_for(ensure_topics(c), KAFKA_RETRY_S * 2)
+                break
+            except (TimeoutError, KafkaConnectionError, OSError) as exc:
+                attempts += 1
+                why = "no answer" if isinstance(exc, asyncio.TimeoutError) else "no broker answered"
+                if c.security.security_protocol != "PLAINTEXT":  # a TLS handshake can fail
+                    why = await asyncio.to_thread(describe_failure, c.bootstrap, c, exc)
+                log.warning(
+                    "waiting for Kafka at %s (%s; %d attempts): retrying every %.0f s; "
+                    "check --bootstrap / STREAMPROC_BOOTSTRAP",
+                    c.bootstrap,
+                    why,
+                    attempts,
+                    KAFKA_RETRY_S,
+                )
+                await asyncio.sleep(KAFKA_RETRY_S)
+            except KafkaError as exc:  # e.g. a refused SASL login: waiting will not help
+                log.error("worker cannot start: %s", describe_failure(c.bootstrap, c, exc))
+                raise SystemExit(1) from None  # the line above says why: no traceback after it
+        clients.setLevel(level)
+        if attempts:
+            log.warning("Kafka at %s answered after %d attempts", c.bootstrap, attempts)
+
+    def _check_overrides(self) -> None:
+        """Once a window was judged: warn once of per-model overrides for models
+        that sent nothing here (a misspelt model id, or another worker's model)."""
+        if self._overrides_checked:
+            return
+        if any(m.windows_judged for m in self.monitor.models.values()):
+            self._overrides_checked = True
+            unseen = self.monitor.models_not_seen()
+            if unseen:
+                log.warning(
+                    "[models] overrides for model(s) with no events here by the first judged "
+                    "window: %s (misspelt model id? or another worker's partitions)",
+                    ", ".join(unseen),
+                )
 
     async def on_stop(self) -> None:
         self.ready = False
@@ -346,6 +411,7 @@ class IngestService(Service):
                 self._to_commit.update(polled.offsets)
                 self._commit_wanted.set()
             self._record_metrics(result)
+            self._check_overrides()
             self.metrics.batch_duration.observe(time.perf_counter() - polled.polled_at)
             events = sum(c.size for c in result.columns)
             if events:

@@ -3,10 +3,10 @@
 Updated once per batch, never per event: counters are incremented by batch
 totals and the latency histogram is filled with numpy bucket counts. Label
 values are bounded: the first ``max_models`` models and the first
-``max_features`` features of each keep their own series; the rest are folded
+``max_feature_series`` features of each keep their own series; the rest are folded
 into ``"__other__"`` and counted in ``streamproc_metric_series_folded_total``.
 
->>> m = Metrics(max_models=1, max_features=1)
+>>> m = Metrics(max_models=1, max_feature_series=1)
 >>> m.model_label("a"), m.model_label("b"), m.feature_label("a", "x"), m.feature_label("a", "y")
 ('a', '__other__', 'x', '__other__')
 """
@@ -82,10 +82,10 @@ def _drop(gauge: Gauge, *labels: str) -> None:
 class Metrics:
     """The worker's metrics in their own registry."""
 
-    def __init__(self, *, max_models: int = 100, max_features: int = 50) -> None:
+    def __init__(self, *, max_models: int = 100, max_feature_series: int = 50) -> None:
         self.registry = r = CollectorRegistry()
         self.max_models = max_models
-        self.max_features = max_features
+        self.max_feature_series = max_feature_series
         self._models: set[str] = set()
         self._features: dict[str, set[str]] = {}
         self._firing: set[tuple[str, str, str]] = set()
@@ -234,7 +234,7 @@ class Metrics:
         known = self._features.setdefault(model, set())
         if feature in known:
             return feature
-        if len(known) < self.max_features:
+        if len(known) < self.max_feature_series:
             known.add(feature)
             return feature
         self.folded.labels("feature").inc()

@@ -19,8 +19,8 @@ async def ensure_topics(config: WorkerConfig) -> None:
     """
     t = config.topics
     admin = AIOKafkaAdminClient(bootstrap_servers=config.bootstrap, **client_options(config))
-    await start_client(admin)
     try:
+        await start_client(admin)
         existing = set(await admin.list_topics())
         wanted = [
             NewTopic(name, config.partitions, 1)

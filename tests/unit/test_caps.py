@@ -58,7 +58,7 @@ def run(monitor: Monitor, events: list[dict], batch: int = 1000) -> list:
 
 
 def test_a_flood_raises_one_overflow_alert_and_learns_no_flood_name():
-    monitor = Monitor(Settings(max_features=50))
+    monitor = Monitor(Settings(max_tracked_features=50))
     alerts = run(monitor, flood(20_000, models=2))
     fired = [(a.model_id, a.feature, a.detector) for a in alerts if a.status == "firing"]
     assert sorted(fired) == [
@@ -74,7 +74,7 @@ def test_a_flood_raises_one_overflow_alert_and_learns_no_flood_name():
 
 
 def test_the_flood_ends_and_the_overflow_alert_resolves():
-    monitor = Monitor(Settings(max_features=50))
+    monitor = Monitor(Settings(max_tracked_features=50))
     run(monitor, flood(6_000))
     alerts = run(monitor, wide_events(events=6_000, models=1, offset=6_000))
     assert [(a.status, a.feature) for a in alerts] == [("resolved", "__overflow__")]

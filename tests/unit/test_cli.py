@@ -105,7 +105,7 @@ def test_clear_errors_for_missing_files_and_bad_config(tmp_path):
     config = tmp_path / "c.toml"
     config.write_text("[detectors]\nwindow = 5\n")
     bad = streamproc("replay", "--input", str(config), "--config", str(config), check=False)
-    assert bad.returncode == 2 and "unknown detector setting(s): window" in bad.stderr
+    assert bad.returncode == 2 and "[detectors]: unknown setting(s) window" in bad.stderr
 
 
 def test_replay_reports_null_predictions_after_a_clean_start(tmp_path):

@@ -41,7 +41,7 @@ def test_replay_joins_labels_once_it_has_passed_their_predictions(tmp_path, monk
 
     original = Monitor.process
 
-    def process_events(self, columns, *, now):
+    def process_events(self, columns, *, now, locate=None):
         self._newest = max([getattr(self, "_newest", 0.0)] + [c.timestamps.max() for c in columns])
         return original(self, columns, now=now)
 

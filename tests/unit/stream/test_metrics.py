@@ -34,7 +34,7 @@ def test_latency_histogram_from_arrays():
 
 
 def test_labels_are_capped_and_folding_is_counted():
-    m = Metrics(max_models=2, max_features=3)
+    m = Metrics(max_models=2, max_feature_series=3)
     monitor = Monitor(Settings(baseline_events=1000))
     for chunk in generate(Scenario.demo(drift_at=1000), events=3000, batch=3000):
         for model in ("a", "b", "c"):

@@ -1,0 +1,208 @@
+"""Every wrong command, flag, file or setting: one line on stderr, a non-zero exit,
+no traceback (run as a user would, as subprocesses, without Kafka)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "streamproc", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def one_line_error(result: subprocess.CompletedProcess, *needles: str) -> str:
+    """Assert the command failed with exactly one stderr line holding ``needles``."""
+    lines = result.stderr.splitlines()
+    assert result.returncode != 0, result
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture
+def events(tmp_path: Path) -> Path:
+    path = tmp_path / "events.jsonl"
+    path.write_text('{"model_id": "m", "features": {"x": 1.0}}\n')
+    return path
+
+
+def config(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_a_ragged_csv_row_names_the_file_and_line(tmp_path):
+    path = tmp_path / "ref.csv"
+    path.write_text("amount,country\n1.5,DE\n2.5\n")
+    one_line_error(run("baseline", "fit", "--model", "m", "--input", str(path)), "ref.csv:3:")
+
+
+@pytest.mark.parametrize("name", ["ref.csv", "ref.jsonl"])
+def test_a_binary_input_file_names_the_file_and_line(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(b"\xf0\x28\x8c\x28\x00\x01binary\n")
+    one_line_error(run("baseline", "fit", "--model", "m", "--input", str(path)), f"{name}:1:")
+
+
+def test_a_bad_baseline_file_is_named(tmp_path, events):
+    bad = tmp_path / "b.json"
+    bad.write_text('{"schema": "baseline.v1"} trailing')
+    line = one_line_error(run("replay", "--input", str(events), "--baseline", str(bad)), "b.json")
+    assert "not a baseline JSON file" in line
+    bad.write_text('{"schema": "baseline.v1"}')
+    one_line_error(run("replay", "--input", str(events), "--baseline", str(bad)), "b.json")
+
+
+@pytest.mark.parametrize(
+    ("text", "needles"),
+    [
+        (
+            "[detectors]\nwindow_events = 1000.5\n",
+            ["c.toml", "[detectors] window_events: expected an integer, got 1000.5"],
+        ),
+        (
+            '[detectors]\nwindow_events = "1000"\n',
+            ["[detectors] window_events: expected an integer, got the string '1000'"],
+        ),
+        ("[detectors]\nwindow_events = -5\n", ["window_events: must be at least 1, got -5"]),
+        (
+            '[worker]\nmetrics_port = "abc"\n',
+            ["[worker] metrics_port: expected an integer, got the string 'abc'"],
+        ),
+        ('[worker]\nmax_batch = "big"\n', ["[worker] max_batch: expected an integer"]),
+        ("[workers]\nmax_batch = 5\n", ["unknown table(s) [workers]"]),
+        ('[worker.topics]\nalert = "a"\n', ["[worker.topics]: unknown setting(s) alert"]),
+        ('[models."m"]\npsi_min = "high"\n', ["[models.'m'] psi_min: expected a number"]),
+        ("[models]\nm = 3\n", ["[models.'m']: expected a table"]),
+    ],
+)
+def test_config_mistakes_name_the_key_and_what_was_expected(tmp_path, events, text, needles):
+    path = config(tmp_path, text)
+    one_line_error(run("replay", "--input", str(events), "--config", path), *needles)
+
+
+def test_a_config_mistake_stops_the_worker_in_one_line(tmp_path):
+    path = config(tmp_path, '[worker]\nmetrics_port = "abc"\n')
+    one_line_error(run("worker", "--config", path), "[worker] metrics_port")
+
+
+def test_log_level_debug_shows_the_traceback_too(tmp_path):
+    path = config(tmp_path, '[worker]\nmetrics_port = "abc"\n')
+    result = run("worker", "--config", path, "--log-level", "DEBUG")
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr
+    assert result.stderr.splitlines()[-1].startswith("streamproc: error: config file")
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["worker", "--log-level", "LOUD"], ["--log-level", "LOUD", "DEBUG, INFO"]),
+        (["produce", "--rate", "0", "--simulate"], ["--rate", "at least 1", "'0'"]),
+        (["produce", "--rate", "0.5", "--simulate"], ["--rate", "at least 1"]),
+        (["produce", "--per-record", "0", "--simulate"], ["--per-record", "at least 1"]),
+        (["produce", "--per-record", "2.5", "--simulate"], ["--per-record", "whole number"]),
+        (["alerts", "--since", "yesterday"], ["--since", "'yesterday'", "10m"]),
+        (["alerts", "--status", "open"], ["--status", "'open'"]),
+        (["replay"], ["--input"]),
+    ],
+)
+def test_wrong_flags_are_one_line(args, needles):
+    one_line_error(run(*args), *needles)
+
+
+def test_an_environment_mistake_names_the_variable(events):
+    result = run("replay", "--input", str(events), env={"STREAMPROC_LOG_LEVEL": "LOUD"})
+    one_line_error(result, "STREAMPROC_LOG_LEVEL", "log_level", "'LOUD'")
+
+
+def reference_csv(path: Path, rows: int, *, bad_ages: dict[int, str] | None = None) -> Path:
+    lines = ["row_id,age,country,score"]
+    for i in range(rows):
+        age = (bad_ages or {}).get(i, str(20 + (i * 7) % 50 + 0.1))
+        lines.append(f"{1000 + i},{age},{'DE' if i % 3 else 'FR'},{(i % 10) / 10}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_baseline_fit_warns_of_few_rows_ids_and_unparsed_numbers(tmp_path):
+    path = reference_csv(tmp_path / "ref.csv", 50, bad_ages={15: "abc", 30: "n/a", 31: "?"})
+    result = run("baseline", "fit", "--model", "m", "--input", str(path))
+    assert result.returncode == 0, result.stderr
+    warnings = result.stderr.splitlines()
+    assert len(warnings) == 3, warnings
+    assert "only 50 reference rows for 10 bins" in warnings[0]
+    assert "column 'row_id' looks like an id (integers increasing by 1)" in warnings[1]
+    # row 15 is on line 17 (after the header line)
+    assert "column 'age': 3 values do not parse as numbers (first at line 17: 'abc')" in warnings[2]
+
+
+def test_baseline_fit_rounds_excludes_and_takes_the_prediction_column(tmp_path):
+    path = reference_csv(tmp_path / "ref.csv", 200)
+    out = tmp_path / "b.json"
+    result = run(
+        "baseline",
+        "fit",
+        "--model",
+        "m",
+        "--input",
+        str(path),
+        "--prediction-column",
+        "score",
+        "--exclude",
+        "row_id",
+        "--output",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "warning" not in result.stderr
+    baseline = orjson.loads(out.read_bytes())
+    assert set(baseline["features"]) == {"age", "country"}
+    assert baseline["prediction"]["score"]["kind"] == "numeric"
+
+    def floats(value):
+        if isinstance(value, float):
+            yield value
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                if not k.endswith("_at"):
+                    yield from floats(v)
+        elif isinstance(value, list):
+            for v in value:
+                yield from floats(v)
+
+    values = list(floats(baseline))
+    assert values and all(len(repr(v).lstrip("-").replace(".", "")) <= 8 for v in values)
+    assert any(v != round(v) for v in values)  # not rounded to whole numbers
+
+
+def test_baseline_fit_exclude_of_a_missing_column_is_one_line(tmp_path):
+    path = reference_csv(tmp_path / "ref.csv", 5)
+    result = run("baseline", "fit", "--model", "m", "--input", str(path), "--exclude", "nope")
+    one_line_error(result, "--exclude nope", "ref.csv")
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [(b"\xf0\x28\x8c\x28 binary\n", "in.jsonl:1: not valid JSON"), (b"\n", "no events")],
+)
+def test_produce_reports_a_bad_input_file_before_connecting(tmp_path, content, needle):
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(content)
+    # the bootstrap is never tried: the file is read first
+    one_line_error(run("produce", "--input", str(path), "--bootstrap", "127.0.0.1:1"), needle)
