@@ -15,7 +15,8 @@ values a model server has at hand fit the contract:
 
 Anything else the contract refuses is a :class:`Rejection`: the worker's
 reasons (``bad_feature_value``, ``bad_prediction``, ...) and the SDK's own
-``non_string_key``, ``unserializable`` and ``record_too_large``.
+``non_string_key``, ``unserializable`` and ``record_too_large`` (an event of more than
+:data:`MAX_EVENT_BYTES` of JSON).
 
 >>> payload, problem, non_finite = encode_event("m", "v1", (1.5, "e1", {"x": float("nan")}, 0.9, None, None))
 >>> payload, problem, non_finite
@@ -31,7 +32,6 @@ from typing import Any
 
 import orjson
 
-from streamproc.events.limits import MAX_RECORD_BYTES
 from streamproc.events.shapes import Rejection
 from streamproc.events.validate import validate_event, validate_label
 
@@ -46,8 +46,10 @@ Encoded = tuple[bytes | None, Rejection | None, int]
 
 _PLAIN = (int, float, str, bool, type(None))
 _CONTAINERS = (dict, list, tuple, set, frozenset)
-#: The largest event that still fits a record as an array of one.
-MAX_EVENT_BYTES = MAX_RECORD_BYTES - 2
+#: The largest event the SDK sends: a record of one, with its key and Kafka's
+#: overhead, stays well under the contract's 1 MiB and the producer's default
+#: ``max_request_size`` (1 MiB), so a send never fails for its size.
+MAX_EVENT_BYTES = 900_000
 
 
 class _NotScalar(Exception):
@@ -193,6 +195,6 @@ def _dump(event: dict[str, Any], non_finite: int) -> Encoded:
     if len(payload) > MAX_EVENT_BYTES:
         return None, Rejection(
             "record_too_large",
-            f"event: {len(payload)} bytes of JSON, more than the record limit of {MAX_RECORD_BYTES}",
+            f"event: {len(payload)} bytes of JSON, more than the SDK's limit of {MAX_EVENT_BYTES}",
         ), 0
     return payload, None, non_finite

@@ -7,9 +7,11 @@ and sends. Nothing raises into the caller after construction: bad values,
 a full queue and an unreachable broker are counted (:meth:`Reporter.stats`)
 and told once per kind (``on_error`` or a log line).
 
->>> with Reporter("localhost:9092", model_id="fraud-detector") as reporter:  # doctest: +SKIP
-...     event_id = reporter.record({"amount": 12.5, "country": "DE"}, prediction=0.87)
-...     reporter.label(event_id, "fraud")
+Example (needs a broker)::
+
+    with Reporter("localhost:9092", model_id="fraud-detector") as reporter:
+        event_id = reporter.record({"amount": 12.5, "country": "DE"}, prediction=0.87)
+        reporter.label(event_id, "fraud")
 """
 
 from __future__ import annotations
@@ -228,12 +230,10 @@ class Reporter:
     # -- the rest -----------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
-        """Counters (see :class:`streamproc.client.problems.Counters`) and ``queued``.
-
-        >>> reporter.stats()  # doctest: +SKIP
-        {'sent': 9000, 'labels_sent': 0, 'dropped': 0, 'invalid': 1, 'unsampled': 0,
-         'non_finite': 2, 'errors': 0, 'problems': {'bad_latency': 1}, 'queued': 1000}
-        """
+        """Counters (see :class:`streamproc.client.problems.Counters`) and ``queued``,
+        e.g. ``{'sent': 9000, 'labels_sent': 0, 'dropped': 0, 'invalid': 1,
+        'unsampled': 0, 'non_finite': 2, 'errors': 0, 'problems': {'bad_latency': 1},
+        'queued': 1000}``."""
         return {**self._counters.snapshot(), "queued": len(self._queue)}
 
     def flush(self, timeout: float = 10.0) -> bool:
@@ -251,6 +251,7 @@ class Reporter:
         if self._closed:
             return True
         self._closed = True
+        dropped_before = self._counters.snapshot()["dropped"]
         if self._at_exit:
             atexit.unregister(self._close_at_exit)
         self._sender.abandon_at = time.monotonic() + timeout
@@ -260,7 +261,7 @@ class Reporter:
         self._queue.clear()
         if left:
             self._counters.add("dropped", left)
-        return flushed and not left
+        return flushed and self._counters.snapshot()["dropped"] == dropped_before
 
     def _close_at_exit(self) -> None:
         if not self.close(5.0):
@@ -283,8 +284,10 @@ class AsyncReporter:
     (synchronous, non-blocking), ``flush`` and ``close`` awaitable (they wait
     in a worker thread, not on the event loop). Same parameters.
 
-    >>> async with AsyncReporter(model_id="fraud-detector") as reporter:  # doctest: +SKIP
-    ...     reporter.record({"amount": 12.5}, prediction=0.87)
+    Example (needs a broker)::
+
+        async with AsyncReporter(model_id="fraud-detector") as reporter:
+            reporter.record({"amount": 12.5}, prediction=0.87)
     """
 
     def __init__(self, bootstrap: str | None = None, **options: Any) -> None:
