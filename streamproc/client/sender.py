@@ -198,7 +198,7 @@ class Sender:
                     self._outage_since = now
                     self.counters.tell(
                         "send_failed",
-                        f"cannot send to {self.bootstrap} ({type(exc).__name__}: {exc}); "
+                        f"cannot send to {self.bootstrap} ({_describe(exc)}); "
                         "retrying; meanwhile calls queue up to the bound, then are dropped "
                         "and counted",
                     )
@@ -257,3 +257,9 @@ async def _quietly_stop(producer: AIOKafkaProducer) -> None:
         await asyncio.wait_for(producer.stop(), 5.0)
     except Exception:  # noqa: BLE001 - it is being thrown away
         pass
+
+
+def _describe(exc: BaseException) -> str:
+    """``TypeName: message``, or the type alone when the message is empty."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
