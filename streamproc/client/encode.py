@@ -18,9 +18,10 @@ reasons (``bad_feature_value``, ``bad_prediction``, ...) and the SDK's own
 ``non_string_key``, ``unserializable`` and ``record_too_large`` (an event of more than
 :data:`MAX_EVENT_BYTES` of JSON).
 
->>> payload, problem, non_finite = encode_event("m", "v1", (1.5, "e1", {"x": float("nan")}, 0.9, None, None))
->>> payload, problem, non_finite
-(b'{"model_id":"m","model_version":"v1","event_id":"e1","timestamp":1.5,"features":{"x":null},"prediction":0.9}', None, 1)
+>>> call = (1.5, "e1", {"x": float("nan")}, 0.9, None, None)
+>>> payload, problem, non_finite = encode_event("m", "v1", call)
+>>> payload[-55:], problem, non_finite
+(b'"timestamp":1.5,"features":{"x":null},"prediction":0.9}', None, 1)
 >>> encode_event("m", "v1", (1.5, "e1", {1: 2.0}, None, None, None))[1].reason
 'non_string_key'
 """
@@ -88,22 +89,30 @@ def _finite(value: Any) -> tuple[Any, int]:
 def _features(features: Any) -> tuple[dict[str, Any] | Rejection, int]:
     if not isinstance(features, dict):
         kind = type(features).__name__
-        return Rejection("bad_features", f"features: must be a dict of name to value, got {kind}"), 0
+        return Rejection(
+            "bad_features", f"features: must be a dict of name to value, got {kind}"
+        ), 0
     clean: dict[str, Any] = {}
     non_finite = 0
     for name, value in features.items():
         if type(name) is not str:
             if not isinstance(name, str):
                 return Rejection(
-                    "non_string_key", f"features: key {name!r} is a {type(name).__name__}, not a string"
+                    "non_string_key",
+                    f"features: key {name!r} is a {type(name).__name__}, not a string",
                 ), 0
             name = str(name)
         try:
             value = _scalar(value)
         except _NotScalar as exc:
-            reason = "bad_feature_value" if isinstance(value, _CONTAINERS) or hasattr(value, "shape") else "unserializable"
+            reason = (
+                "bad_feature_value"
+                if isinstance(value, _CONTAINERS) or hasattr(value, "shape")
+                else "unserializable"
+            )
             return Rejection(
-                reason, f"features.{name[:40]}: must be a number, string, boolean or null, got {exc}"
+                reason,
+                f"features.{name[:40]}: must be a number, string, boolean or null, got {exc}",
             ), 0
         value, bad = _finite(value)
         non_finite += bad
@@ -155,7 +164,11 @@ def encode_event(model_id: str, model_version: str, call: EventCall) -> Encoded:
         try:
             event["latency_ms"], bad = _finite(_scalar(latency_ms))
         except _NotScalar as exc:
-            return None, Rejection("bad_latency", f"latency_ms: must be a number >= 0, got {exc}"), 0
+            return (
+                None,
+                Rejection("bad_latency", f"latency_ms: must be a number >= 0, got {exc}"),
+                0,
+            )
         non_finite += bad
     if error is not None:
         event["error"] = _error_text(error)
@@ -193,8 +206,13 @@ def _dump(event: dict[str, Any], non_finite: int) -> Encoded:
     except (orjson.JSONEncodeError, TypeError) as exc:
         return None, Rejection("unserializable", f"event: cannot be written as JSON ({exc})"), 0
     if len(payload) > MAX_EVENT_BYTES:
-        return None, Rejection(
-            "record_too_large",
-            f"event: {len(payload)} bytes of JSON, more than the SDK's limit of {MAX_EVENT_BYTES}",
-        ), 0
+        return (
+            None,
+            Rejection(
+                "record_too_large",
+                f"event: {len(payload)} bytes of JSON, more than the SDK's limit "
+                f"of {MAX_EVENT_BYTES}",
+            ),
+            0,
+        )
     return payload, None, non_finite

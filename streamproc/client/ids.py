@@ -62,7 +62,7 @@ class Uuid7Generator:
                     self._counter = self._randbits(11)
             ms, counter = self._last_ms, self._counter
         tail = 0x8000_0000_0000_0000 | self._randbits(62)  # variant 0b10, 62 random bits
-        return "%08x-%04x-%04x-%04x-%012x" % (
+        return "%08x-%04x-%04x-%04x-%012x" % (  # noqa: UP031 - the fastest of the forms tried
             ms >> 16 & 0xFFFF_FFFF,
             ms & 0xFFFF,
             0x7000 | counter,

@@ -166,8 +166,9 @@ class Sender:
             else:
                 payload, problem, bad = encode_label(self.model_id, item[1:])
                 batcher, topic = self.labels, self.labels_topic
-            if problem is not None:
-                counters.reject(problem.reason, problem.detail)
+            if payload is None:
+                if problem is not None:
+                    counters.reject(problem.reason, problem.detail)
                 continue
             non_finite += bad
             self._queue_records(topic, batcher.add(payload, now))

@@ -34,7 +34,7 @@ def test_records_close_by_time_from_their_first_event():
     batcher.add(event(1), now=10.0)
     batcher.add(event(2), now=10.04)
     assert batcher.due(now=10.049) == []
-    (value, n), = batcher.due(now=10.05)
+    ((value, n),) = batcher.due(now=10.05)
     assert n == 2 and value.startswith(b"[")
 
 

@@ -82,7 +82,12 @@ def test_labels_are_what_the_worker_accepts_and_bad_ones_are_named():
     payload, problem, _ = encode_label("m", (5.0, "e-1", np.int64(1)))
     assert problem is None
     good, bad = decode_label_record(payload)
-    assert bad == [] and good[0] == {"model_id": "m", "event_id": "e-1", "label": 1, "timestamp": 5.0}
+    assert bad == [] and good[0] == {
+        "model_id": "m",
+        "event_id": "e-1",
+        "label": 1,
+        "timestamp": 5.0,
+    }
     for label in (True, None, [1], math.inf):
         payload, problem, _ = encode_label("m", (5.0, "e-1", label))
         assert payload is None and problem.reason == "bad_label", label
