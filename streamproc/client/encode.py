@@ -86,7 +86,24 @@ def _finite(value: Any) -> tuple[Any, int]:
     return value, 0
 
 
+_FAST = frozenset((int, str, bool, type(None)))
+
+
+def _plain(features: dict[Any, Any]) -> bool:
+    """True when ``features`` needs no change: string keys, plain finite values."""
+    for name, value in features.items():
+        kind = type(value)
+        if kind is float:
+            if value - value != 0.0:  # NaN or an infinity
+                return False
+        elif kind not in _FAST or type(name) is not str:
+            return False
+    return True
+
+
 def _features(features: Any) -> tuple[dict[str, Any] | Rejection, int]:
+    if type(features) is dict and _plain(features):
+        return features, 0  # the common case: record() already made it a copy
     if not isinstance(features, dict):
         kind = type(features).__name__
         return Rejection(
