@@ -92,11 +92,13 @@ _FAST = frozenset((int, str, bool, type(None)))
 def _plain(features: dict[Any, Any]) -> bool:
     """True when ``features`` needs no change: string keys, plain finite values."""
     for name, value in features.items():
+        if type(name) is not str:
+            return False
         kind = type(value)
         if kind is float:
             if value - value != 0.0:  # NaN or an infinity
                 return False
-        elif kind not in _FAST or type(name) is not str:
+        elif kind not in _FAST:
             return False
     return True
 

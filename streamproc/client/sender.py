@@ -160,12 +160,18 @@ class Sender:
             if kind == FLUSH:
                 markers.append(item[1])
                 break
-            if kind == EVENT:
-                payload, problem, bad = encode_event(self.model_id, self.model_version, item[1:])
-                batcher, topic = self.events, self.events_topic
-            else:
-                payload, problem, bad = encode_label(self.model_id, item[1:])
-                batcher, topic = self.labels, self.labels_topic
+            try:
+                if kind == EVENT:
+                    payload, problem, bad = encode_event(
+                        self.model_id, self.model_version, item[1:]
+                    )
+                    batcher, topic = self.events, self.events_topic
+                else:
+                    payload, problem, bad = encode_label(self.model_id, item[1:])
+                    batcher, topic = self.labels, self.labels_topic
+            except Exception as exc:  # noqa: BLE001 - a bug in encoding loses one call, not all
+                counters.reject("internal", f"encoding: {type(exc).__name__}: {exc}")
+                continue
             if payload is None:
                 if problem is not None:
                     counters.reject(problem.reason, problem.detail)

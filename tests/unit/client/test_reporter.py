@@ -118,3 +118,16 @@ def test_async_reporter_awaits_flush_and_close(nowhere):
             return reporter.stats()
 
     assert asyncio.run(main())["dropped"] == 1
+
+
+def test_a_value_that_breaks_encoding_costs_one_call_not_the_sender(nowhere):
+    class Hostile(dict):
+        def items(self):
+            raise RuntimeError("no items for you")
+
+    reporter = Reporter(nowhere, model_id="m", flush_at_exit=False, on_error=lambda k, d: None)
+    reporter.record(Hostile(a=1))
+    reporter.record({1: 2.0})  # still encoded (and counted) after the failure
+    reporter.flush(0.5)
+    assert reporter.stats()["problems"] == {"internal": 1, "non_string_key": 1}
+    reporter.close(timeout=0.2)
