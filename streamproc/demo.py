@@ -1,9 +1,11 @@
 """``streamproc demo``: broker, worker and drifting traffic on one machine.
 
-Starts the embedded broker, a worker process, a producer of synthetic
-traffic (:mod:`streamproc.simulate`) that drifts after a warm-up in three
-features, and of its labels (on the labels topic, a few seconds later), and
-prints alerts as they arrive, then a summary. Everything it
+Starts the embedded broker, a worker process, and a model server of
+synthetic traffic (:mod:`streamproc.simulate`) that drifts after a warm-up
+in three features, instrumented with the producer SDK
+(:func:`instrumented_model`: :class:`streamproc.client.AsyncReporter` sends
+its predictions, and their labels a few seconds later), and prints alerts as
+they arrive, then a summary. Everything it
 started is stopped on exit, on ``--duration`` or Ctrl-C.
 """
 
@@ -17,15 +19,17 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from streamproc.broker import EmbeddedBroker, free_port
 from streamproc.children import preexec_die_with_parent
+from streamproc.client import AsyncReporter
 from streamproc.config import Topics
 from streamproc.events.alerts import Alert, format_alert
-from streamproc.kafka_io import follow_alerts, produce
-from streamproc.simulate import Scenario, generate
+from streamproc.kafka_io import follow_alerts
+from streamproc.simulate import Scenario, generate, labels_for
 
 SECURITY_ENV = ("STREAMPROC_SECURITY_PROTOCOL", "STREAMPROC_SSL_", "STREAMPROC_SASL_")
 
@@ -192,21 +196,13 @@ async def _traffic_and_alerts(
             bootstrap, topics.alerts, show, unreadable, done=lambda _: stop.is_set(), poll_ms=300
         )
     )
-
-    def traffic() -> Iterator[dict[str, Any]]:  # the same events each time it is called
-        batches = generate(
-            scenario,
-            events=int(rate * seconds),
-            batch=max(1, int(rate * 0.1)),
-            start_time=time.time(),
-            rate=rate,
-        )
-        return (e for batch in batches for e in batch)
-
     try:
-        await asyncio.gather(
-            produce(bootstrap, topics.events, traffic(), rate=rate, restamp=True),
-            _delayed_labels(bootstrap, topics.labels, traffic(), rate),
+        stats = await instrumented_model(bootstrap, topics, scenario, rate, seconds)
+        print(
+            f"\n  sent     {stats['sent']} events and {stats['labels_sent']} labels with "
+            f"streamproc.client ({stats['dropped']} dropped, {stats['invalid']} invalid)",
+            file=out,
+            flush=True,
         )
         await asyncio.sleep(3.0)  # let the last windows close and alerts arrive
     finally:
@@ -215,6 +211,70 @@ async def _traffic_and_alerts(
 
 
 LABEL_DELAY_SECONDS = 5.0
+
+
+async def instrumented_model(
+    bootstrap: str, topics: Topics, scenario: Scenario, rate: float, seconds: float
+) -> dict[str, Any]:
+    """The demo's model server, instrumented as a real one would be: each
+    prediction goes to :meth:`AsyncReporter.record`, which returns its event id;
+    the ground truth of each prediction comes ``LABEL_DELAY_SECONDS`` later and
+    goes to :meth:`AsyncReporter.label` with that id. ``rate`` predictions a
+    second (the synthetic traffic of :mod:`streamproc.simulate`) for
+    ``seconds``; returns the reporter's counters."""
+    reporter = AsyncReporter(
+        bootstrap,
+        model_id=scenario.model_id,
+        model_version=scenario.model_version,
+        events_topic=topics.events,
+        labels_topic=topics.labels,
+        flush_at_exit=False,
+        security={},  # the demo's own broker speaks plaintext, whatever STREAMPROC_* says
+    )
+    truths: deque[tuple[float, list[tuple[str, Any]]]] = deque()  # (when due, [(id, label)])
+    requests = generate(
+        scenario,
+        events=int(rate * seconds),
+        batch=max(1, int(rate * 0.1)),
+        start_time=time.time(),
+        rate=rate,
+    )
+    started = time.monotonic()
+    served = 0
+    try:
+        for number, batch in enumerate(requests):
+            event_ids = [
+                reporter.record(
+                    request["features"],
+                    prediction=request["prediction"],
+                    latency_ms=request["latency_ms"],
+                    error=request["error"],
+                )
+                for request in batch
+            ]
+            truth = labels_for(batch, seed=number)  # the synthetic truth, in request order
+            due = time.monotonic() + LABEL_DELAY_SECONDS
+            truths.append((due, [(i, t["label"]) for i, t in zip(event_ids, truth, strict=True)]))
+            served += len(batch)
+            _send_due_labels(reporter, truths)
+            ahead = served / rate - (time.monotonic() - started)
+            if ahead > 0:
+                await asyncio.sleep(ahead)
+        while truths:
+            await asyncio.sleep(max(0.0, truths[0][0] - time.monotonic()))
+            _send_due_labels(reporter, truths)
+    finally:
+        await reporter.close()
+    return reporter.stats()
+
+
+def _send_due_labels(
+    reporter: AsyncReporter, truths: deque[tuple[float, list[tuple[str, Any]]]]
+) -> None:
+    now = time.monotonic()
+    while truths and truths[0][0] <= now:
+        for event_id, label in truths.popleft()[1]:
+            reporter.label(event_id, label)
 
 
 def labels_line(port: int) -> str:
@@ -238,19 +298,3 @@ def labels_line(port: int) -> str:
         f"labels: {total:.0f} joined to their predictions "
         f"({LABEL_DELAY_SECONDS:.0f} s after them), {float(pending):.0f} predictions pending"
     )
-
-
-async def _delayed_labels(
-    bootstrap: str, topic: str, events: Iterable[dict[str, Any]], rate: float
-) -> None:
-    """The ground truth of the demo's events, ``LABEL_DELAY_SECONDS`` after them."""
-    await asyncio.sleep(LABEL_DELAY_SECONDS)
-    await produce(bootstrap, topic, labels_of(events), rate=rate, restamp=True)
-
-
-def labels_of(events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Label events for the demo's events: the synthetic ground truth of
-    :func:`streamproc.simulate.labels_for` (its concept drift included)."""
-    from streamproc.simulate import labels_for
-
-    yield from labels_for(list(events))

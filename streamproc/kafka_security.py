@@ -40,6 +40,7 @@ ValueError: security_protocol: 'TLS' is not one of PLAINTEXT, SSL, SASL_PLAINTEX
 from __future__ import annotations
 
 import dataclasses
+import os
 import socket
 import ssl
 from collections.abc import Mapping
@@ -156,6 +157,20 @@ class KafkaSecurity:
             return cls(**{k: v for k, v in source.items() if k in SETTINGS})
         defaults: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(cls)}
         return cls(**{name: getattr(source, name, defaults[name]) for name in SETTINGS})
+
+
+def from_environment(env: Mapping[str, str] | None = None) -> KafkaSecurity:
+    """The settings named by ``STREAMPROC_SECURITY_PROTOCOL``, ``STREAMPROC_SSL_CAFILE``,
+    ... (each setting's name, upper case, after ``STREAMPROC_``), as the worker reads them.
+
+    >>> s = from_environment({"STREAMPROC_SECURITY_PROTOCOL": "sasl_plaintext",
+    ...                       "STREAMPROC_SASL_USERNAME": "u", "STREAMPROC_SASL_PASSWORD": "p"})
+    >>> s.security_protocol, s.sasl_mechanism, s.sasl_username
+    ('SASL_PLAINTEXT', 'PLAIN', 'u')
+    """
+    env = os.environ if env is None else env
+    given = {name: env.get(f"STREAMPROC_{name.upper()}") for name in SETTINGS}
+    return KafkaSecurity(**{k: v for k, v in given.items() if v is not None})
 
 
 def client_options(source: KafkaSecurity | Mapping[str, Any] | Any | None) -> dict[str, Any]:

@@ -218,6 +218,5 @@ def test_a_command_with_a_missing_ca_file_fails_in_one_line(monkeypatch, capsys,
     monkeypatch.setenv("STREAMPROC_SECURITY_PROTOCOL", "SSL")
     monkeypatch.setenv("STREAMPROC_SSL_CAFILE", "/nowhere/ca.pem")
     assert main(command) == 2
-    assert (
-        capsys.readouterr().err == "streamproc: error: STREAMPROC_SSL_CAFILE: ssl_cafile: no such file: /nowhere/ca.pem\n"
-    )
+    expected = "STREAMPROC_SSL_CAFILE: ssl_cafile: no such file: /nowhere/ca.pem"
+    assert capsys.readouterr().err == f"streamproc: error: {expected}\n"

@@ -1,0 +1,52 @@
+import threading
+import uuid
+
+from streamproc.client.ids import Uuid7Generator, uuid7, uuid7_time
+
+
+def test_ids_are_uuid7_strictly_increasing_as_text():
+    ids = [uuid7() for _ in range(20_000)]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+    parsed = uuid.UUID(ids[0])
+    assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
+    assert str(parsed) == ids[0]
+
+
+def test_a_frozen_clock_still_gives_strictly_increasing_ids():
+    generator = Uuid7Generator(clock_ns=lambda: 1_700_000_000_000_000_000)
+    ids = [generator() for _ in range(100_000)]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert {uuid7_time(i) for i in ids} == {1_700_000_000.0}
+
+
+def test_the_counter_carries_across_the_hex_groups():
+    generator = Uuid7Generator(
+        clock_ns=lambda: 0, randbits=lambda bits: (1 << 30) - 2 if bits == 40 else 0
+    )
+    ids = [generator() for _ in range(4)]  # the counter passes 2**30: the 12-bit group ticks
+    assert ids == sorted(ids)
+    assert [i[14:18] for i in ids] == ["7000", "7000", "7001", "7001"]
+
+
+def test_the_default_clock_follows_the_wall_clock():
+    import time
+
+    assert abs(uuid7_time(uuid7()) - time.time()) < 1.0
+
+
+def test_threads_get_distinct_ids():
+    generator = Uuid7Generator()
+    out: list[list[str]] = [[] for _ in range(4)]
+
+    def make(bucket: list[str]) -> None:
+        bucket.extend(generator() for _ in range(5_000))
+
+    threads = [threading.Thread(target=make, args=(b,)) for b in out]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    every = [i for bucket in out for i in bucket]
+    assert len(set(every)) == len(every)
+    assert all(bucket == sorted(bucket) for bucket in out)
