@@ -39,6 +39,7 @@ class Topics:
     baselines: str = "monitor.baselines"
     alerts: str = "monitor.alerts"
     dlq: str = "inference.events.dlq"
+    state: str = "monitor.state"  # internal: the detectors' checkpoints
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,10 @@ class WorkerConfig:
     max_models_judged: models a worker keeps state for (default 10,000); the
         events of further models are counted
         (``streamproc_untracked_events_total``), not judged.
+    checkpoint_seconds: how often the changed models' detector state is
+        written to the state topic and the offsets it covers committed (0: no
+        checkpoints; offsets are then committed after each batch and a
+        restarted worker starts its models' windows over).
     """
 
     bootstrap: str = "localhost:9092"
@@ -83,6 +88,7 @@ class WorkerConfig:
     max_pending_labels: int = 1_000_000
     early_label_seconds: float = 300.0
     max_early_labels: int = 100_000
+    checkpoint_seconds: float = 10.0
     log_level: str = "INFO"
     topics: Topics = field(default_factory=Topics)
     detectors: Settings = field(default_factory=Settings)
@@ -91,6 +97,10 @@ class WorkerConfig:
     def __post_init__(self) -> None:
         if self.decoders < 0:
             raise ValueError(f"decoders must be 0 or more, not {self.decoders}")
+        if not self.checkpoint_seconds >= 0:
+            raise ValueError(
+                f"checkpoint_seconds must be 0 (off) or more, not {self.checkpoint_seconds}"
+            )
 
 
 def _flag(text: str) -> bool:
@@ -122,6 +132,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "STREAMPROC_MAX_PENDING_LABELS": ("max_pending_labels", int),
     "STREAMPROC_EARLY_LABEL_SECONDS": ("early_label_seconds", float),
     "STREAMPROC_MAX_EARLY_LABELS": ("max_early_labels", int),
+    "STREAMPROC_CHECKPOINT_SECONDS": ("checkpoint_seconds", float),
 }
 _TOPIC_ENV = {f"STREAMPROC_TOPIC_{f.name.upper()}": f.name for f in dataclasses.fields(Topics)}
 
