@@ -6,7 +6,8 @@ How the offsets stay exact (the payload is :mod:`streamproc.stream.checkpoint`):
   records (by record key, the model id) as changed, and the next offset of
   each of its partitions as *covered*: the models' state now holds every
   record before it;
-- every ``checkpoint_seconds``, between two batches, :meth:`Checkpointer.collect`
+- every ``checkpoint_seconds``, between two batches (the judge waits),
+  :meth:`Checkpointer.collect`
   snapshots the changed models, each with the covered offsets of its events
   and labels partitions; the worker writes them to the state topic (acks from
   all replicas) and only then commits the covered offsets. With checkpoints
@@ -113,7 +114,12 @@ class Checkpointer:
         self.covered.update(offsets)
 
     def due(self) -> bool:
+        """Whether ``checkpoint_seconds`` have passed since the last checkpoint."""
         return time.monotonic() - self._last >= self.config.checkpoint_seconds
+
+    def idle(self) -> None:
+        """Nothing changed: the next checkpoint is due ``checkpoint_seconds`` from now."""
+        self._last = time.monotonic()
 
     def collect(self, *, now: float) -> tuple[list[StateRecord], dict[TopicPartition, int]]:
         """Snapshot the changed models: the state records to write, then the

@@ -410,14 +410,27 @@ class IngestService(Service):
                 if self.checkpoints is None:
                     self._to_commit.update(polled.offsets)
                     self._commit_wanted.set()
-                elif self.checkpoints.due():
-                    await self._checkpoint()
             self._record_metrics(result)
             self.metrics.batch_duration.observe(time.perf_counter() - polled.polled_at)
             events = sum(c.size for c in result.columns)
             if events:
                 per = max(1.0, events / len(polled.records))
                 self._events_per_record = 0.8 * self._events_per_record + 0.2 * per
+
+    @Service.task
+    async def _take_checkpoints(self) -> None:
+        """Every ``checkpoint_seconds``, between two batches: checkpoint the changed models."""
+        checkpoints = self.checkpoints
+        if checkpoints is None:
+            return
+        while not self.should_stop:
+            await self.sleep(min(1.0, self.config.checkpoint_seconds / 4))
+            if checkpoints.due():
+                if not checkpoints.changed:
+                    checkpoints.idle()
+                    continue
+                async with self._judging:
+                    await self._checkpoint()
 
     @Service.task
     async def _commit(self) -> None:
