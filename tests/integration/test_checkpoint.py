@@ -9,8 +9,11 @@ drift is killed half-way (or its partitions move to another worker).
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streamproc.demo import stop_process
 from streamproc.detect.monitor import Monitor
@@ -60,13 +63,30 @@ def processed(worker, n: int) -> bool:
     return metric(worker.metrics(), "streamproc_events_total") >= n
 
 
-def checkpointed(worker) -> bool:
-    """A checkpoint was written after the last event judged (the judge is idle)."""
-    before = metric(worker.metrics(), "streamproc_checkpoints_written_total")
-    return before > 0 and wait_for(
-        lambda: metric(worker.metrics(), "streamproc_checkpoint_duration_seconds_count") >= 2,
-        timeout=5,
-    )
+def committed(bootstrap: str, group: str, topic: str) -> int:
+    """The group's committed offsets of ``topic``, summed over its partitions."""
+
+    async def run() -> int:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            partitions = consumer.partitions_for_topic(topic) or set()
+            if not partitions:
+                await consumer._client.force_metadata_update()
+                partitions = consumer.partitions_for_topic(topic) or set()
+            offsets = [await consumer.committed(TopicPartition(topic, p)) for p in partitions]
+            return sum(o or 0 for o in offsets)
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(run())
+
+
+def checkpointed(bootstrap: str, group: str, topic: str, records: int) -> bool:
+    """Offsets are committed only after a checkpoint covering them is written."""
+    return wait_for(lambda: committed(bootstrap, group, topic) >= records, timeout=15, interval=0.5)
 
 
 def worker_alerts(bootstrap, topics, *, until_drift: bool = True) -> list[dict]:
@@ -93,7 +113,7 @@ def test_killed_worker_is_replaced_and_the_drift_found_where_it_would_be(
     first = start_worker(topics, group=group, env=FAST)
     produce_events(bootstrap, topics.events, EVENTS[:CUT])
     assert wait_for(lambda: processed(first, CUT), timeout=60), first.log()[-2000:]
-    assert wait_for(lambda: checkpointed(first), timeout=10), first.log()[-2000:]
+    assert checkpointed(bootstrap, group, topics.events, CUT), first.log()[-2000:]
     first.process.kill()  # SIGKILL: no goodbye, no last checkpoint
     first.process.wait()
 
@@ -106,7 +126,10 @@ def test_killed_worker_is_replaced_and_the_drift_found_where_it_would_be(
     # neither counted twice nor skipped: exactly the events after the cut were judged
     assert metric(second.metrics(), "streamproc_events_total") == rest
     position = first_drift(worker_alerts(bootstrap, topics))
-    assert abs(position - reference) <= Settings().window_events, (position, reference)
+    # The acceptance is one window (500 events); restored exactly, the worker
+    # finds it at the very event the offline run does. Without checkpoints the
+    # worker starts its windows and ADWINs over: 11,299 against 10,999 (measured).
+    assert position == reference, (position, reference)
 
 
 def test_rebalance_hands_the_state_to_the_other_worker(bootstrap, start_worker, reference):
@@ -127,7 +150,10 @@ def test_rebalance_hands_the_state_to_the_other_worker(bootstrap, start_worker, 
     assert wait_for(lambda: processed(second, rest), timeout=60), second.log()[-2000:]
     assert metric(second.metrics(), "streamproc_events_total") == rest
     position = first_drift(worker_alerts(bootstrap, topics))
-    assert abs(position - reference) <= Settings().window_events, (position, reference)
+    # The acceptance is one window (500 events); restored exactly, the worker
+    # finds it at the very event the offline run does. Without checkpoints the
+    # worker starts its windows and ADWINs over: 11,299 against 10,999 (measured).
+    assert position == reference, (position, reference)
 
 
 def test_pending_label_joins_survive_a_killed_worker(bootstrap, start_worker):
@@ -137,7 +163,7 @@ def test_pending_label_joins_survive_a_killed_worker(bootstrap, start_worker):
     first = start_worker(topics, group=group, env=FAST)
     produce_events(bootstrap, topics.events, events)
     assert wait_for(lambda: processed(first, len(events)), timeout=60), first.log()[-2000:]
-    assert wait_for(lambda: checkpointed(first), timeout=10), first.log()[-2000:]
+    assert checkpointed(bootstrap, group, topics.events, len(events)), first.log()[-2000:]
     first.process.kill()
     first.process.wait()
 
