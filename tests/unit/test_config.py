@@ -31,6 +31,8 @@ def test_precedence_defaults_file_env_flags(tmp_path):
         ("not toml [", {}, "config file"),
         ("", {"STREAMPROC_METRICS_PORT": "abc"}, "STREAMPROC_METRICS_PORT"),
         ("", {"STREAMPROC_DECODERS": "-1"}, "decoders must be 0 or more"),
+        ("", {"STREAMPROC_CHECKPOINT_SECONDS": "-1"}, "checkpoint_seconds must be 0 .off. or more"),
+        ("", {"STREAMPROC_CHECKPOINT_SECONDS": "often"}, "STREAMPROC_CHECKPOINT_SECONDS"),
     ],
 )
 def test_clear_errors(tmp_path, text, env, message):
@@ -51,3 +53,9 @@ def test_decoder_processes_default_to_one_beside_the_worker_with_two_cpus(monkey
 def test_the_shipped_kubernetes_sample_loads():
     cfg = load_config(ROOT / "deploy" / "k8s" / "streamproc.toml", env={})
     assert cfg.model_overrides["fraud-detector"]["window_events"] == 5000
+
+
+def test_checkpoints_are_on_by_default_and_0_turns_them_off():
+    assert load_config(env={}).checkpoint_seconds == 10.0
+    assert load_config(env={"STREAMPROC_CHECKPOINT_SECONDS": "0"}).checkpoint_seconds == 0.0
+    assert load_config(env={}).topics.state == "monitor.state"
