@@ -241,14 +241,18 @@ class IngestService(Service):
         self._drop_pending()
         self.decoders.close()
         if self.checkpoints is not None:
-            try:  # the last state, if the broker answers soon (else: the last checkpoint's)
-                await asyncio.wait_for(self._last_checkpoint(), timeout=5.0)
+            try:  # the last state and its offsets, if the broker answers soon
+                await asyncio.wait_for(self._last_checkpoint(), timeout=2.5)
             except Exception as exc:  # noqa: BLE001 - best effort on shutdown
-                log.warning("no checkpoint on stop (%s)", exc or type(exc).__name__)
-        try:  # what was judged and published is committed, if the broker answers soon
-            await asyncio.wait_for(self._commit_now(), timeout=2.0)
-        except Exception as exc:  # noqa: BLE001 - best effort on shutdown
-            log.warning("offsets not committed on stop (%s)", exc or type(exc).__name__)
+                log.warning(
+                    "no checkpoint on stop (%s); the next owner resumes from the last one",
+                    exc or type(exc).__name__,
+                )
+        else:
+            try:  # what was judged and published is committed, if the broker answers soon
+                await asyncio.wait_for(self._commit_now(), timeout=2.0)
+            except Exception as exc:  # noqa: BLE001 - best effort on shutdown
+                log.warning("offsets not committed on stop (%s)", exc or type(exc).__name__)
         for client in (self._consumer, self._state.consumer, self._producer):
             if client is not None:
                 try:
