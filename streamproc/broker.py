@@ -93,6 +93,13 @@ class EmbeddedBroker:
         ``postgres://`` and ``sqlite://`` need a Tansu built with them.
     env
         Extra environment variables of the broker process.
+    advertise
+        ``host:port`` the broker tells clients to connect to (default: where it
+        listens), e.g. a TLS terminator in front of it (tests/integration/test_tls.py).
+    authentication
+        Require a SASL login (Tansu's ``--authentication``). Tansu 0.6.0 then
+        refuses every login it is offered (docs/reliability.md, "TLS and SASL"):
+        for testing how clients report a refused login.
     """
 
     def __init__(
@@ -103,8 +110,12 @@ class EmbeddedBroker:
         log_path: str | Path | None = None,
         storage: str | None = None,
         env: dict[str, str] | None = None,
+        advertise: str | None = None,
+        authentication: bool = False,
     ) -> None:
         self.host = host
+        self.authentication = authentication
+        self.advertise = advertise
         self.storage = storage
         self.env = env
         self.port = port or free_port(host)
@@ -125,9 +136,12 @@ class EmbeddedBroker:
             raise BrokerError(f"port {self.port} already has a Kafka broker; choose another port")
         binary = find_binary()
         url = f"tcp://{self.host}:{self.port}"
-        command = [binary, "broker", "--listener-url", url, "--advertised-listener-url", url]
+        advertised = f"tcp://{self.advertise}" if self.advertise else url
+        command = [binary, "broker", "--listener-url", url, "--advertised-listener-url", advertised]
         if self.storage:
             command += ["--storage-engine", self.storage]
+        if self.authentication:
+            command.append("--authentication")
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(
                 command,
@@ -145,11 +159,18 @@ class EmbeddedBroker:
                     f"broker exited with code {self._process.returncode}; "
                     f"log: {self.log_path}\n{self.log_tail()}"
                 )
-            if metadata_ok(self.host, self.port):
+            if self._answers():
                 return self
             time.sleep(0.1)
         self.stop()
         raise BrokerError(f"broker did not answer within {timeout:.0f} s; log: {self.log_path}")
+
+    def _answers(self) -> bool:
+        if not self.authentication:
+            return metadata_ok(self.host, self.port)
+        from streamproc.stream.health import broker_answers  # before a login: ApiVersions only
+
+        return broker_answers(self.host, self.port)
 
     def stop(self, *, timeout: float = 10.0) -> None:
         """Stop the broker (SIGTERM, then SIGKILL after ``timeout``)."""

@@ -11,8 +11,15 @@ import sys
 from typing import Any
 
 from streamproc import __version__
-from streamproc.commands.offline import cmd_baseline_fit, cmd_replay
-from streamproc.commands.online import cmd_alerts, cmd_broker, cmd_demo, cmd_produce, cmd_worker
+from streamproc.commands.offline import cmd_baseline_fit, cmd_replay, cmd_report
+from streamproc.commands.online import (
+    cmd_alerts,
+    cmd_broker,
+    cmd_demo,
+    cmd_produce,
+    cmd_status,
+    cmd_worker,
+)
 
 DEFAULT_BOOTSTRAP = "localhost:9092"
 
@@ -156,6 +163,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     config(p)
 
+    p = add(
+        "report",
+        "Replay a JSON-lines file of events, as 'replay' does, and write one "
+        "self-contained HTML report: each statistic per window against its threshold, "
+        "baseline vs recent distributions, performance (with --labels), the alerts.",
+        cmd_report,
+    )
+    p.add_argument("--input", required=True, metavar="FILE", help="JSON-lines events")
+    p.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="baseline JSON (repeat for several models); without one, each model "
+        "learns its baseline from its first events",
+    )
+    p.add_argument(
+        "--labels",
+        metavar="FILE",
+        help="JSON-lines label events (in time order), joined to the events by event_id: "
+        "adds the performance panels",
+    )
+    p.add_argument(
+        "--output", default="report.html", metavar="FILE", help="HTML file (default report.html)"
+    )
+    config(p)
+
     p = add("produce", "Publish events from a JSON-lines file (or synthetic ones).", cmd_produce)
     p.add_argument("--input", metavar="FILE", help="JSON-lines events")
     p.add_argument(
@@ -195,6 +229,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topic", help="topic (default monitor.alerts)")
     kafka(p)
     config(p)
+
+    p = add(
+        "status",
+        "What each worker monitors: its partitions and, per model, events, rate, "
+        "baseline (source and age), windows judged, open alert episodes.",
+        cmd_status,
+    )
+    p.add_argument(
+        "--worker",
+        action="append",
+        metavar="URL",
+        help="a worker's metrics address, e.g. http://host:9108 (repeat for several; "
+        "default http://localhost:9108)",
+    )
+    p.add_argument("--json", action="store_true", help="print the workers' /status JSON")
+    p.add_argument(
+        "--timeout", type=float, default=3.0, metavar="S", help="seconds to wait per worker"
+    )
     return parser
 
 

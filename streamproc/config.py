@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from streamproc.detect.settings import Settings
+from streamproc.kafka_security import KafkaSecurity
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,9 @@ class WorkerConfig:
         written to the state topic and the offsets it covers committed (0: no
         checkpoints; offsets are then committed after each batch and a
         restarted worker starts its models' windows over).
+    security_protocol, ssl_cafile, ssl_certfile, ssl_keyfile, sasl_mechanism,
+        sasl_username, sasl_password: how every Kafka client connects
+        (:mod:`streamproc.kafka_security`); the password is never in ``repr``.
     """
 
     bootstrap: str = "localhost:9092"
@@ -90,6 +94,13 @@ class WorkerConfig:
     max_early_labels: int = 100_000
     checkpoint_seconds: float = 10.0
     log_level: str = "INFO"
+    security_protocol: str = "PLAINTEXT"
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    sasl_mechanism: str = "PLAIN"
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
     topics: Topics = field(default_factory=Topics)
     detectors: Settings = field(default_factory=Settings)
     model_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -101,6 +112,14 @@ class WorkerConfig:
             raise ValueError(
                 f"checkpoint_seconds must be 0 (off) or more, not {self.checkpoint_seconds}"
             )
+        security = KafkaSecurity.of(self)  # raises ValueError naming the bad setting
+        object.__setattr__(self, "security_protocol", security.security_protocol)
+        object.__setattr__(self, "sasl_mechanism", security.sasl_mechanism)
+
+    @property
+    def security(self) -> KafkaSecurity:
+        """The connection settings (:func:`streamproc.kafka_security.client_options`)."""
+        return KafkaSecurity.of(self)
 
 
 def _flag(text: str) -> bool:
@@ -133,6 +152,13 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "STREAMPROC_EARLY_LABEL_SECONDS": ("early_label_seconds", float),
     "STREAMPROC_MAX_EARLY_LABELS": ("max_early_labels", int),
     "STREAMPROC_CHECKPOINT_SECONDS": ("checkpoint_seconds", float),
+    "STREAMPROC_SECURITY_PROTOCOL": ("security_protocol", str),
+    "STREAMPROC_SSL_CAFILE": ("ssl_cafile", str),
+    "STREAMPROC_SSL_CERTFILE": ("ssl_certfile", str),
+    "STREAMPROC_SSL_KEYFILE": ("ssl_keyfile", str),
+    "STREAMPROC_SASL_MECHANISM": ("sasl_mechanism", str),
+    "STREAMPROC_SASL_USERNAME": ("sasl_username", str),
+    "STREAMPROC_SASL_PASSWORD": ("sasl_password", str),
 }
 _TOPIC_ENV = {f"STREAMPROC_TOPIC_{f.name.upper()}": f.name for f in dataclasses.fields(Topics)}
 

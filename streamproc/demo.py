@@ -27,10 +27,17 @@ from streamproc.events.alerts import Alert, format_alert
 from streamproc.kafka_io import follow_alerts, produce
 from streamproc.simulate import Scenario, generate
 
+SECURITY_ENV = ("STREAMPROC_SECURITY_PROTOCOL", "STREAMPROC_SSL_", "STREAMPROC_SASL_")
+
 
 def start_worker(bootstrap: str, metrics_port: int, log_path: str, **env: str) -> subprocess.Popen:
-    """A ``streamproc worker`` process (its output goes to ``log_path``)."""
-    environment = {**os.environ, "STREAMPROC_BOOTSTRAP": bootstrap, **env}
+    """A ``streamproc worker`` process (its output goes to ``log_path``) for the
+    demo's own broker, which speaks PLAINTEXT: the environment's TLS/SASL
+    settings (``STREAMPROC_SECURITY_PROTOCOL``, ``STREAMPROC_SSL_*``,
+    ``STREAMPROC_SASL_*``) are not passed on. The demo's producers and alert
+    follower connect with the default, PLAINTEXT, too."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(SECURITY_ENV)}
+    environment = {**inherited, "STREAMPROC_BOOTSTRAP": bootstrap, **env}
     with open(log_path, "ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "streamproc", "worker", "--metrics-port", str(metrics_port)],

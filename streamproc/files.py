@@ -19,6 +19,7 @@ import csv
 import os
 from collections import deque
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ import orjson
 
 from streamproc.decode import DecodedRecords
 from streamproc.decode.pool import DecoderPool
+from streamproc.decode.spans import FileSpan, line_spans
 
 
 def _cell(text: str) -> Any:
@@ -141,6 +143,41 @@ def decoded_line_batches(
     min_bytes: int = 16 << 20,
     event_ids: bool = True,
 ) -> Iterator[tuple[Sequence[int], DecodedRecords]]:
+    """:func:`decoded_lines` as (line numbers, decoded records)."""
+    for batch in decoded_lines(
+        path,
+        lines_per_batch=lines_per_batch,
+        processes=processes,
+        ahead=ahead,
+        min_bytes=min_bytes,
+        event_ids=event_ids,
+    ):
+        yield batch.numbers, batch.decoded
+
+
+@dataclass(slots=True)
+class LineBatch:
+    """A run of input lines: the numbers of its non-blank lines, what they
+    decoded to, and where it is in the file (:meth:`lines` reads it again)."""
+
+    numbers: Sequence[int]
+    decoded: DecodedRecords
+    span: FileSpan
+
+    def lines(self) -> list[bytes]:
+        """The non-blank lines, read again from the file."""
+        return self.span.read()[1]
+
+
+def decoded_lines(
+    path: str | Path,
+    *,
+    lines_per_batch: int = 10_000,
+    processes: int | None = None,
+    ahead: int = 3,
+    min_bytes: int = 16 << 20,
+    event_ids: bool = True,
+) -> Iterator[LineBatch]:
     """:func:`read_line_batches` decoded by :func:`streamproc.decode.decode_batch`, in order.
 
     ``event_ids=False`` leaves the columns' ``event_ids`` empty (the detectors
@@ -148,24 +185,102 @@ def decoded_line_batches(
 
     For a file of at least ``min_bytes``, a
     :class:`~streamproc.decode.pool.DecoderPool` of ``processes`` child
-    processes (default: 2 on a machine with 2 or more CPUs, else none) decodes
-    the batches while the caller works on the previous ones (at most ``ahead``
-    batches per process are in flight, so memory stays bounded); this process
-    reads the lines and unpickles what the children send back. Smaller files
-    are decoded here (a child costs ~0.2 s to start).
+    processes (default: 2 on a machine with 2 or more CPUs, else none) reads
+    and decodes runs of lines while the caller works on the previous ones (at
+    most ``ahead`` runs per process are in flight, so memory stays bounded);
+    this process only scans for newlines (:mod:`streamproc.decode.spans`) and
+    unpickles what the children send back. Smaller files are decoded here (a
+    child costs ~0.2 s to start).
     """
     if processes is None:
         processes = 2 if (os.cpu_count() or 1) >= 2 else 0
-    size = os.path.getsize(path)
-    if processes < 1 or size < min_bytes or size == 0:
+    if processes < 1 or os.path.getsize(path) < min_bytes:
         processes = 0
-    numbers: deque[list[int]] = deque()
-
-    def batches() -> Iterator[tuple[list[bytes], list[float]]]:
-        for batch_numbers, lines in read_line_batches(path, lines_per_batch=lines_per_batch):
-            numbers.append(batch_numbers)
-            yield lines, [0.0] * len(lines)
-
     pool = DecoderPool(processes, event_ids=event_ids)
-    for decoded in pool.decode_many(batches(), ahead=ahead):
-        yield numbers.popleft(), decoded
+    spans = deque[FileSpan]()
+
+    def each_span() -> Iterator[FileSpan]:
+        for span in line_spans(path, lines_per_batch):
+            spans.append(span)
+            yield span
+
+    for numbers, decoded in pool.decode_spans(each_span(), ahead=ahead):
+        span = spans.popleft()
+        if numbers:
+            yield LineBatch(numbers, decoded, span)
+
+
+def event_lines(batch: LineBatch) -> dict[str, list[int]] | None:
+    """The input line of each valid event of ``batch``, per model, in the
+    order of the model's columns (None if they cannot be matched).
+
+    Lines are parsed again (only called for a batch that raised an alert): a
+    line without a rejection holds valid events only; in a line with some,
+    each element is validated again.
+
+    >>> import tempfile, os
+    >>> lines = [b'{"model_id": "a", "features": {}}', b'[{"model_id": "b", "features": {}},'
+    ...          b' {"features": {}}]', b'{"model_id": "a", "features": {}}']
+    >>> path = os.path.join(tempfile.mkdtemp(), "events.jsonl")
+    >>> _ = open(path, "wb").write(b"\\n".join([lines[0], b"", lines[1], lines[2]]))
+    >>> [batch] = decoded_lines(path)
+    >>> event_lines(batch)
+    {'a': [1, 4], 'b': [3]}
+    """
+    from streamproc.events.validate import validate_event
+
+    rejected: dict[int, int] = {}
+    for index, _ in batch.decoded.rejections:
+        rejected[index] = rejected.get(index, 0) + 1
+    out: dict[str, list[int]] = {}
+    for index, (number, line) in enumerate(zip(batch.numbers, batch.lines(), strict=True)):
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        elements = obj if isinstance(obj, list) else [obj]
+        bad = rejected.get(index, 0)
+        if bad >= len(elements):
+            continue
+        for element in elements:
+            if bad and validate_event(element) is not None:
+                continue
+            out.setdefault(element["model_id"], []).append(number)
+    sizes = {c.model_id: c.size for c in batch.decoded.columns}
+    if sizes != {model: len(numbers) for model, numbers in out.items()}:
+        return None
+    return out
+
+
+def sniff_json_lines(path: str | Path, *, lines: int = 5) -> str | None:
+    """Why ``path`` is not a JSON-lines file of events, or None if it may be:
+    its first ``lines`` non-empty lines are all not JSON (e.g. CSV), or it is empty.
+
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "ref.csv")
+    >>> _ = open(path, "w").write("amount,country\\n1.5,DE\\n")
+    >>> sniff_json_lines(path)[:80]
+    "the first 2 non-empty lines are not JSON (it looks like CSV with the header 'amo"
+    """
+    seen: list[bytes] = []
+    with Path(path).open("rb") as f:
+        for line in f:
+            if line.strip():
+                seen.append(line.strip())
+                if len(seen) >= lines:
+                    break
+    if not seen:
+        return "it is empty (no events to replay)"
+    for line in seen:
+        try:
+            orjson.loads(line)
+            return None
+        except orjson.JSONDecodeError:
+            pass
+    head = seen[0].decode("utf-8", "replace")[:80]
+    csv_like = "," in head and not head.startswith(("{", "["))
+    looks = f" (it looks like CSV with the header '{head}')" if csv_like else ""
+    return (
+        f"the first {len(seen)} non-empty lines are not JSON{looks}: "
+        "give a JSON-lines file of events"
+    )

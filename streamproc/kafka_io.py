@@ -3,6 +3,9 @@
 ``streamproc produce`` and ``streamproc demo`` send events with :func:`produce`;
 ``streamproc alerts`` and the demo read alerts with :func:`follow_alerts`;
 ``streamproc baseline fit --publish`` sends its baseline with :func:`send_one`.
+Each takes ``security`` (a :class:`~streamproc.kafka_security.KafkaSecurity`,
+a ``WorkerConfig``, or ``None`` for PLAINTEXT) and connects through
+:func:`~streamproc.kafka_security.client_options`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streamproc.events.alerts import Alert
+from streamproc.kafka_security import client_options, start_client
 
 
 def event_record(events: list[dict[str, Any]]) -> tuple[bytes, bytes]:
@@ -39,6 +43,7 @@ async def produce(
     per_record: int = 1,
     rate: float | None = None,
     restamp: bool = False,
+    security: Any = None,
 ) -> int:
     """Send ``events`` to ``topic``, ``per_record`` to a Kafka record
     (:func:`event_record`), at most ``rate`` events a second on average (no
@@ -46,12 +51,14 @@ async def produce(
 
     With ``restamp`` each event's ``timestamp`` is set to when it is sent.
     """
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=10)
-    await producer.start()
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=10, **client_options(security)
+    )
     sent = 0
     started = time.monotonic()
     pending: list[dict[str, Any]] = []
     try:
+        await start_client(producer)
         for event in events:
             if restamp:
                 event["timestamp"] = time.time()
@@ -76,11 +83,13 @@ async def produce(
     return sent
 
 
-async def send_one(bootstrap: str, topic: str, key: str, value: bytes) -> None:
+async def send_one(
+    bootstrap: str, topic: str, key: str, value: bytes, *, security: Any = None
+) -> None:
     """Send one record and wait until every in-sync replica has it."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **client_options(security))
     try:
+        await start_client(producer)
         await producer.send_and_wait(topic, value, key=key.encode())
     finally:
         await producer.stop()
@@ -94,17 +103,27 @@ async def follow_alerts(
     *,
     done: Callable[[float], bool],
     poll_ms: int = 500,
+    security: Any = None,
 ) -> None:
     """Read ``topic`` from its beginning (no consumer group, nothing committed):
     each alert goes to ``on_alert``, the offset of a record that is not one to
     ``on_unreadable``. Stops once ``done(idle)`` is true before a poll, ``idle``
     being the seconds of polls in a row that returned nothing.
+
+    Reads committed records only (``isolation_level="read_committed"``): the
+    same as reading everything while no producer of alerts uses transactions
+    (docs/reliability.md), and right if one ever does.
     """
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        **client_options(security),
     )
-    await consumer.start()
     try:
+        await start_client(consumer)
         idle = 0.0
         while not done(idle):
             batch = await consumer.getmany(timeout_ms=poll_ms)

@@ -26,3 +26,19 @@ def load_config(args: argparse.Namespace, **flags: Any) -> WorkerConfig:
     from streamproc.config import load_config
 
     return load_config(getattr(args, "config", None), flags=flags)
+
+
+def kafka_failure(error: BaseException, config: WorkerConfig) -> int:
+    """One line on why a one-shot command could not use Kafka; exit code 1."""
+    from streamproc.kafka_security import describe_failure
+
+    return fail(describe_failure(config.bootstrap, config, error), 1)
+
+
+def quiet_kafka_logs() -> None:
+    """A one-shot command reports a Kafka failure in one line of its own
+    (:func:`kafka_failure`): drop the clients' retry logs, which Python would
+    otherwise print to stderr, one per attempt."""
+    import logging
+
+    logging.getLogger("aiokafka").addHandler(logging.NullHandler())

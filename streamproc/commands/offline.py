@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from streamproc.commands import fail, load_config
+from streamproc.commands import fail, kafka_failure, load_config, quiet_kafka_logs
 
 
 def cmd_baseline_fit(args: argparse.Namespace) -> int:
@@ -66,9 +68,19 @@ def cmd_baseline_fit(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     if args.publish:
+        from aiokafka.errors import KafkaError
+
         from streamproc.kafka_io import send_one
 
-        asyncio.run(send_one(config.bootstrap, config.topics.baselines, args.model, payload))
+        quiet_kafka_logs()
+        try:
+            asyncio.run(
+                send_one(
+                    config.bootstrap, config.topics.baselines, args.model, payload, security=config
+                )
+            )
+        except KafkaError as exc:
+            return kafka_failure(exc, config)
         print(f"published to {config.topics.baselines} at {config.bootstrap}", file=sys.stderr)
     if not args.output and not args.publish:
         sys.stdout.buffer.write(payload + b"\n")
@@ -90,42 +102,33 @@ def _reference_events(path: str, model_id: str) -> list[dict[str, Any]]:
     return read_reference(path, model_id=model_id)
 
 
+MAX_REJECTED_SHOWN = 20  # rejected lines printed one by one; the rest are counted
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
-    from streamproc.decode.nogc import no_gc
-    from streamproc.detect.baseline import Baseline
+    """``streamproc replay``: alerts on stdout (``detected_at`` the event time of
+    the window's end, ``details.input_line`` its input line); rejected lines,
+    the summary (:mod:`.replay_summary`) and warnings on stderr. Exit 2 (one
+    line) when the input is not JSON lines or no event could be read."""
+    from streamproc.commands.replay_summary import ReplaySummary
     from streamproc.detect.monitor import Monitor
-    from streamproc.files import decoded_line_batches
 
     try:
-        config = load_config(args)
-        baselines = [Baseline.from_dict(orjson.loads(Path(p).read_bytes())) for p in args.baseline]
+        config, baselines, given = _replay_inputs(args)
     except (OSError, ValueError) as exc:
         return fail(str(exc))
     monitor = Monitor(config.detectors, overrides=config.model_overrides, baselines=baselines)
     out = sys.stdout.buffer
-    counts: Counter[str] = Counter()
+    summary = ReplaySummary()
     started = time.perf_counter()
     labels = _ReplayLabels(args.labels, config) if args.labels else None
+    counts: Counter[str] = Counter()
     try:
-        for numbers, decoded in decoded_line_batches(args.input, event_ids=labels is not None):
-            with no_gc():
-                alerts = monitor.process(decoded.columns, now=time.time())
-                if labels is not None:
-                    alerts += labels.after(decoded.columns, monitor)
-            for index, rejection in decoded.rejections:
-                counts["rejected"] += 1
-                if counts["rejected"] <= 20:
-                    print(
-                        f"{args.input}:{numbers[index]}: rejected: {rejection.detail}",
-                        file=sys.stderr,
-                    )
-            counts["events"] += decoded.events
+        for columns, alerts in replay_batches(args.input, monitor, labels, counts):
+            for model in columns:
+                summary.count(model.model_id, model.size)
             for alert in alerts:
-                counts[alert.status] += 1
-                out.write(alert.to_json() + b"\n")
-        if labels is not None:
-            for alert in labels.finish(monitor):
-                counts[alert.status] += 1
+                summary.add(alert)
                 out.write(alert.to_json() + b"\n")
     except OSError as exc:
         return fail(str(exc))
@@ -138,8 +141,140 @@ def cmd_replay(args: argparse.Namespace) -> int:
         f"{counts['rejected']} rejected",
         file=sys.stderr,
     )
+    origins = {m: _baseline_origin(m, monitor, given) for m in monitor.models}
+    firing = {m: list(monitor.models[m].policy.firing) for m in monitor.models}
+    for line in summary.lines(origins, firing):
+        print(line, file=sys.stderr)
     if labels is not None:
         print(labels.summary(), file=sys.stderr)
+    _warn_unused_baselines(args.input, given, monitor)
+    if counts["events"] == 0:
+        return fail(
+            f"--input {args.input}: no valid event could be read "
+            f"({counts['rejected']} line(s) rejected)"
+        )
+    return 0
+
+
+def _replay_inputs(args: argparse.Namespace) -> tuple[Any, list[Any], dict[str, str]]:
+    """The configuration, the ``--baseline`` files (and the path each model's
+    came from) of ``replay`` and ``report``; ``ValueError`` when ``--input`` is
+    not a JSON-lines file of events."""
+    from streamproc.detect.baseline import Baseline
+    from streamproc.files import sniff_json_lines
+
+    config = load_config(args)
+    given: dict[str, str] = {}
+    baselines = []
+    for path in args.baseline:
+        baseline = Baseline.from_dict(orjson.loads(Path(path).read_bytes()))
+        baselines.append(baseline)
+        given[baseline.model_id] = path
+    problem = sniff_json_lines(args.input)
+    if problem is not None:
+        raise ValueError(f"--input {args.input}: {problem}")
+    return config, baselines, given
+
+
+def _warn_unused_baselines(source: str, given: dict[str, str], monitor: Any) -> None:
+    unused = sorted(set(given) - set(monitor.models))
+    if unused:
+        seen = ", ".join(repr(m) for m in monitor.models) or "none"
+        print(
+            f"warning: --baseline for model(s) {', '.join(map(repr, unused))} matches no model "
+            f"in {source} (its models: {seen}); a baseline applies to its model_id only",
+            file=sys.stderr,
+        )
+
+
+def replay_batches(
+    path: str, monitor: Any, labels: _ReplayLabels | None, counts: Counter[str]
+) -> Iterator[tuple[list[Any], list[Any]]]:
+    """Run the events of a JSON-lines file through ``monitor`` (and the label
+    join): per batch its columns (one per model) and the alerts it raised; the
+    label join's last alerts come with no columns. ``counts`` gets events,
+    rejected, firing and resolved; the first 20 rejections go to stderr, then
+    how many more. An alert is detected at its window's end (replay's clock is
+    the input's) and carries the input line of that end in ``details``.
+    ``streamproc replay`` and ``streamproc report`` both run this."""
+    from streamproc.decode.nogc import no_gc
+    from streamproc.files import decoded_lines, event_lines
+
+    def counted(alerts: list[Any]) -> list[Any]:
+        alerts = [dataclasses.replace(a, detected_at=a.window_end) for a in alerts]
+        for alert in alerts:
+            counts[alert.status] += 1
+        return alerts
+
+    for batch in decoded_lines(path, event_ids=labels is not None):
+        decoded, numbers = batch.decoded, batch.numbers
+        lines_of: dict[str, list[int]] | None = None
+
+        def locate(model_id: str, index: int) -> dict[str, Any]:
+            nonlocal lines_of
+            if lines_of is None:  # parsed again only for a batch with alerts
+                lines_of = event_lines(batch) or {}  # noqa: B023
+            lines = lines_of.get(model_id)
+            return {"input_line": lines[index]} if lines and index < len(lines) else {}
+
+        with no_gc():
+            alerts = monitor.process(decoded.columns, now=time.time(), locate=locate)
+            if labels is not None:
+                alerts += labels.after(decoded.columns, monitor)
+        for index, rejection in decoded.rejections:
+            counts["rejected"] += 1
+            if counts["rejected"] <= MAX_REJECTED_SHOWN:
+                print(f"{path}:{numbers[index]}: rejected: {rejection.detail}", file=sys.stderr)
+        counts["events"] += decoded.events
+        yield decoded.columns, counted(alerts)
+    if labels is not None:
+        yield [], counted(labels.finish(monitor))
+    if counts["rejected"] > MAX_REJECTED_SHOWN:
+        print(f"... {counts['rejected'] - MAX_REJECTED_SHOWN} more rejected", file=sys.stderr)
+
+
+def _baseline_origin(model_id: str, monitor: Any, given: dict[str, str]) -> str:
+    """Where the replay's baseline of ``model_id`` came from, for the summary."""
+    model = monitor.models[model_id]
+    baseline = model.baseline
+    if model_id in given:
+        return f"given (--baseline {given[model_id]})"
+    if baseline is None:
+        need = model.settings.baseline_events
+        return f"none (a baseline is learned from the first {need} events)"
+    return f"learned from its first {baseline.events} events"
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from streamproc.detect.monitor import Monitor
+    from streamproc.report.collect import ReportCollector
+    from streamproc.report.html import render
+
+    try:
+        config, baselines, _ = _replay_inputs(args)
+    except (OSError, ValueError) as exc:
+        return fail(str(exc))
+    collector = ReportCollector(source=args.input, given={b.model_id for b in baselines})
+    monitor = Monitor(
+        config.detectors,
+        overrides=config.model_overrides,
+        baselines=baselines,
+        observer=collector,
+    )
+    labels = _ReplayLabels(args.labels, config) if args.labels else None
+    counts: Counter[str] = Counter()
+    try:
+        for columns, alerts in replay_batches(args.input, monitor, labels, counts):
+            collector.batch(columns, alerts)
+        data = collector.finish(counts, labels.summary() if labels is not None else None)
+        Path(args.output).write_text(render(data), encoding="utf-8")
+    except OSError as exc:
+        return fail(str(exc))
+    print(
+        f"report of {counts['events']} events, {len(data.models)} model(s), "
+        f"{counts['firing']} firing and {counts['resolved']} resolved alerts -> {args.output}",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Commands that run with Kafka: broker, worker, demo, produce, alerts."""
+"""Commands that run with Kafka: broker, worker, demo, produce, alerts; status (of workers)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from streamproc.commands import fail, load_config
+from streamproc.commands import fail, kafka_failure, load_config, quiet_kafka_logs
 
 # what the embedded Tansu build accepts (postgres:// and sqlite:// are not compiled in)
 STORAGE_SCHEMES = ("memory", "s3")
@@ -80,9 +80,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
+    from aiokafka.errors import KafkaError
+
     from streamproc.kafka_io import produce
     from streamproc.simulate import Scenario, generate
 
+    quiet_kafka_logs()
     try:
         config = load_config(args, bootstrap=args.bootstrap)
         topic = args.topic or config.topics.events
@@ -102,8 +105,11 @@ def cmd_produce(args: argparse.Namespace) -> int:
                 per_record=args.per_record,
                 rate=args.rate,
                 restamp=args.simulate,
+                security=config,
             )
         )
+    except KafkaError as exc:
+        return kafka_failure(exc, config)
     except (OSError, ValueError) as exc:
         return fail(str(exc))
     except KeyboardInterrupt:
@@ -123,9 +129,12 @@ def _read_raw_events(path: str) -> Iterator[dict[str, Any]]:
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
+    from aiokafka.errors import KafkaError
+
     from streamproc.events.alerts import Alert, format_alert
     from streamproc.kafka_io import follow_alerts
 
+    quiet_kafka_logs()
     try:
         config = load_config(args, bootstrap=args.bootstrap)
     except ValueError as exc:
@@ -145,8 +154,70 @@ def cmd_alerts(args: argparse.Namespace) -> int:
                 show,
                 unreadable,
                 done=lambda idle: not args.follow and idle >= args.idle,
+                security=config,
             )
         )
+    except KafkaError as exc:
+        return kafka_failure(exc, config)
     except KeyboardInterrupt:
         return 0
+    return 0
+
+
+DEFAULT_STATUS_URL = "http://localhost:9108"
+
+
+def fetch_status(url: str, timeout: float) -> dict[str, Any]:
+    """A worker's ``/status`` document; ``url`` is its metrics address (``/status`` is added)."""
+    import urllib.error
+    import urllib.request
+
+    address = url.rstrip("/") if "://" in url else f"http://{url.rstrip('/')}"
+    if not address.endswith("/status"):
+        address += "/status"
+    try:
+        with urllib.request.urlopen(address, timeout=timeout) as response:
+            doc = orjson.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        raise OSError(
+            f"{address}: HTTP {exc.code} (is this a streamproc worker's metrics port?)"
+        ) from None
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise OSError(f"{address}: not reachable ({reason})") from None
+    except orjson.JSONDecodeError:
+        raise OSError(f"{address}: the answer is not JSON (not a streamproc worker?)") from None
+    except ValueError as exc:  # a malformed URL
+        raise OSError(f"{url}: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("schema") != "status.v1":
+        raise OSError(f"{address}: not a streamproc status document")
+    return doc
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from streamproc.stream.status import format_status
+
+    urls = args.worker or [DEFAULT_STATUS_URL]
+    answers: list[tuple[str, dict[str, Any]]] = []
+    missing: list[str] = []
+    for url in urls:
+        try:
+            answers.append((url, fetch_status(url, args.timeout)))
+        except OSError as exc:
+            missing.append(str(exc))
+    if args.json:
+        out = [{"url": url, "status": doc} for url, doc in answers]
+        out += [{"error": why} for why in missing]
+        sys.stdout.buffer.write(orjson.dumps(out, option=orjson.OPT_INDENT_2) + b"\n")
+    elif answers:
+        print("\n\n".join(format_status(url, doc) for url, doc in answers))
+    if not answers:
+        for why in missing:
+            fail(why, 1)
+        return 1
+    if missing:
+        print(
+            f"{len(answers)} of {len(urls)} workers answered; not answering: " + "; ".join(missing),
+            file=sys.stderr,
+        )
     return 0

@@ -6,7 +6,8 @@ to read, so a child can have its next batch queued while it decodes, and its
 reply waits for the worker without holding the child up. Elsewhere the bytes
 go through the pipe itself, and a child gets a batch only when idle.
 
->>> unpack_batch(pack_batch([b"ab", None, b"c"], [1.0, 2.0, 3.0]))
+>>> import pickle
+>>> unpack_batch(pickle.loads(pack_batch([b"ab", None, b"c"], [1.0, 2.0, 3.0])))
 ([b'ab', None, b'c'], [1.0, 2.0, 3.0])
 """
 
@@ -100,9 +101,11 @@ def pack_batch(values: Sequence[bytes | None], timestamps: Sequence[float]) -> b
     return pickle.dumps((lengths, times, data), protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def unpack_batch(message: bytes) -> tuple[list[bytes | None], list[float]]:
-    """The values and times packed by :func:`pack_batch`."""
-    lengths, times, data = pickle.loads(message)
+def unpack_batch(
+    packed: tuple[np.ndarray, np.ndarray, bytes],
+) -> tuple[list[bytes | None], list[float]]:
+    """The values and times packed by :func:`pack_batch` (once unpickled)."""
+    lengths, times, data = packed
     ends = np.cumsum(np.maximum(lengths, 0)).tolist()
     values: list[bytes | None] = [
         data[start:end] for start, end in zip([0, *ends[:-1]], ends, strict=True)

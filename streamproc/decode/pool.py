@@ -38,32 +38,45 @@ from streamproc.decode import decode_batch
 from streamproc.decode.batch import DecodedRecords
 from streamproc.decode.ipc import MEMFD as _MEMFD
 from streamproc.decode.ipc import pack_batch, receive, send, share_strings, unpack_batch
+from streamproc.decode.spans import FileSpan
 
 log = logging.getLogger(__name__)
 
-Batch = tuple[Sequence[bytes | None], Sequence[float]]
+Spanned = tuple[Sequence[int], DecodedRecords]  # line numbers, and what they decode to
 
 
 def _child(conn: Connection, memfd: bool, event_ids: bool, parent: int | None = None) -> None:
-    """A decoder process: batches in, decoded batches out, until the worker is gone."""
+    """A decoder process: jobs in, decoded batches out, until the worker is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the worker, which stops us
     die_with_parent(signal.SIGKILL, parent)  # even in the middle of a batch
     send(conn, b"ready", memfd)
     while True:
         try:
-            values, timestamps = unpack_batch(receive(conn, memfd))
+            job = pickle.loads(receive(conn, memfd))
+            if not isinstance(job, FileSpan):
+                job = unpack_batch(job)
         except (EOFError, OSError):
             return  # the worker closed the pipe, or died (even SIGKILLed)
         try:
-            decoded = _kept(decode_batch(values, timestamps), event_ids)
-            share_strings(decoded)  # pickle then sends each distinct string once
-            reply: tuple[bool, Any] = (True, decoded)
+            result = _run(job, event_ids)
+            share_strings(result if isinstance(result, DecodedRecords) else result[1])
+            reply: tuple[bool, Any] = (True, result)  # pickle sends each distinct string once
         except Exception as exc:  # noqa: BLE001 - the worker decides what to do
             reply = (False, f"{type(exc).__name__}: {exc}")
         try:
             send(conn, pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL), memfd)
         except OSError:
             return
+
+
+def _run(job: Any, event_ids: bool) -> Any:
+    """Decode one job: a batch ``(values, timestamps)`` gives its decoded
+    records; a :class:`FileSpan` gives its line numbers and their decoded records."""
+    if isinstance(job, FileSpan):
+        numbers, lines = job.read()
+        return numbers, _kept(decode_batch(lines, [0.0] * len(lines)), event_ids)
+    values, timestamps = job
+    return _kept(decode_batch(values, timestamps), event_ids)
 
 
 def _kept(decoded: DecodedRecords, event_ids: bool) -> DecodedRecords:
@@ -82,7 +95,7 @@ class _Decoder:
     process: BaseProcess
     conn: Connection
     ready: bool = False
-    queued: deque[asyncio.Future[DecodedRecords]] = field(default_factory=deque)  # in order
+    queued: deque[asyncio.Future[Any]] = field(default_factory=deque)  # in order
 
 
 class DecoderPool:
@@ -103,7 +116,7 @@ class DecoderPool:
             raise ValueError(f"decoder processes must be >= 0, not {processes}")
         self.processes = processes
         self._decoders: list[_Decoder] = []
-        self._waiting: deque[tuple[bytes, asyncio.Future[DecodedRecords]]] = deque()
+        self._waiting: deque[tuple[bytes, asyncio.Future[Any]]] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._memfd = _MEMFD
         self._event_ids = event_ids
@@ -159,33 +172,46 @@ class DecoderPool:
         The result has no event ids unless the pool keeps them (``event_ids``).
         """
         if not self._decoders or not values:  # (an empty batch: the worker's polls of labels only)
-            return _ready(_kept(decode_batch(values, timestamps), self._event_ids))
-        assert self._loop is not None
-        future: asyncio.Future[DecodedRecords] = self._loop.create_future()
-        self._waiting.append((pack_batch(values, timestamps), future))
-        self._dispatch()
-        return self._result(future, values, timestamps)
+            return _ready(_run((values, timestamps), self._event_ids))
+        return self._submit(pack_batch(values, timestamps), (values, timestamps))
 
-    def decode_many(self, batches: Iterable[Batch], *, ahead: int = 3) -> Iterator[DecodedRecords]:
-        """Decode ``(values, timestamps)`` batches in order, for a caller without an
-        event loop (replay): at most ``ahead`` batches per child are in flight,
+    def decode_span(self, span: FileSpan) -> Coroutine[Any, Any, Spanned]:
+        """Like :meth:`decode`, for the lines of a run of a file, which the child
+        reads itself: their line numbers and what they decode to."""
+        if not self._decoders:
+            return _ready(_run(span, self._event_ids))
+        return self._submit(pickle.dumps(span, protocol=pickle.HIGHEST_PROTOCOL), span)
+
+    def _submit(self, message: bytes, job: Any) -> Coroutine[Any, Any, Any]:
+        assert self._loop is not None
+        future: asyncio.Future[Any] = self._loop.create_future()
+        self._waiting.append((message, future))
+        self._dispatch()
+        return self._result(future, job)
+
+    def decode_spans(self, spans: Iterable[FileSpan], *, ahead: int = 3) -> Iterator[Spanned]:
+        """:meth:`decode_span` of each span, in order, for a caller without an
+        event loop (replay): at most ``ahead`` spans per child are in flight,
         so memory stays bounded. Starts the children on a private event loop and
         stops them at the end; the pool must not be started already.
 
-        >>> batch = ([b'{"model_id": "m", "features": {}}'], [0.0])
-        >>> [d.events for d in DecoderPool(0).decode_many([batch, batch])]
-        [1, 1]
+        >>> from streamproc.decode.spans import line_spans
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "events.jsonl")
+        >>> _ = open(path, "wb").write(b'{"model_id": "m", "features": {}}\\n' * 3)
+        >>> [d.events for _, d in DecoderPool(0).decode_spans(line_spans(path, 2))]
+        [2, 1]
         """
         loop = asyncio.new_event_loop()
-        pending: deque[Coroutine[Any, Any, DecodedRecords]] = deque()
+        pending: deque[Coroutine[Any, Any, Spanned]] = deque()
 
         async def start() -> None:
             self.start()
 
         try:
             loop.run_until_complete(start())
-            for values, timestamps in batches:
-                pending.append(self.decode(values, timestamps))
+            for span in spans:
+                pending.append(self.decode_span(span))
                 if len(pending) > ahead * max(1, self.processes):
                     yield loop.run_until_complete(pending.popleft())
             while pending:
@@ -196,16 +222,11 @@ class DecoderPool:
             self.close()
             loop.close()
 
-    async def _result(
-        self,
-        future: asyncio.Future[DecodedRecords],
-        values: Sequence[bytes | None],
-        timestamps: Sequence[float],
-    ) -> DecodedRecords:
+    async def _result(self, future: asyncio.Future[Any], job: Any) -> Any:
         try:
             return await future
         except BrokenProcessPool:
-            return _kept(decode_batch(values, timestamps), self._event_ids)
+            return _run(job, self._event_ids)
 
     def _dispatch(self) -> None:
         """Give waiting batches to the children with the fewest batches queued."""
@@ -276,5 +297,5 @@ class DecoderPool:
         self._dispatch()
 
 
-async def _ready(decoded: DecodedRecords) -> DecodedRecords:
-    return decoded
+async def _ready(result: Any) -> Any:
+    return result

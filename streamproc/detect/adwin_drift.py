@@ -15,10 +15,11 @@ learned (:mod:`.learn`) are skipped.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
-from streamproc.detect import messages
+from streamproc.detect import messages, moved
 from streamproc.detect.adwin import BlockAdwin, adwin_delta, update_rows
 from streamproc.detect.baseline import Baseline
 from streamproc.detect.columns import numeric_view
@@ -176,6 +177,7 @@ class AdwinStreams:
         """Feed a chunk (``matrix``: its stacked numeric block, a row per name in
         ``rows``, or None); a finding per stream that changed."""
         rows = rows if matrix is not None else {}
+        raw_matrix = matrix
         phase = None
         if self._tables:
             phase = phase_of(chunk.timestamps, len(next(iter(self._tables.values()))[0]))
@@ -218,23 +220,62 @@ class AdwinStreams:
             scale = profile.std if isinstance(profile, NumericProfile) and profile.std > 0 else 0.0
             before, after = change.mean_before, change.mean_after
             value = abs(after - before) / scale if scale else abs(after - before)
-            if self.phased:  # fed in sd of the phase: shown in the feature's units
+            if self.phased:  # fed in sd of the phase
                 value = abs(after - before)
-                centre = profile.mean if isinstance(profile, NumericProfile) else 0.0
-                before, after = centre + (scale or 1.0) * before, centre + (scale or 1.0) * after
                 scale = 1.0
             if scale and value < self.settings.adwin_min_shift:
                 continue  # significant, but too small to matter (see Settings)
+            before, after = self._means(key, change, chunk, raw_matrix, rows, phase)
+            if not scale and not math.isnan(after):  # no sd: the shift in the stream's unit
+                value = abs(after - before)
+            unit = _unit(key)
             message = messages.adwin_change(
                 _subject(key),
                 before,
                 after,
                 value,
-                " sd" if scale else "",
+                " sd" if scale else (f" {unit}" if unit == "ms" else ""),
                 change.values_seen,
+                unit=unit if unit == "ms" else "",
             )
-            findings.append(self._finding((*key, "adwin"), value, message))
+            # value and threshold in one unit: the shift in sd against the
+            # effect-size floor, or (no sd to scale by) in the stream's unit against 0
+            threshold = self._threshold(key)
+            details = moved.adwin_details(before, after, unit, change.values_seen)
+            findings.append(self._finding((*key, "adwin"), value, message, threshold, details))
         return findings
+
+    def _means(
+        self,
+        key: Stream,
+        change: Any,
+        chunk: EventColumns,
+        matrix: np.ndarray | None,
+        rows: dict[str, int],
+        phase: np.ndarray | None,
+    ) -> tuple[float, float]:
+        """The means before and after a change in the stream's own unit: before,
+        ADWIN's (unstandardized by the phase of the chunk's last event); after,
+        the mean of the chunk's latest ``clock`` blocks of raw values (ADWIN's
+        own is of clipped standardized values, so it understates a big jump)."""
+        signal, feature = key
+        if signal == "feature":
+            row = rows.get(feature)  # type: ignore[arg-type]
+            if row is not None and matrix is not None:
+                raw = matrix[row]
+            else:
+                raw = numeric_view(chunk.features[feature]).numbers  # type: ignore[index]
+        else:
+            raw = chunk.prediction_scores if signal == "prediction" else chunk.latency_ms
+        tail = np.asarray(raw[-self.settings.adwin_block * self.settings.adwin_clock :], float)
+        tail = tail[~np.isnan(tail)]
+        after = float(tail.mean()) if tail.size else math.nan
+        before = change.mean_before
+        if phase is not None and key in self._tables:
+            centre, scale = self._tables[key]
+            last = int(phase[-1])
+            before = float(centre[last] + scale[last] * before)
+        return before, after
 
     def quiet(self, firing: dict[Key, str]) -> list[Finding]:
         """At the end of a window: "no change" for each firing ADWIN alert (it
@@ -247,20 +288,50 @@ class AdwinStreams:
                 # they differ only for a feature named "" (kept byte-identical)
                 subject = messages.feature(feature) if feature else signal
                 message = messages.adwin_quiet(subject, windows)
-                findings.append(self._finding((signal, feature, detector), 0.0, message))
+                key = (signal, feature, detector)
+                findings.append(
+                    self._finding(key, 0.0, message, self._threshold((signal, feature)))
+                )
         return findings
 
-    def _finding(self, key: Key, value: float, message: str) -> Finding:
+    def _threshold(self, key: Stream) -> float:
+        """A stream's ``threshold``: ``adwin_min_shift`` (sd) where its shifts
+        are measured in sd (a phased baseline, or a profile with an sd), else
+        0 (its unit)."""
+        profile = self._profile(key) if key in self.detectors else None
+        scaled = self.phased or (isinstance(profile, NumericProfile) and profile.std > 0)
+        return self.settings.adwin_min_shift if scaled else 0.0
+
+    def _finding(
+        self,
+        key: Key,
+        value: float,
+        message: str,
+        threshold: float,
+        details: dict[str, Any] | None = None,
+    ) -> Finding:
+        """A change (``value`` the shift, above ``threshold``) or a quiet window
+        (value 0: clean, below ``delta``)."""
         quiet = self.settings.adwin_quiet_windows
         return Finding.of(
             key,
             value,
-            self.delta,
+            threshold,
             self.delta,
             severity="warning",
             message=message,
             resolve_after=quiet,
+            details=details,
         )
+
+
+def _unit(key: Stream) -> str:
+    """The unit of a stream's means in an ADWIN alert: latency in ``ms``, the
+    prediction a ``score``, a feature its own (``value``)."""
+    signal, _ = key
+    if signal == "latency":
+        return "ms"
+    return "score" if signal == "prediction" else "value"
 
 
 def _subject(key: Stream) -> str:

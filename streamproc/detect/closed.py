@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -38,9 +39,10 @@ class FeatureCounts:
 class FeatureStats:
     """What the last judged window said about one feature (for metrics)."""
 
-    psi: float
+    psi: float  # NaN: too few values for a PSI (e.g. the feature was absent)
     psi_threshold: float
     null_ratio: float
+    present: int = -1  # events of the window that carried the feature (-1: not counted)
 
 
 @dataclass(slots=True)
@@ -84,6 +86,8 @@ class ClosedWindow:
     error_dispersion: float = 1.0
     estimate: np.ndarray | None = None  # ScoreCalibration.sums (label-free performance estimate)
     overflow: int = 0  # feature names past the caps (not tracked), see WindowCounts.add
+    prediction_counts: np.ndarray | None = None  # the prediction's bin counts (its PSI's)
+    new_samples: dict[str, list[Any]] | None = None  # first values of new features (.rename)
 
     def matters(self, key: Key, value: float, threshold: float) -> bool:
         """Whether a finding can change the alert state: it breaches, or its key
@@ -99,6 +103,7 @@ class ClosedWindow:
         message: str,
         *,
         baseline: float = 0.0,
+        details: dict[str, Any] | None = None,
     ) -> Finding:
         """A level finding: it resolves once ``value`` is back below ``baseline``
         plus ``resolve_ratio`` of the way to ``threshold``, for ``resolve_windows``."""
@@ -112,6 +117,7 @@ class ClosedWindow:
             severity=severity,
             message=message,
             resolve_after=s.resolve_windows,
+            details=details,
         )
 
     def in_order(self, findings: list[Finding]) -> list[Finding]:

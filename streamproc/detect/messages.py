@@ -11,6 +11,8 @@ A detector passes its numbers here and puts the text in its
 
 from __future__ import annotations
 
+from typing import Any
+
 PREDICTION = "the prediction"  # the subject of the prediction's PSI
 
 _SCHEMA_PROBLEMS = {
@@ -25,11 +27,39 @@ def feature(name: str) -> str:
     return f"feature '{name}'"
 
 
-def psi(subject: str, value: float, threshold: float, events: int) -> str:
-    """A PSI alert; ``subject`` is :func:`feature` or :data:`PREDICTION`."""
-    return (
+def psi(
+    subject: str,
+    value: float,
+    threshold: float,
+    events: int,
+    moved: list[dict[str, Any]] | None = None,
+) -> str:
+    """A PSI alert; ``subject`` is :func:`feature` or :data:`PREDICTION`;
+    ``moved`` the bins that moved most (:func:`streamproc.detect.moved.top_moves`).
+
+    >>> psi(feature("c"), 4.0, 0.1, 500, [{"bin": "US", "baseline": 0.5, "window": 0.0}])[-40:]
+    'ast 500 events; moved most: US 50% -> 0%'
+    """
+    text = (
         f"PSI of {subject} is {value:.2f} (threshold {threshold:.2f}) over the last {events} events"
     )
+    if moved:
+        shares = ", ".join(
+            f"{m['bin']} {_share(m['baseline'])} -> {_share(m['window'])}" for m in moved
+        )
+        text += f"; moved most: {shares}"
+    return text
+
+
+def _share(share: float) -> str:
+    """A share as a percentage, with a decimal below 10 %.
+
+    >>> _share(0.5), _share(0.0312), _share(0.0)
+    ('50%', '3.1%', '0%')
+    """
+    if share == 0 or share >= 0.1:
+        return f"{share:.0%}"
+    return f"{share:.1%}"
 
 
 def null_rate(name: str, ratio: float, baseline: float, threshold: float, events: int) -> str:
@@ -59,14 +89,30 @@ def feature_overflow(names: int, cap: int, events: int) -> str:
     )
 
 
-def schema(name: str, problem: str, share: float, events: int) -> str:
-    """A schema alert; ``problem`` is ``missing``, ``new`` or ``type``.
+def schema(
+    name: str, problem: str, share: float, events: int, expected: str = "", seen: str = ""
+) -> str:
+    """A schema alert; ``problem`` is ``missing``, ``new`` or ``type``; for
+    ``type``, the ``expected`` and ``seen`` value types.
 
-    >>> schema("age", "type", 0.5, 200)
-    "feature 'age' has values of the wrong type in 50% of the last 200 events"
+    >>> schema("age", "type", 0.5, 200, "number", "string or boolean")[:80]
+    "feature 'age' has values of the wrong type (expected number, got string or boole"
+    """
+    what = _SCHEMA_PROBLEMS[problem]
+    if problem == "type" and expected:
+        what += f" (expected {expected}, got {seen})"
+    return f"feature '{name}' {what} in {share:.0%} of the last {events} events"
+
+
+def likely_rename(missing: str, new: str, share: float, events: int) -> str:
+    """A missing feature and a new one with the same profile: a likely rename.
+
+    >>> likely_rename("country", "country_code", 1.0, 500)[-40:]
+    '% of the last 500 events: likely renamed'
     """
     return (
-        f"feature '{name}' {_SCHEMA_PROBLEMS[problem]} in {share:.0%} of the last {events} events"
+        f"feature '{missing}' is missing and '{new}' is new with a similar profile "
+        f"in {share:.0%} of the last {events} events: likely renamed"
     )
 
 
@@ -131,16 +177,27 @@ def error_rate(rate: float, baseline: float, threshold: float, events: int) -> s
 
 
 def adwin_change(
-    subject: str, before: float, after: float, value: float, unit: str, values_seen: int
+    subject: str,
+    before: float,
+    after: float,
+    value: float,
+    shift_unit: str,
+    values_seen: int,
+    *,
+    unit: str = "",
 ) -> str:
-    """An ADWIN change of mean; ``unit`` is ``" sd"`` when ``value`` is standardized.
+    """An ADWIN change of mean; ``shift_unit`` is ``" sd"`` when ``value`` is
+    standardized, ``unit`` the unit of the means (``ms`` for latency).
 
-    >>> adwin_change("latency", 12.0, 30.5, 18.5, "", 4000)
-    'ADWIN detected a change in the mean of latency: 12 -> 30.5 (18.50) after 4000 values'
+    >>> adwin_change("latency", 15.0, 150.0, 2.5, " sd", 4000, unit="ms")
+    'ADWIN detected a change in the mean of latency: 15 -> 150 ms (2.50 sd) after 4000 values'
+    >>> adwin_change("feature 'x'", 1.0, 2.0, 0.5, " sd", 4000)
+    "ADWIN detected a change in the mean of feature 'x': 1 -> 2 (0.50 sd) after 4000 values"
     """
+    means = f"{before:.4g} -> {after:.4g}" + (f" {unit}" if unit else "")
     return (
         f"ADWIN detected a change in the mean of {subject}: "
-        f"{before:.4g} -> {after:.4g} ({value:.2f}{unit}) after {values_seen} values"
+        f"{means} ({value:.2f}{shift_unit}) after {values_seen} values"
     )
 
 

@@ -22,18 +22,19 @@ and ``streamproc replay`` both drive :meth:`Monitor.process`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol, TypeAlias
 
 import numpy as np
 
 from streamproc.detect.adwin_drift import AdwinStreams
 from streamproc.detect.baseline import Baseline
 from streamproc.detect.calibrate import MIN_WINDOWS
-from streamproc.detect.closed import WindowReport
+from streamproc.detect.closed import ClosedWindow, WindowReport
 from streamproc.detect.detector import WINDOW_DETECTORS
 from streamproc.detect.learn import PhaseLearner
 from streamproc.detect.performance_drift import RealizedPerformance
@@ -44,6 +45,21 @@ from streamproc.events.alerts import Alert
 from streamproc.events.columns import EventColumns
 from streamproc.events.labels import LabelledPredictions
 from streamproc.events.shapes import MISSING
+
+Locate: TypeAlias = Callable[[int], dict[str, Any]]  # index in a batch -> extra details
+
+
+class WindowObserver(Protocol):
+    """Sees every judged window of a model (``streamproc report`` records them).
+
+    Called after the detectors; it must not change what it is given.
+    """
+
+    def window(self, model_id: str, closed: ClosedWindow) -> None:
+        """An event window was closed and judged."""
+
+    def performance(self, model_id: str, finding: Finding, window: Window) -> None:
+        """A realized-performance finding (one per labelled window, and ADWIN's)."""
 
 
 class ModelMonitor:
@@ -66,8 +82,11 @@ class ModelMonitor:
         baseline: Baseline | None = None,
         *,
         policy: AlertPolicy | None = None,
+        observer: WindowObserver | None = None,
     ):
         self.model_id = model_id
+        self.observer = observer
+        self.windows_judged = 0
         self.settings = settings
         self.policy = policy or AlertPolicy(model_id)
         self.model_version = "unknown"
@@ -113,11 +132,16 @@ class ModelMonitor:
         self._learning.clear()
         self._learned = 0
 
-    def update(self, batch: EventColumns, *, now: float) -> list[Alert]:
+    def update(
+        self, batch: EventColumns, *, now: float, locate: Locate | None = None
+    ) -> list[Alert]:
         """Take a batch of this model's events; return the alerts it causes.
 
         Each chunk that fits the current window is counted into it and fed to
-        the ADWINs; a window that is due is closed and judged.
+        the ADWINs; a window that is due is closed and judged. ``locate``
+        (replay): given the index in ``batch`` of the last event of the chunk
+        an alert was found at, what to add to the alert's ``details`` (e.g.
+        its input line).
         """
         if batch.size == 0:
             return []
@@ -137,10 +161,15 @@ class ModelMonitor:
             if self._phases is not None:
                 window, adwins = self._learn_phases(chunk, window, adwins)
             matrix = window.add(chunk)
+            found: list[Alert] = []
             if changes := adwins.feed(chunk, matrix, window.block.rows):
-                alerts += self._observe(changes, window.span(), now)
+                found += self._observe(changes, window.span(), now)
             if window.due():
-                alerts += self._close_window(window, adwins, now)
+                found += self._close_window(window, adwins, now)
+            if found and locate is not None:
+                extra = locate(stop - 1)
+                found = [a.with_details(extra) for a in found] if extra else found
+            alerts += found
             start = stop
         return alerts
 
@@ -155,6 +184,8 @@ class ModelMonitor:
             performance = self.performance = RealizedPerformance(reference, self.settings)
         alerts: list[Alert] = []
         for finding, window in performance.update(batch, self.policy.is_open):
+            if self.observer is not None:
+                self.observer.performance(self.model_id, finding, window)
             alerts += self.policy.observe(
                 finding, window, model_version=self.model_version, now=now
             )
@@ -219,6 +250,9 @@ class ModelMonitor:
         """Judge the window by each detector; then ADWIN's alerts count a quiet window."""
         closed = window.close(self.policy.is_open)
         self.latest = closed.report()
+        self.windows_judged += 1
+        if self.observer is not None:
+            self.observer.window(self.model_id, closed)
         findings = closed.in_order([f for d in WINDOW_DETECTORS for f in d.judge(closed)])
         alerts = self._observe(findings, closed.window, now)
         return alerts + self._observe(adwins.quiet(self.policy.firing), closed.window, now)
@@ -245,7 +279,9 @@ class Monitor:
         overrides: dict[str, dict[str, Any]] | None = None,
         baselines: Iterable[Baseline] = (),
         max_models: int | None = None,
+        observer: WindowObserver | None = None,
     ) -> None:
+        self.observer = observer  # given to every model's monitor
         self.settings = settings or Settings()
         self.overrides = overrides or {}
         self.models: dict[str, ModelMonitor] = {}
@@ -264,7 +300,13 @@ class Monitor:
         if monitor is None:
             settings = self.settings.for_model(model_id, self.overrides)
             policy = self._dormant.pop(model_id, None)
-            monitor = ModelMonitor(model_id, settings, self._baselines.get(model_id), policy=policy)
+            monitor = ModelMonitor(
+                model_id,
+                settings,
+                self._baselines.get(model_id),
+                policy=policy,
+                observer=self.observer,
+            )
             self.models[model_id] = monitor
         return monitor
 
@@ -313,15 +355,26 @@ class Monitor:
         if baseline.model_id in self.models:
             self.models[baseline.model_id].set_baseline(baseline)
 
-    def process(self, batches: Iterable[EventColumns], *, now: float) -> list[Alert]:
-        """Run every model's batch through its monitor; return all alerts."""
+    def process(
+        self,
+        batches: Iterable[EventColumns],
+        *,
+        now: float,
+        locate: Callable[[str, int], dict[str, Any]] | None = None,
+    ) -> list[Alert]:
+        """Run every model's batch through its monitor; return all alerts.
+
+        ``locate(model_id, index)``: see :meth:`ModelMonitor.update`."""
         alerts: list[Alert] = []
         cap = self.max_models
         for batch in batches:
             if cap is not None and batch.model_id not in self.models and len(self.models) >= cap:
                 self.untracked_events += batch.size  # a model past the cap: counted only
                 continue
-            alerts += self.model(batch.model_id).update(batch, now=now)
+            where = None
+            if locate is not None:
+                where = functools.partial(locate, batch.model_id)
+            alerts += self.model(batch.model_id).update(batch, now=now, locate=where)
         return alerts
 
     def process_labels(self, batches: list[LabelledPredictions], *, now: float) -> list[Alert]:
@@ -331,6 +384,7 @@ class Monitor:
         for batch in batches:
             alerts += self.model(batch.model_id).update_labels(batch, now=now)
         return alerts
+
 
 def _tracked(columns: EventColumns, s: Settings) -> EventColumns:
     """The features of learning events worth a learned baseline: present in at

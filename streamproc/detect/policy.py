@@ -30,7 +30,7 @@ owner of a model) neither fires an open episode again nor loses its resolve.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from streamproc.detect import messages
 from streamproc.events.alerts import Alert, alert_id
@@ -61,6 +61,7 @@ class Finding:
     message: str
     resolve_after: int = 2
     below: bool = False  # a level where lower is worse (accuracy): breaches below threshold
+    details: dict[str, Any] | None = None  # what moved (the alert's ``details``)
 
     @classmethod
     def of(
@@ -74,6 +75,7 @@ class Finding:
         message: str,
         resolve_after: int,
         below: bool = False,
+        details: dict[str, Any] | None = None,
     ) -> Finding:
         """The finding of ``key`` = (signal, feature, detector); ``below``: it
         breaches when ``value`` is below ``threshold`` and is clean above
@@ -90,6 +92,7 @@ class Finding:
             message,
             resolve_after,
             below,
+            details,
         )
 
     @property
@@ -114,6 +117,7 @@ class _Episode:
     alert_id: str
     severity: str
     clean_windows: int = 0
+    since: float = 0.0  # event time (end) of the window that opened it
 
 
 class AlertPolicy:
@@ -129,6 +133,11 @@ class AlertPolicy:
     def firing(self) -> dict[Key, str]:
         """Open episodes: key -> severity."""
         return {key: ep.severity for key, ep in self._open.items()}
+
+    @property
+    def open_since(self) -> dict[Key, float]:
+        """Open episodes: key -> event time (window end) at which each fired."""
+        return {key: ep.since for key, ep in self._open.items()}
 
     def is_open(self, key: Key) -> bool:
         """Whether ``key`` has an open episode (else only a breach changes anything)."""
@@ -149,7 +158,9 @@ class AlertPolicy:
         """
         key = (alert.signal, alert.feature, alert.detector)
         if alert.status == "firing":
-            self._open.setdefault(key, _Episode(alert.alert_id, alert.severity))
+            self._open.setdefault(
+                key, _Episode(alert.alert_id, alert.severity, since=alert.window_end)
+            )
         elif key in self._open and self._open[key].alert_id == alert.alert_id:
             del self._open[key]
 
@@ -170,6 +181,7 @@ class AlertPolicy:
                     f"{window.end:.3f}",
                 ),
                 finding.severity,
+                since=window.end,
             )
             self._open[finding.key] = episode
             return [self._alert("firing", finding, episode, window, model_version, now)]
@@ -207,4 +219,5 @@ class AlertPolicy:
             window_events=window.events,
             detected_at=now,
             message=finding.message if status == "firing" else messages.resolved(finding.message),
+            details=finding.details,
         )

@@ -38,6 +38,7 @@ from streamproc.detect.policy import Key, Window
 from streamproc.detect.prediction import PredictionCounts
 from streamproc.detect.profiles import NumericProfile, Profile
 from streamproc.detect.psi import psi_threshold
+from streamproc.detect.rename import sample_new
 from streamproc.detect.settings import Settings
 from streamproc.events.columns import EventColumns
 from streamproc.events.shapes import MISSING
@@ -53,6 +54,7 @@ class _WindowState:
     errors: int = 0
     features: dict[str, FeatureCounts] = field(default_factory=dict)
     new_features: dict[str, int] = field(default_factory=dict)
+    new_samples: dict[str, list[Any]] = field(default_factory=dict)  # see .rename
     overflow: int = 0  # feature names past max_features (here) or MAX_BATCH_FEATURES (decoding)
     prediction: np.ndarray | None = None
     numeric: np.ndarray | None = None  # bin counts of the numeric block, see _NumericBlock
@@ -174,6 +176,7 @@ class WindowCounts:
                     )
                     if present:  # a column of absences (a slice of a batch) is no feature
                         w.new_features[name] = w.new_features.get(name, 0) + present
+                        sample_new(w.new_samples, name, column)
                 else:  # past the cap of tracked names: one overflow bucket
                     w.overflow += 1
                 continue
@@ -293,7 +296,7 @@ class WindowCounts:
             state = states[i]
             if state is None:  # the feature never appeared in this window
                 state = FeatureCounts(self.plan.zeros[i], missing=n)
-            stats = FeatureStats(psis[i], thresholds[i], state.nulls / n)
+            stats = FeatureStats(psis[i], thresholds[i], state.nulls / n, n - state.missing)
             null_dispersion = calibration.null_rate.get(name, 1.0)
             features.append(
                 JudgedFeature(name, profile, state, stats, null_rates[i], null_dispersion)
@@ -306,6 +309,7 @@ class WindowCounts:
             alpha=alpha,
             features=features,
             new_features=w.new_features,
+            new_samples=w.new_samples,
             overflow=w.overflow,
             errors=w.errors,
             prediction_psi=psis[-1] if predicted else None,
@@ -315,4 +319,5 @@ class WindowCounts:
             error_rate=error_rate,
             error_dispersion=calibration.error_rate,
             estimate=w.estimate,
+            prediction_counts=w.prediction if predicted else None,
         )

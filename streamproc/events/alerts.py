@@ -1,7 +1,8 @@
-"""The alert event (v1, see CONTRACT.md) and its one-line presentation."""
+"""The alert event (v1, see docs/contract.md) and its one-line presentation."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,9 +43,10 @@ class Alert:
     window_events: int
     detected_at: float
     message: str
+    details: dict[str, Any] | None = None  # optional: what moved (docs/contract.md)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "alert_id": self.alert_id,
             "status": self.status,
             "severity": self.severity,
@@ -63,6 +65,19 @@ class Alert:
             "detected_at": self.detected_at,
             "message": self.message,
         }
+        if self.details is not None:  # additive: an alert without details is as before
+            out["details"] = self.details
+        return out
+
+    def with_details(self, extra: dict[str, Any]) -> Alert:
+        """This alert with ``extra`` added to its ``details``.
+
+        >>> a = Alert("id", "firing", "warning", "m", "v", "feature", "x", "psi", 0.3, 0.1,
+        ...           0.0, 60.0, 1000, 61.0, "PSI", {"moved": []})
+        >>> a.with_details({"input_line": 7}).details
+        {'moved': [], 'input_line': 7}
+        """
+        return dataclasses.replace(self, details={**(self.details or {}), **extra})
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.to_dict())
@@ -86,6 +101,7 @@ class Alert:
             window_events=int(window.get("events", 0)),
             detected_at=float(data.get("detected_at", 0.0)),
             message=data.get("message", ""),
+            details=data.get("details") if isinstance(data.get("details"), dict) else None,
         )
 
 

@@ -8,7 +8,8 @@ batches. Endpoints on ``metrics_port``:
 - ``/health``: 200 while the worker process is alive (the web server answers);
 - ``/ready``: 200 while partitions are assigned, the baselines and alerts topics
   are read to their end and the brokers answer (stream/health.py); else 503
-  with a JSON body whose ``not_ready`` lists why.
+  with a JSON body whose ``not_ready`` lists why;
+- ``/status``: what the worker monitors (stream/status.py; ``streamproc status``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import faust
 from faust.web import Request, Response, View
 
 from streamproc.config import WorkerConfig
+from streamproc.kafka_security import faust_credentials
 from streamproc.stream.ingest import IngestService
 from streamproc.stream.stopping import Worker
 
@@ -38,6 +40,7 @@ def create_app(config: WorkerConfig) -> tuple[faust.App, IngestService]:
         web_port=config.metrics_port,
         web_in_thread=False,
         broker_rebalance_timeout=config.rebalance_timeout_s,
+        broker_credentials=faust_credentials(config),  # the same TLS/SASL as our own clients
         store="memory://",
         topic_allow_declare=False,
         autodiscover=False,
@@ -67,6 +70,10 @@ def create_app(config: WorkerConfig) -> tuple[faust.App, IngestService]:
             "brokers_reachable": ingest.connectivity.connected,
         }
         return web.json(body, status=503 if why else 200)
+
+    @app.page("/status")
+    async def status(web: View, request: Request) -> Response:
+        return web.json(ingest.status())
 
     return app, ingest
 

@@ -41,6 +41,7 @@ from prometheus_client import Counter, Histogram
 
 from streamproc.config import WorkerConfig
 from streamproc.detect.monitor import Monitor
+from streamproc.kafka_security import client_options, start_client
 from streamproc.labels import LabelJoin
 from streamproc.stream.checkpoint import Checkpoint, CheckpointError, decode, encode, snapshot, thaw
 from streamproc.stream.metrics import Metrics
@@ -260,8 +261,9 @@ class Checkpointer:
             auto_offset_reset="earliest",
             fetch_max_bytes=64 * 1024 * 1024,
             max_partition_fetch_bytes=16 * 1024 * 1024,
+            **client_options(self.config),
         )
-        await consumer.start()
+        await start_client(consumer)
         newest: dict[bytes, bytes] = {}
         try:
             tps = [TopicPartition(self.config.topics.state, p) for p in sorted(state_partitions)]

@@ -29,18 +29,26 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from streamproc.kafka_security import KafkaSecurity, wrap_probe
+
 log = logging.getLogger(__name__)
 
 PROBE_INTERVAL_S = 2.0
 LOST_AFTER_S = 6.0  # no answer for this long: the brokers are lost (/ready 503 within ~8 s)
 
 
-def broker_answers(host: str, port: int, timeout: float = 1.5) -> bool:
-    """True when a Kafka broker at host:port answers an ApiVersions (v0) request."""
+def broker_answers(
+    host: str, port: int, timeout: float = 1.5, *, security: KafkaSecurity | None = None
+) -> bool:
+    """True when a Kafka broker at host:port answers an ApiVersions (v0) request
+    (over TLS when ``security`` says so; brokers answer it before SASL)."""
     client = b"streamproc-probe"
     body = struct.pack(">hhih", 18, 0, 11, len(client)) + client
     try:
-        with socket.create_connection((host, port), timeout=timeout) as s:
+        with (
+            socket.create_connection((host, port), timeout=timeout) as raw,
+            wrap_probe(raw, host, security or KafkaSecurity()) as s,
+        ):
             s.settimeout(timeout)
             s.sendall(struct.pack(">i", len(body)) + body)
             header = b""

@@ -43,6 +43,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
+import socket
 import time
 from typing import Any
 
@@ -57,7 +59,6 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import (
     CommitFailedError,
     IllegalStateError,
-    KafkaConnectionError,
     KafkaError,
 )
 from mode import Service
@@ -66,6 +67,7 @@ from streamproc.config import WorkerConfig
 from streamproc.decode.nogc import no_gc
 from streamproc.decode.pool import DecoderPool
 from streamproc.detect.monitor import Monitor
+from streamproc.kafka_security import client_options, describe_failure, start_client
 from streamproc.stream.batch import (
     POLL_BATCHES,
     BatchResult,
@@ -87,6 +89,7 @@ from streamproc.stream.health import (
 from streamproc.stream.labels import CopartitionError, LabelStage, check_copartitioned
 from streamproc.stream.metrics import Metrics
 from streamproc.stream.state import StateReader
+from streamproc.stream.status import Activity, worker_status
 from streamproc.stream.topics import ensure_topics, partitions_of
 
 log = logging.getLogger(__name__)
@@ -158,6 +161,24 @@ class IngestService(Service):
         self.stopping = False
         self.connectivity = Connectivity(on_change=self.metrics.set_connected)
         self._ready_reported: bool | None = None
+        self.activity = Activity()  # events and rates per model, for /status
+
+    def status(self) -> dict[str, Any]:
+        """The ``/status`` document (stream/status.py, docs/contract.md)."""
+        consumer = self._consumer
+        assigned = consumer.assignment() if consumer is not None else set()
+        events = self.config.topics.events
+        host = socket.gethostname()
+        return worker_status(
+            self.monitor,
+            self.activity,
+            worker_id=f"{host}:{os.getpid()}",
+            host=host,
+            group=self.config.group_id,
+            partitions=[tp.partition for tp in assigned if tp.topic == events],
+            now=time.time(),
+            ready=not self.not_ready(),
+        )
 
     def not_ready(self) -> list[str]:
         """Why the worker is not ready (empty: ready)."""
@@ -190,28 +211,27 @@ class IngestService(Service):
         c = self.config
         limit_log_rate()  # a lost broker makes the Kafka clients log hundreds of lines a second
         try:
-            await ensure_topics(c.bootstrap, c)
-        except KafkaConnectionError:
-            log.error(
-                "cannot reach Kafka at %s: check --bootstrap / STREAMPROC_BOOTSTRAP", c.bootstrap
-            )
-            raise
+            await ensure_topics(c)
+        except KafkaError as exc:
+            log.error("worker cannot start: %s", describe_failure(c.bootstrap, c, exc))
+            raise SystemExit(1) from None  # the line above says why: no traceback after it
         if self.labels is not None:
             try:
-                await check_copartitioned(c.bootstrap, c.topics)
+                await check_copartitioned(c)
             except CopartitionError as exc:
                 log.error("%s", exc)
                 raise
         if self.checkpoints is not None:
-            found = await partitions_of(c.bootstrap, [c.topics.state])
+            found = await partitions_of(c, [c.topics.state])
             self.checkpoints.state_partitions = len(found[c.topics.state])
         self._producer = AIOKafkaProducer(
             bootstrap_servers=c.bootstrap,
             linger_ms=5,
             acks="all",
             max_request_size=MAX_CHECKPOINT_BYTES + 1024 * 1024,
+            **client_options(c),
         )
-        await self._producer.start()
+        await start_client(self._producer)
         await self._state.start()
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=c.bootstrap,
@@ -224,10 +244,11 @@ class IngestService(Service):
             max_partition_fetch_bytes=16 * 1024 * 1024,
             # range: partition N of the events and of the labels topic go to the same worker
             partition_assignment_strategy=(RangePartitionAssignor,),
+            **client_options(c),
         )
         topics = [c.topics.events] + ([c.topics.labels] if self.labels is not None else [])
         self._consumer.subscribe(topics, listener=_Handoff(self))
-        await self._consumer.start()
+        await start_client(self._consumer)
         self.decoders.start()
         # Everything allocated so far (Faust, aiokafka, river, the baselines) lives
         # as long as the worker: keep it out of the cyclic GC's full collections,
@@ -329,6 +350,7 @@ class IngestService(Service):
             del self._partition_of[key]
         models = [key.decode(errors="replace") for key in keys]
         self.monitor.forget(models)
+        self.activity.forget(models)
         if self.labels is not None:
             self.labels.forget(models)
         if self.checkpoints is not None:
@@ -348,10 +370,11 @@ class IngestService(Service):
     async def _probe(self) -> None:
         """Probe the brokers every few seconds (stream/health.py); log readiness changes."""
         addresses = bootstrap_addresses(self.config.bootstrap)
+        security = self.config.security
         loop = asyncio.get_running_loop()
 
         def answers() -> bool:
-            return any(broker_answers(host, port) for host, port in addresses)
+            return any(broker_answers(host, port, security=security) for host, port in addresses)
 
         while not self.should_stop:
             self.connectivity.observe(await loop.run_in_executor(None, answers))
@@ -532,5 +555,6 @@ class IngestService(Service):
 
     def _record_metrics(self, result: BatchResult) -> None:
         self.metrics.observe_batch(result, self.monitor)
+        self.activity.add(result.columns, tracked=self.monitor.models)
         if result.newest_event_time is not None:
             self._newest_event_time = max(self._newest_event_time or 0.0, result.newest_event_time)

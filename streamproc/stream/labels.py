@@ -26,7 +26,7 @@ from prometheus_client import Counter, Gauge
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from streamproc.config import Topics, WorkerConfig
+from streamproc.config import WorkerConfig
 from streamproc.detect.monitor import Monitor
 from streamproc.events.labels import LabelledPredictions
 from streamproc.labels import UNMATCHED_REASONS, JoinSettings, LabelJoin, decode_labels
@@ -43,12 +43,13 @@ class CopartitionError(RuntimeError):
     """The events and labels topics have different numbers of partitions."""
 
 
-async def check_copartitioned(bootstrap: str, topics: Topics) -> None:
+async def check_copartitioned(config: WorkerConfig) -> None:
     """Raise :class:`CopartitionError` (one line) unless the events and labels
     topics have the same number of partitions."""
     from streamproc.stream.topics import partitions_of
 
-    found = await partitions_of(bootstrap, [topics.events, topics.labels])
+    topics = config.topics
+    found = await partitions_of(config, [topics.events, topics.labels])
     events, labels = len(found[topics.events]), len(found[topics.labels])
     if events != labels:
         raise CopartitionError(

@@ -13,6 +13,7 @@ into ``"__other__"`` and counted in ``streamproc_metric_series_folded_total``.
 
 from __future__ import annotations
 
+import math
 from collections import Counter as Tally
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -65,6 +66,17 @@ class _LatencyCollector(Collector):
             buckets.append(("+Inf", cumulative[-1]))
             family.add_metric([model], buckets, self._sums[model])
         yield family
+
+
+def _drop(gauge: Gauge, *labels: str) -> None:
+    """Remove one series of ``gauge`` if it exists (a folded ``__other__``
+    series stands for several names: it stays)."""
+    if OTHER in labels:
+        return
+    try:
+        gauge.remove(*labels)
+    except KeyError:
+        pass
 
 
 class Metrics:
@@ -127,8 +139,8 @@ class Metrics:
         )
         self.alerts = Counter(
             "streamproc_alerts",
-            "Alert events published (firing and resolved).",
-            ["model", "signal", "detector", "severity"],
+            "Alert events published; status firing (an episode raised) or resolved.",
+            ["model", "signal", "detector", "severity", "status"],
             registry=r,
         )
         self.alerts_firing = Gauge(
@@ -242,11 +254,24 @@ class Metrics:
         self._reported[monitor.model_id] = report
         for name, stats in report.features.items():
             feature = self.feature_label(monitor.model_id, name)
-            self.feature_psi.labels(model, feature).set(stats.psi)
-            self.feature_psi_threshold.labels(model, feature).set(stats.psi_threshold)
-            self.null_ratio.labels(model, feature).set(stats.null_ratio)
+            # a feature absent from the window (or with too few values for a
+            # PSI) has no statistic: its series go, rather than show NaN, a
+            # threshold for a window of one value, or a null ratio of 0
+            if math.isnan(stats.psi):
+                _drop(self.feature_psi, model, feature)
+                _drop(self.feature_psi_threshold, model, feature)
+            else:
+                self.feature_psi.labels(model, feature).set(stats.psi)
+                self.feature_psi_threshold.labels(model, feature).set(stats.psi_threshold)
+            if stats.present == 0:
+                _drop(self.null_ratio, model, feature)
+            else:
+                self.null_ratio.labels(model, feature).set(stats.null_ratio)
         if report.prediction_psi is not None:
-            self.prediction_psi.labels(model).set(report.prediction_psi)
+            if math.isnan(report.prediction_psi):
+                _drop(self.prediction_psi, model)
+            else:
+                self.prediction_psi.labels(model).set(report.prediction_psi)
         for metric, value in (report.estimate or {}).items():
             self.performance_estimated.labels(model, metric).set(value)
 
@@ -279,7 +304,8 @@ class Metrics:
 
     def observe_alerts(self, alerts: Iterable[Alert]) -> None:
         for a in alerts:
-            self.alerts.labels(self.model_label(a.model_id), a.signal, a.detector, a.severity).inc()
+            model = self.model_label(a.model_id)
+            self.alerts.labels(model, a.signal, a.detector, a.severity, a.status).inc()
 
     def observe_firing(self, monitors: Iterable[ModelMonitor]) -> None:
         """Set ``streamproc_alerts_firing`` from the open episodes."""

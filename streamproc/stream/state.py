@@ -18,6 +18,7 @@ from streamproc.config import WorkerConfig
 from streamproc.detect.baseline import Baseline
 from streamproc.detect.monitor import Monitor
 from streamproc.events.alerts import Alert
+from streamproc.kafka_security import client_options, start_client
 from streamproc.stream.metrics import Metrics
 from streamproc.stream.topics import partitions_of
 
@@ -44,15 +45,17 @@ class StateReader:
             bootstrap_servers=self.config.bootstrap,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            isolation_level="read_committed",  # docs/reliability.md: harmless without transactions
+            **client_options(self.config),
         )
-        await self.consumer.start()
+        await start_client(self.consumer)
         await self._catch_up()
 
     async def _catch_up(self) -> None:
         consumer = self.consumer
         assert consumer is not None
         topics = self.config.topics
-        partitions = await partitions_of(self.config.bootstrap, (topics.baselines, topics.alerts))
+        partitions = await partitions_of(self.config, (topics.baselines, topics.alerts))
         tps = [TopicPartition(topic, p) for topic, ps in partitions.items() for p in ps]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)

@@ -8,9 +8,10 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from streamproc.config import WorkerConfig
+from streamproc.kafka_security import client_options, start_client
 
 
-async def ensure_topics(bootstrap: str, config: WorkerConfig) -> None:
+async def ensure_topics(config: WorkerConfig) -> None:
     """Create the contract's topics that do not exist yet.
 
     Events, labels, alerts and dead letters get ``config.partitions`` partitions;
@@ -18,8 +19,8 @@ async def ensure_topics(bootstrap: str, config: WorkerConfig) -> None:
     the state topic (checkpoints) ``config.partitions`` partitions, compacted.
     """
     t = config.topics
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
+    admin = AIOKafkaAdminClient(bootstrap_servers=config.bootstrap, **client_options(config))
+    await start_client(admin)
     try:
         existing = set(await admin.list_topics())
         wanted = [
@@ -42,7 +43,7 @@ async def ensure_topics(bootstrap: str, config: WorkerConfig) -> None:
         await admin.close()
 
 
-async def partitions_of(bootstrap: str, topics: Iterable[str]) -> dict[str, list[int]]:
+async def partitions_of(config: WorkerConfig, topics: Iterable[str]) -> dict[str, list[int]]:
     """The partitions of ``topics``, from metadata fetched now (sorted; ``[0]``
     for a topic the broker does not describe).
 
@@ -50,8 +51,8 @@ async def partitions_of(bootstrap: str, topics: Iterable[str]) -> dict[str, list
     the topics that :func:`ensure_topics` just created.
     """
     topics = list(topics)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
+    admin = AIOKafkaAdminClient(bootstrap_servers=config.bootstrap, **client_options(config))
+    await start_client(admin)
     try:
         described = await admin.describe_topics(topics)
     finally:

@@ -39,3 +39,24 @@ def test_broker_command_reports_a_busy_port(bootstrap):
         timeout=60,
     )
     assert result.returncode == 1 and "already has a Kafka broker" in result.stderr
+
+
+def test_the_embedded_broker_refuses_transactions(tmp_path):
+    """Why streamproc stays at-least-once (docs/reliability.md, "Delivery
+    guarantees"): this Tansu answers InitProducerId for a transactional id with
+    UNKNOWN_SERVER_ERROR. If a new build passes this, exactly-once is worth doing."""
+    import asyncio
+
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.errors import UnknownError
+
+    async def start_transactional(bootstrap: str) -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id="streamproc-eos")
+        try:
+            await asyncio.wait_for(producer.start(), 20)
+        finally:
+            await producer.stop()
+
+    with EmbeddedBroker(log_path=tmp_path / "broker.log") as broker:
+        with pytest.raises(UnknownError):
+            asyncio.run(start_transactional(broker.bootstrap))

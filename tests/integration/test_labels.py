@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 import uuid
 
 import orjson
@@ -13,6 +14,9 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streamproc.broker import free_port
+from streamproc.detect.baseline import Baseline
+from streamproc.events.columns import EventColumns
+from streamproc.simulate import Scenario, generate, labels_for
 from tests.conftest import (
     RunningWorker,
     consume,
@@ -205,3 +209,37 @@ def test_a_labels_topic_with_other_partitions_stops_the_worker(bootstrap, tmp_pa
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out[-2000:]
     assert "must have the same number of partitions" in out, out[-2000:]
+
+
+def test_a_concept_drift_that_no_feature_shows_raises_a_performance_alert(bootstrap, worker):
+    """The inputs stay as they were; from event 6,000 on, 30 % of the truths
+    flip (accuracy ~0.94 -> ~0.7). Only the realized performance can see it."""
+    t = worker.topics
+    model = "concept"
+    scenario = Scenario(model_id=model, drift_at=None)
+    reference = [e for b in generate(scenario, events=20_000, batch=5_000, seed=1) for e in b]
+    truth = [x["label"] for x in labels_for(reference, delay_seconds=0.0)]
+    columns = EventColumns.from_events(model, reference, default_timestamp=0.0)
+    baseline = Baseline.fit(columns, labels=truth)
+    produce(bootstrap, t.baselines, [(model.encode(), orjson.dumps(baseline.to_dict()))])
+    time.sleep(2)  # the worker reads the baseline before the first window closes
+    later = T0 + 1_000  # after the other tests' events; 1,000 events/s: labels within the TTL
+    events = [e for b in generate(scenario, events=16_000, seed=2, start_time=later) for e in b]
+    labels = labels_for(events, delay_seconds=0.0, concept_drift_at=6_000, flip=0.3)
+    for i in range(0, len(events), 2_000):
+        send(bootstrap, t.events, events[i : i + 2_000], per_record=100)
+        send(bootstrap, t.labels, labels[i : i + 2_000], per_record=100)
+
+    def alerts_of_model(records) -> list[dict]:
+        return [a for a in map(orjson.loads, (r.value for r in records)) if a["model_id"] == model]
+
+    def performance(records) -> list[dict]:
+        return [a for a in alerts_of_model(records) if a["signal"] == "performance"]
+
+    records = consume(bootstrap, t.alerts, until=lambda r: bool(performance(r)), timeout=60)
+    fired = performance(records)
+    assert fired, (alerts_of_model(records), worker.log()[-3000:])
+    assert fired[0]["status"] == "firing"
+    assert fired[0]["detector"] in {"accuracy", "error_rate_adwin"}, fired[0]
+    assert not [a for a in alerts_of_model(records) if a["signal"] == "drift"]
+    assert metric(worker.metrics(), "streamproc_labels_total", model=model) >= 6_000

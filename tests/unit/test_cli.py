@@ -9,7 +9,17 @@ import pytest
 
 from streamproc.simulate import Scenario, generate
 
-COMMANDS = ["broker", "worker", "demo", "baseline fit", "replay", "produce", "alerts"]
+COMMANDS = [
+    "broker",
+    "worker",
+    "demo",
+    "baseline fit",
+    "replay",
+    "report",
+    "produce",
+    "alerts",
+    "status",
+]
 
 
 def streamproc(*args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -77,3 +77,43 @@ def test_performance_gauges_realized_and_estimated():
     assert ("streamproc_model_performance", "recall:fraud") in samples
     assert 0.9 < samples[("streamproc_model_performance_estimated", "accuracy")] < 0.98
     assert ("streamproc_model_performance_estimated", "fn") in samples
+
+
+def _absent_feature_run(m: Metrics) -> Monitor:
+    """A learned baseline with 'age', then windows where 'age' is absent."""
+    monitor = Monitor(Settings(baseline_events=1000))
+    for k, chunk in enumerate(generate(Scenario(), events=3000, batch=1000)):
+        if k == 2:
+            for e in chunk:
+                del e["features"]["age"]
+        monitor.process(columns_by_model(chunk, default_timestamp=0.0), now=0.0)
+        m.observe_model(monitor.models["fraud-detector"], len(chunk), 0, np.array([]))
+    return monitor
+
+
+def test_an_absent_feature_has_no_psi_threshold_or_null_ratio_series():
+    m = Metrics()
+    _absent_feature_run(m)
+    s = samples(m)
+    age = (("feature", "age"), ("model", "fraud-detector"))
+    amount = (("feature", "amount"), ("model", "fraud-detector"))
+    for name in ("streamproc_feature_psi", "streamproc_feature_psi_threshold",
+                 "streamproc_feature_null_ratio"):  # fmt: skip
+        assert (name, age) not in s, name  # absent: removed, not NaN or a sentinel
+        assert (name, amount) in s and not np.isnan(s[(name, amount)])
+
+
+def test_alerts_total_counts_firing_and_resolved_apart():
+    from streamproc.events.alerts import Alert
+
+    m = Metrics()
+
+    def alert(status):
+        return Alert("i", status, "warning", "a", "v", "feature", "x", "psi", 0.3, 0.1,
+                     0.0, 1.0, 500, 1.0, "PSI")  # fmt: skip
+
+    m.observe_alerts([alert("firing"), alert("resolved"), alert("firing")])
+    s = samples(m)
+    labels = (("detector", "psi"), ("model", "a"), ("severity", "warning"), ("signal", "feature"))
+    assert s[("streamproc_alerts_total", (*labels, ("status", "firing")))] == 2
+    assert s[("streamproc_alerts_total", (*labels, ("status", "resolved")))] == 1
