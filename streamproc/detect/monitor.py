@@ -346,6 +346,7 @@ class Monitor:
         if given is not None and (current is None or given.created_at > current.created_at):
             model.set_baseline(given)
         self._dormant.pop(model.model_id, None)  # the checkpoint's episodes are the newer
+        model.observer = self.observer
         self.models[model.model_id] = model
         return True
 
