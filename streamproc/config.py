@@ -56,6 +56,7 @@ _WORKER_MINIMUM = {
     "max_pending_labels": 1,
     "early_label_seconds": 0,
     "max_early_labels": 1,
+    "checkpoint_seconds": 0,
 }
 
 
@@ -68,6 +69,7 @@ class Topics:
     baselines: str = "monitor.baselines"
     alerts: str = "monitor.alerts"
     dlq: str = "inference.events.dlq"
+    state: str = "monitor.state"  # internal: the detectors' checkpoints
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -101,6 +103,10 @@ class WorkerConfig:
     max_models_judged: models a worker keeps state for (default 10,000); the
         events of further models are counted
         (``streamproc_untracked_events_total``), not judged.
+    checkpoint_seconds: how often the changed models' detector state is
+        written to the state topic and the offsets it covers committed (0: no
+        checkpoints; offsets are then committed after each batch and a
+        restarted worker starts its models' windows over).
     security_protocol, ssl_cafile, ssl_certfile, ssl_keyfile, sasl_mechanism,
         sasl_username, sasl_password: how every Kafka client connects
         (:mod:`streamproc.kafka_security`); the password is never in ``repr``.
@@ -123,6 +129,7 @@ class WorkerConfig:
     max_pending_labels: int = 1_000_000
     early_label_seconds: float = 300.0
     max_early_labels: int = 100_000
+    checkpoint_seconds: float = 10.0
     log_level: str = "INFO"
     security_protocol: str = "PLAINTEXT"
     ssl_cafile: str | None = None
@@ -183,6 +190,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "STREAMPROC_MAX_PENDING_LABELS": ("max_pending_labels", int),
     "STREAMPROC_EARLY_LABEL_SECONDS": ("early_label_seconds", float),
     "STREAMPROC_MAX_EARLY_LABELS": ("max_early_labels", int),
+    "STREAMPROC_CHECKPOINT_SECONDS": ("checkpoint_seconds", float),
     "STREAMPROC_SECURITY_PROTOCOL": ("security_protocol", str),
     "STREAMPROC_SSL_CAFILE": ("ssl_cafile", str),
     "STREAMPROC_SSL_CERTFILE": ("ssl_certfile", str),

@@ -51,6 +51,7 @@ def unique_topics() -> Topics:
         baselines=f"{t.baselines}.{suffix}",
         alerts=f"{t.alerts}.{suffix}",
         dlq=f"{t.dlq}.{suffix}",
+        state=f"{t.state}.{suffix}",
     )
 
 
@@ -77,7 +78,7 @@ def worker_env(bootstrap: str, topics: Topics, group: str) -> dict[str, str]:
         "STREAMPROC_PARTITIONS": "4",
         "STREAMPROC_LOG_LEVEL": "INFO",
     }
-    for name in ("events", "labels", "baselines", "alerts", "dlq"):
+    for name in ("events", "labels", "baselines", "alerts", "dlq", "state"):
         env[f"STREAMPROC_TOPIC_{name.upper()}"] = getattr(topics, name)
     return env
 

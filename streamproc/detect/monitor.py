@@ -340,6 +340,24 @@ class Monitor:
             if monitor is not None and monitor.policy.firing:
                 self._dormant[model_id] = monitor.policy
 
+    def adopt(self, model: ModelMonitor) -> bool:
+        """Run ``model`` (restored from a checkpoint) here from now on.
+
+        Refused (False) when its settings are not the ones this monitor gives
+        the model (the configuration changed: the model starts over). A
+        baseline given here that is newer than the model's replaces it.
+        """
+        if model.settings != self.settings.for_model(model.model_id, self.overrides):
+            return False
+        given = self._baselines.get(model.model_id)
+        current = model.baseline
+        if given is not None and (current is None or given.created_at > current.created_at):
+            model.set_baseline(given)
+        self._dormant.pop(model.model_id, None)  # the checkpoint's episodes are the newer
+        model.observer = self.observer
+        self.models[model.model_id] = model
+        return True
+
     def set_baseline(self, baseline: Baseline) -> None:
         """Use ``baseline`` for its model from now on."""
         self._baselines[baseline.model_id] = baseline

@@ -151,6 +151,15 @@ class LabelJoin:
             if join is not None:
                 self._counts.update(join.counts)
 
+    def adopt(self, join: ModelJoin) -> bool:
+        """Take over a model's join state (restored from a checkpoint); refused
+        (False) when it was made with other bounds than this join's."""
+        if join.s != self.settings:
+            return False
+        join.counts.clear()  # counted where it was made
+        self.models[join.model_id] = join
+        return True
+
     def take_counts(self) -> Counter[str]:
         """Counts since the last call (see the class doc)."""
         total = self._counts

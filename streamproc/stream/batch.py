@@ -82,6 +82,7 @@ class PolledBatch:
     offsets: dict[TopicPartition, int]
     generation: int
     labels: list[ConsumerRecord] = field(default_factory=list)  # of the labels topic
+    keys: dict[TopicPartition, set[bytes]] = field(default_factory=dict)  # record keys
     polled_at: float = field(default_factory=time.perf_counter)
 
 

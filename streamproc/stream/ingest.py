@@ -27,6 +27,13 @@ partitions move, the offsets of judged batches are committed first, and
 batches polled before the move are dropped unjudged: the partitions' owners
 (this worker included) fetch them again from the committed offsets.
 
+With checkpoints (``checkpoint_seconds`` > 0, :mod:`streamproc.stream.checkpoints`)
+the judge writes the changed models' state every ``checkpoint_seconds`` and
+offsets are committed only then, up to what the written state covers; before
+partitions move, and when the worker stops, a last checkpoint is written.
+Partitions assigned restore their models' checkpoints before any of their
+records is judged.
+
 The pure batch logic is in :mod:`streamproc.stream.batch`, topic
 administration in :mod:`streamproc.stream.topics`.
 """
@@ -71,6 +78,7 @@ from streamproc.stream.batch import (
     process_safely,
     record_values,
 )
+from streamproc.stream.checkpoints import MAX_CHECKPOINT_BYTES, Checkpointer, StateRecord
 from streamproc.stream.health import (
     PROBE_INTERVAL_S,
     Connectivity,
@@ -83,7 +91,7 @@ from streamproc.stream.labels import CopartitionError, LabelStage, check_coparti
 from streamproc.stream.metrics import Metrics
 from streamproc.stream.state import StateReader
 from streamproc.stream.status import Activity, worker_status
-from streamproc.stream.topics import ensure_topics
+from streamproc.stream.topics import ensure_topics, partitions_of
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +109,7 @@ class _Handoff(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("assigned partitions: %s", sorted(tp.partition for tp in assigned))
+        await self.service.take_over(assigned)
 
 
 class IngestService(Service):
@@ -135,6 +144,16 @@ class IngestService(Service):
         # The label join (stream/labels.py) needs the events' ids from the decoders.
         self.labels = LabelStage(config, self.metrics) if config.labels else None
         self.decoders = DecoderPool(config.decoders, event_ids=config.labels)
+        self.checkpoints = (
+            Checkpointer(
+                config, self.monitor, self.labels.join if self.labels else None, self.metrics
+            )
+            if config.checkpoint_seconds > 0
+            else None
+        )
+        # Held while a batch is judged and published, and while checkpoints are
+        # taken or restored: a checkpoint's state and offsets are of the same batches.
+        self._judging = asyncio.Lock()
         self.generation = 0
         # Polled batches being decoded, oldest first; the poller waits when it is full.
         self._pending: asyncio.Queue[PolledBatch] = asyncio.Queue(maxsize=max(1, config.decoders))
@@ -218,8 +237,15 @@ class IngestService(Service):
             except CopartitionError as exc:
                 log.error("%s", exc)
                 raise
+        if self.checkpoints is not None:
+            found = await partitions_of(c, [c.topics.state])
+            self.checkpoints.state_partitions = len(found[c.topics.state])
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=c.bootstrap, linger_ms=5, acks="all", **client_options(c)
+            bootstrap_servers=c.bootstrap,
+            linger_ms=5,
+            acks="all",
+            max_request_size=MAX_CHECKPOINT_BYTES + 1024 * 1024,
+            **client_options(c),
         )
         await start_client(self._producer)
         await self._state.start()
@@ -300,10 +326,19 @@ class IngestService(Service):
         self.stopping = True
         self._drop_pending()
         self.decoders.close()
-        try:  # what was judged and published is committed, if the broker answers soon
-            await asyncio.wait_for(self._commit_now(), timeout=2.0)
-        except Exception as exc:  # noqa: BLE001 - best effort on shutdown
-            log.warning("offsets not committed on stop (%s)", exc or type(exc).__name__)
+        if self.checkpoints is not None:
+            try:  # the last state and its offsets, if the broker answers soon
+                await asyncio.wait_for(self._last_checkpoint(), timeout=2.5)
+            except Exception as exc:  # noqa: BLE001 - best effort on shutdown
+                log.warning(
+                    "no checkpoint on stop (%s); the next owner resumes from the last one",
+                    exc or type(exc).__name__,
+                )
+        else:
+            try:  # what was judged and published is committed, if the broker answers soon
+                await asyncio.wait_for(self._commit_now(), timeout=2.0)
+            except Exception as exc:  # noqa: BLE001 - best effort on shutdown
+                log.warning("offsets not committed on stop (%s)", exc or type(exc).__name__)
         for client in (self._consumer, self._state.consumer, self._producer):
             if client is not None:
                 try:
@@ -312,9 +347,65 @@ class IngestService(Service):
                     log.exception("error while stopping a Kafka client")
 
     async def hand_over(self, revoked: set[TopicPartition]) -> None:
-        """Before partitions move: commit what was judged, then :meth:`release`."""
+        """Before partitions move: checkpoint and commit what was judged, then :meth:`release`."""
+        if self.checkpoints is not None:
+            async with self._judging:
+                await self._checkpoint()
+                await self._commit_now()
+                self.release(revoked)
+            return
         await self._commit_now()
         self.release(revoked)
+
+    async def _last_checkpoint(self) -> None:
+        async with self._judging:
+            self.generation += 1  # batches polled from now on are not judged
+            await self._checkpoint()
+            await self._commit_now()
+
+    async def take_over(self, assigned: set[TopicPartition]) -> None:
+        """Partitions assigned: restore their models' checkpoints (before any
+        of their records is judged)."""
+        if self.checkpoints is None:
+            return
+        events = self.config.topics.events
+        partitions = {tp.partition for tp in assigned if tp.topic == events}
+        async with self._judging:
+            started = time.perf_counter()
+            restored = await self.checkpoints.restore(partitions)
+            for key, partition in restored:
+                self._partition_of[key] = partition
+        log.info(
+            "restored %d models from checkpoints in %.0f ms",
+            len(restored),
+            (time.perf_counter() - started) * 1000,
+        )
+
+    async def _checkpoint(self) -> None:
+        """Write the changed models' state; then hand the offsets it covers to the committer."""
+        assert self.checkpoints is not None
+        records, offsets = self.checkpoints.collect(now=time.time())
+        await self._send_state(records)
+        self._to_commit.update(offsets)
+        self._commit_wanted.set()
+
+    async def _send_state(self, records: list[StateRecord]) -> None:
+        topic = self.config.topics.state
+        while records:
+            producer = self._producer
+            assert producer is not None
+            try:
+                sends = [
+                    await producer.send(topic, value, key=key, partition=partition)
+                    for partition, key, value in records
+                ]
+                await asyncio.gather(*sends)
+                return
+            except KafkaError as exc:  # the broker is away: send them again
+                if self.should_stop:
+                    raise
+                log.warning("checkpoints not written (%s); writing them again", type(exc).__name__)
+                await asyncio.sleep(1.0)
 
     def release(self, revoked: set[TopicPartition]) -> None:
         """Forget the models of partitions that were taken away."""
@@ -327,6 +418,8 @@ class IngestService(Service):
         self.activity.forget(models)
         if self.labels is not None:
             self.labels.forget(models)
+        if self.checkpoints is not None:
+            self.checkpoints.release(gone)
         self.ready = False
         self.generation += 1
         self._to_commit.clear()
@@ -401,15 +494,14 @@ class IngestService(Service):
             decoded = await polled.decoded
             if polled.generation != self.generation:
                 continue  # polled before partitions moved: refetched from the committed offsets
-            with no_gc():
-                now = time.time()
-                result = process_safely(polled.records, self.monitor, now=now, decoded=decoded)
-                if self.labels is not None:
-                    self.labels.process(polled.labels, result, self.monitor, now=now)
-            await self._publish(result)
-            if polled.generation == self.generation:  # else its partitions may be another's now
-                self._to_commit.update(polled.offsets)
-                self._commit_wanted.set()
+            async with self._judging:
+                if polled.generation != self.generation:
+                    continue
+                result = await self._judge_batch(polled, decoded)
+                await self._publish(result)
+                if self.checkpoints is None:
+                    self._to_commit.update(polled.offsets)
+                    self._commit_wanted.set()
             self._record_metrics(result)
             self._check_overrides()
             self.metrics.batch_duration.observe(time.perf_counter() - polled.polled_at)
@@ -419,6 +511,21 @@ class IngestService(Service):
                 self._events_per_record = 0.8 * self._events_per_record + 0.2 * per
 
     @Service.task
+    async def _take_checkpoints(self) -> None:
+        """Every ``checkpoint_seconds``, between two batches: checkpoint the changed models."""
+        checkpoints = self.checkpoints
+        if checkpoints is None:
+            return
+        while not self.should_stop:
+            await self.sleep(min(1.0, self.config.checkpoint_seconds / 4))
+            if checkpoints.due():
+                if not checkpoints.changed:
+                    checkpoints.idle()
+                    continue
+                async with self._judging:
+                    await self._checkpoint()
+
+    @Service.task
     async def _commit(self) -> None:
         """Commit the offsets of judged batches, the newest at each round trip."""
         while not self.should_stop:
@@ -426,6 +533,25 @@ class IngestService(Service):
             await self._commit_now()
 
     # -- the poller's and the judge's steps -------------------------------------
+
+    async def _judge_batch(self, polled: PolledBatch, decoded: Any) -> BatchResult:
+        """Run a batch's events and labels through the detectors and the join."""
+        records, labels = polled.records, polled.labels
+        checkpoints = self.checkpoints
+        if checkpoints is not None and checkpoints.skipping:
+            # right after a restore: drop what the models' checkpoints already hold
+            kept, labels = checkpoints.unseen(records), checkpoints.unseen(labels)
+            if len(kept) != len(records):
+                records = kept
+                decoded = await self.decoders.decode(*record_values(records))
+        with no_gc():
+            now = time.time()
+            result = process_safely(records, self.monitor, now=now, decoded=decoded)
+            if self.labels is not None:
+                self.labels.process(labels, result, self.monitor, now=now)
+        if checkpoints is not None:
+            checkpoints.judged(polled.keys, polled.offsets)
+        return result
 
     async def _commit_now(self) -> None:
         self._commit_wanted.clear()
@@ -448,8 +574,9 @@ class IngestService(Service):
         """Start decoding a polled batch."""
         labels = self.config.topics.labels if self.labels is not None else None
         records = [r for tp, part in batch.items() if tp.topic != labels for r in part]
-        for tp, part in batch.items():
-            for key in {r.key for r in part} - {None}:
+        keys = {tp: {r.key for r in part} - {None} for tp, part in batch.items()}
+        for tp, found in keys.items():
+            for key in found:
                 self._partition_of[key] = tp.partition
         return PolledBatch(
             records,
@@ -457,6 +584,7 @@ class IngestService(Service):
             {tp: part[-1].offset + 1 for tp, part in batch.items()},
             self.generation,
             labels=[r for tp, part in batch.items() if tp.topic == labels for r in part],
+            keys=keys,
         )
 
     async def _measure_lag(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition]) -> None:

@@ -15,7 +15,8 @@ async def ensure_topics(config: WorkerConfig) -> None:
     """Create the contract's topics that do not exist yet.
 
     Events, labels, alerts and dead letters get ``config.partitions`` partitions;
-    baselines one partition, compacted (the newest baseline of each model is kept).
+    baselines one partition, compacted (the newest baseline of each model is kept);
+    the state topic (checkpoints) ``config.partitions`` partitions, compacted.
     """
     t = config.topics
     admin = AIOKafkaAdminClient(bootstrap_servers=config.bootstrap, **client_options(config))
@@ -29,6 +30,10 @@ async def ensure_topics(config: WorkerConfig) -> None:
         ]
         if t.baselines not in existing:
             wanted.append(NewTopic(t.baselines, 1, 1, topic_configs={"cleanup.policy": "compact"}))
+        if t.state not in existing and config.checkpoint_seconds > 0:
+            wanted.append(
+                NewTopic(t.state, config.partitions, 1, topic_configs={"cleanup.policy": "compact"})
+            )
         if wanted:
             try:
                 await admin.create_topics(wanted)

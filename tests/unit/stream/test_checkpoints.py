@@ -1,0 +1,96 @@
+"""The worker's checkpoint bookkeeping, without Kafka: what is written, with
+which offsets, and which records a restored model skips."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from aiokafka import TopicPartition
+
+from streamproc.config import WorkerConfig
+from streamproc.detect.monitor import Monitor
+from streamproc.events.columns import columns_by_model
+from streamproc.labels import LabelJoin
+from streamproc.simulate import Scenario, generate
+from streamproc.stream.checkpoint import decode
+from streamproc.stream.checkpoints import Checkpointer
+from streamproc.stream.metrics import Metrics
+
+CONFIG = WorkerConfig(checkpoint_seconds=5.0)
+EVENTS, LABELS = CONFIG.topics.events, CONFIG.topics.labels
+
+
+def worker() -> tuple[Monitor, LabelJoin, Checkpointer]:
+    monitor, join = Monitor(CONFIG.detectors), LabelJoin()
+    checkpointer = Checkpointer(CONFIG, monitor, join, Metrics())
+    checkpointer.state_partitions = 2
+    return monitor, join, checkpointer
+
+
+def judge(monitor: Monitor, join: LabelJoin, n: int, model: str = "a") -> None:
+    events = next(generate(Scenario(model_id=model), events=n, batch=n))
+    columns = columns_by_model(events, default_timestamp=0.0)
+    monitor.process(columns, now=0.0)
+    join.add(columns)
+
+
+def record(offset: int, key: bytes, topic: str = EVENTS, partition: int = 3):
+    return SimpleNamespace(topic=topic, partition=partition, offset=offset, key=key)
+
+
+def test_changed_models_are_written_with_the_offsets_they_cover():
+    monitor, join, checkpointer = worker()
+    judge(monitor, join, 100, "a")
+    judge(monitor, join, 50, "b")
+    tp, labels = TopicPartition(EVENTS, 3), TopicPartition(LABELS, 3)
+    checkpointer.judged({tp: {b"a", b"b", b"gone"}}, {tp: 150})
+    checkpointer.judged({labels: {b"a"}}, {labels: 7})
+    records, commit = checkpointer.collect(now=1.0)
+    assert commit == {tp: 150, labels: 7}
+    written = {key: decode(value) for _, key, value in records}
+    assert sorted(written) == [b"a", b"b"]  # "gone": no state (its records were rejected)
+    assert {p for p, _, _ in records} == {3 % 2}
+    assert (written[b"a"].events_offset, written[b"a"].labels_offset) == (150, 7)
+    assert checkpointer.collect(now=2.0)[0] == []  # nothing changed since: nothing written
+
+
+def test_a_restored_model_skips_the_records_its_checkpoint_holds():
+    monitor, join, checkpointer = worker()
+    judge(monitor, join, 100, "a")
+    tp = TopicPartition(EVENTS, 3)
+    checkpointer.judged({tp: {b"a"}}, {tp: 120})
+    ((_, _, value),) = checkpointer.collect(now=1.0)[0]
+
+    # the worker died after writing this checkpoint, before committing offset 120:
+    # the next owner resumes from offset 100 (the last commit)
+    monitor2, join2, checkpointer2 = worker()
+    assert checkpointer2._adopt(decode(value))
+    assert "a" in monitor2.models and "a" in join2.models
+    assert checkpointer2.skipping
+    polled = [record(o, k) for o, k in [(100, b"a"), (101, b"b"), (119, b"a"), (120, b"a")]]
+    kept = checkpointer2.unseen(polled)
+    assert [(r.offset, r.key) for r in kept] == [(101, b"b"), (120, b"a")]
+    assert not checkpointer2.skipping  # past every restored offset: no more filtering
+    assert checkpointer2.unseen(polled) is polled
+
+
+def test_a_model_written_again_keeps_its_restored_offset_as_a_floor():
+    monitor, join, checkpointer = worker()
+    judge(monitor, join, 100, "a")
+    tp, labels = TopicPartition(EVENTS, 3), TopicPartition(LABELS, 3)
+    checkpointer.judged({tp: {b"a"}, labels: {b"a"}}, {tp: 120, labels: 40})
+    ((_, _, value),) = checkpointer.collect(now=1.0)[0]
+    monitor2, join2, checkpointer2 = worker()
+    checkpointer2._adopt(decode(value))
+    checkpointer2.judged({tp: {b"a"}}, {tp: 130})  # events judged, no labels yet
+    ((_, _, again),) = checkpointer2.collect(now=2.0)[0]
+    assert (decode(again).events_offset, decode(again).labels_offset) == (130, 40)
+
+
+def test_released_partitions_are_forgotten():
+    monitor, join, checkpointer = worker()
+    judge(monitor, join, 10, "a")
+    tp = TopicPartition(EVENTS, 3)
+    checkpointer.judged({tp: {b"a"}}, {tp: 10})
+    checkpointer.release([3])
+    assert checkpointer.collect(now=1.0) == ([], {})
