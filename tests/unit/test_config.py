@@ -122,6 +122,8 @@ def test_rate_and_floats_accept_whole_numbers_and_log_level_any_case(tmp_path):
     cfg = load_config(path, env={})
     assert cfg.rebalance_timeout_s == 3 and cfg.log_level == "DEBUG"
     assert cfg.detectors.psi_min == 1
+
+
 def test_checkpoints_are_on_by_default_and_0_turns_them_off():
     assert load_config(env={}).checkpoint_seconds == 10.0
     assert load_config(env={"STREAMPROC_CHECKPOINT_SECONDS": "0"}).checkpoint_seconds == 0.0
