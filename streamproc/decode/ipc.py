@@ -25,7 +25,15 @@ import numpy as np
 from streamproc.decode.batch import DecodedRecords
 from streamproc.events.shapes import MISSING
 
-__all__ = ["share_strings", "pack_batch", "unpack_batch", "send", "receive", "MEMFD"]
+__all__ = [
+    "share_strings",
+    "pack_batch",
+    "packed_batch",
+    "unpack_batch",
+    "send",
+    "receive",
+    "MEMFD",
+]
 
 
 def share_strings(decoded: DecodedRecords) -> None:
@@ -91,6 +99,13 @@ def pack_batch(values: Sequence[bytes | None], timestamps: Sequence[float]) -> b
     A single large bytes object pickles as one copy, where a list of thousands
     of small ones costs a pickle opcode and an object each.
     """
+    return pickle.dumps(packed_batch(values, timestamps), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def packed_batch(
+    values: Sequence[bytes | None], timestamps: Sequence[float] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray, bytes]:
+    """What :func:`pack_batch` pickles (to pickle with more, e.g. a poll's labels)."""
     try:
         data = b"".join(values)  # type: ignore[arg-type]
         lengths = np.fromiter(map(len, values), np.int64, len(values))  # type: ignore[arg-type]
@@ -98,7 +113,7 @@ def pack_batch(values: Sequence[bytes | None], timestamps: Sequence[float]) -> b
         data = b"".join(v for v in values if v is not None)
         lengths = np.array([-1 if v is None else len(v) for v in values], np.int64)
     times = np.asarray(timestamps, np.float64)
-    return pickle.dumps((lengths, times, data), protocol=pickle.HIGHEST_PROTOCOL)
+    return lengths, times, data
 
 
 def unpack_batch(

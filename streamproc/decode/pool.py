@@ -33,16 +33,27 @@ from multiprocessing.process import BaseProcess
 from types import TracebackType
 from typing import Any
 
+import numpy as np
+
 from streamproc.children import die_with_parent
 from streamproc.decode import decode_batch
 from streamproc.decode.batch import DecodedRecords
 from streamproc.decode.ipc import MEMFD as _MEMFD
-from streamproc.decode.ipc import pack_batch, receive, send, share_strings, unpack_batch
+from streamproc.decode.ipc import (
+    pack_batch,
+    packed_batch,
+    receive,
+    send,
+    share_strings,
+    unpack_batch,
+)
 from streamproc.decode.spans import FileSpan
+from streamproc.labels.decode import DecodedLabels, decode_labels
 
 log = logging.getLogger(__name__)
 
 Spanned = tuple[Sequence[int], DecodedRecords]  # line numbers, and what they decode to
+_POLL = "poll"  # tags a job of events and labels: (_POLL, events, labels)
 
 
 def _child(conn: Connection, memfd: bool, event_ids: bool, parent: int | None = None) -> None:
@@ -53,13 +64,15 @@ def _child(conn: Connection, memfd: bool, event_ids: bool, parent: int | None = 
     while True:
         try:
             job = pickle.loads(receive(conn, memfd))
-            if not isinstance(job, FileSpan):
+            if _is_poll(job):
+                job = (_POLL, unpack_batch(job[1]), unpack_batch(job[2]))
+            elif not isinstance(job, FileSpan):
                 job = unpack_batch(job)
         except (EOFError, OSError):
             return  # the worker closed the pipe, or died (even SIGKILLed)
         try:
             result = _run(job, event_ids)
-            share_strings(result if isinstance(result, DecodedRecords) else result[1])
+            share_strings(_records_of(result))
             reply: tuple[bool, Any] = (True, result)  # pickle sends each distinct string once
         except Exception as exc:  # noqa: BLE001 - the worker decides what to do
             reply = (False, f"{type(exc).__name__}: {exc}")
@@ -71,12 +84,28 @@ def _child(conn: Connection, memfd: bool, event_ids: bool, parent: int | None = 
 
 def _run(job: Any, event_ids: bool) -> Any:
     """Decode one job: a batch ``(values, timestamps)`` gives its decoded
-    records; a :class:`FileSpan` gives its line numbers and their decoded records."""
+    records; a :class:`FileSpan` gives its line numbers and their decoded
+    records; ``(_POLL, events, labels)``, two batches, gives the events' decoded
+    records and the labels' rows and rejections."""
     if isinstance(job, FileSpan):
         numbers, lines = job.read()
         return numbers, _kept(decode_batch(lines, [0.0] * len(lines)), event_ids)
+    if _is_poll(job):
+        _, events, labels = job
+        return _run(events, event_ids), decode_labels(*labels)
     values, timestamps = job
     return _kept(decode_batch(values, timestamps), event_ids)
+
+
+def _is_poll(job: Any) -> bool:
+    return type(job) is tuple and type(job[0]) is str  # a batch's [0] is a list or an array
+
+
+def _records_of(result: Any) -> DecodedRecords:
+    """The decoded records of a job's result (see :func:`_run`)."""
+    if isinstance(result, DecodedRecords):
+        return result
+    return result[0] if isinstance(result[0], DecodedRecords) else result[1]
 
 
 def _kept(decoded: DecodedRecords, event_ids: bool) -> DecodedRecords:
@@ -174,6 +203,27 @@ class DecoderPool:
         if not self._decoders or not values:  # (an empty batch: the worker's polls of labels only)
             return _ready(_run((values, timestamps), self._event_ids))
         return self._submit(pack_batch(values, timestamps), (values, timestamps))
+
+    def decode_poll(
+        self,
+        values: Sequence[bytes | None],
+        timestamps: Sequence[float],
+        label_values: Sequence[bytes | None],
+        label_timestamps: Sequence[float] | np.ndarray,
+    ) -> Coroutine[Any, Any, tuple[DecodedRecords, DecodedLabels]]:
+        """Like :meth:`decode`, for the events and the label records of one poll
+        together: the events' decoded records, and the labels'
+        :func:`~streamproc.labels.decode_labels` (rows and rejections), the same
+        as decoding them here (which happens when the pool has no children)."""
+        job = (_POLL, (values, timestamps), (label_values, label_timestamps))
+        if not self._decoders or not (values or label_values):
+            return _ready(_run(job, self._event_ids))
+        message = (
+            _POLL,
+            packed_batch(values, timestamps),
+            packed_batch(label_values, label_timestamps),
+        )
+        return self._submit(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL), job)
 
     def decode_span(self, span: FileSpan) -> Coroutine[Any, Any, Spanned]:
         """Like :meth:`decode`, for the lines of a run of a file, which the child

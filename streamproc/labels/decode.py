@@ -32,7 +32,7 @@ import numpy as np
 from streamproc.events.shapes import MODEL_ID_PATTERN, Rejection
 from streamproc.events.validate import decode_label_record, parse_timestamp
 
-__all__ = ["LabelRows", "decode_labels"]
+__all__ = ["LabelRows", "DecodedLabels", "decode_labels"]
 
 _Int = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 
@@ -78,10 +78,38 @@ class LabelRows:
             self.records[start:stop],
         )
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickled compactly (the decoder processes send rows to the worker):
+        equal model ids and label strings as one object each (pickle sends it
+        once), record indexes as one array."""
+        shared: dict[str, str] = {}
+        intern = shared.setdefault
+        values = [intern(v, v) if type(v) is str else v for v in self.values]
+        return _unpickle_rows, (
+            list(map(intern, self.model_ids, self.model_ids)),
+            self.event_ids,
+            values,
+            self.times,
+            np.asarray(self.records, dtype=np.int64),
+        )
+
+
+def _unpickle_rows(
+    model_ids: list[str],
+    event_ids: list[str],
+    values: list[str | int | float],
+    times: np.ndarray,
+    records: np.ndarray,
+) -> LabelRows:
+    return LabelRows(model_ids, event_ids, values, times, records.tolist())
+
+
+DecodedLabels = tuple[LabelRows, list[tuple[int, Rejection]]]  # what decode_labels gives
+
 
 def decode_labels(
     values: Sequence[bytes | None], timestamps: Sequence[float]
-) -> tuple[LabelRows, list[tuple[int, Rejection]]]:
+) -> DecodedLabels:
     """Decode the values of a batch of label records.
 
     ``timestamps`` are the records' times (seconds), the default for labels

@@ -8,7 +8,8 @@ consumer group, and four tasks:
 1. the poller (:meth:`~IngestService._poll`): ``getmany`` up to ``max_batch``
    records, and hand their values to the
    :class:`~streamproc.decode.pool.DecoderPool` (decoding, validation,
-   columns per model, in ``decoders`` child processes);
+   columns per model, in ``decoders`` child processes; with labels on, the
+   poll's label records are decoded there too, with its events);
 2. the judge (:meth:`~IngestService._judge`), meanwhile, takes the polled
    batches in order: their decoded columns through the detectors
    (:func:`~streamproc.stream.batch.process_safely`, synchronous, vectorised);
@@ -76,7 +77,12 @@ from streamproc.stream.health import (
     limit_log_rate,
     readiness,
 )
-from streamproc.stream.labels import CopartitionError, LabelStage, check_copartitioned
+from streamproc.stream.labels import (
+    CopartitionError,
+    LabelStage,
+    check_copartitioned,
+    label_values,
+)
 from streamproc.stream.metrics import Metrics
 from streamproc.stream.state import StateReader
 from streamproc.stream.topics import ensure_topics
@@ -312,11 +318,16 @@ class IngestService(Service):
             decoded = await polled.decoded
             if polled.generation != self.generation:
                 continue  # polled before partitions moved: refetched from the committed offsets
+            labels = None
+            if self.labels is not None:
+                decoded, labels = decoded
             with no_gc():
                 now = time.time()
                 result = process_safely(polled.records, self.monitor, now=now, decoded=decoded)
                 if self.labels is not None:
-                    self.labels.process(polled.labels, result, self.monitor, now=now)
+                    self.labels.process(
+                        polled.labels, result, self.monitor, now=now, decoded=labels
+                    )
             await self._publish(result)
             if polled.generation == self.generation:  # else its partitions may be another's now
                 self._to_commit.update(polled.offsets)
@@ -361,12 +372,19 @@ class IngestService(Service):
         for tp, part in batch.items():
             for key in {r.key for r in part} - {None}:
                 self._partition_of[key] = tp.partition
+        offsets = {tp: part[-1].offset + 1 for tp, part in batch.items()}
+        if labels is None:
+            decoding = self.decoders.decode(*record_values(records))
+            return PolledBatch(records, decoding, offsets, self.generation)
+        # the label records are decoded with the events, in a decoder process
+        label_records = [r for tp, part in batch.items() if tp.topic == labels for r in part]
+        values, stamps = record_values(records)
         return PolledBatch(
             records,
-            self.decoders.decode(*record_values(records)),
-            {tp: part[-1].offset + 1 for tp, part in batch.items()},
+            self.decoders.decode_poll(values, stamps, *label_values(label_records)),
+            offsets,
             self.generation,
-            labels=[r for tp, part in batch.items() if tp.topic == labels for r in part],
+            labels=label_records,
         )
 
     async def _measure_lag(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition]) -> None:

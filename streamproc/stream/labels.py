@@ -8,17 +8,20 @@ assignor gives to the same worker, so the join of a model is in one process.
 
 Per judged batch (:meth:`LabelStage.process`, called by the judge after the
 events): the batch's predictions go into the :class:`~streamproc.labels.LabelJoin`,
-then its label records are decoded (:func:`~streamproc.labels.decode_labels`;
-malformed ones become dead letters with ``source.topic`` the labels topic,
-counted in ``streamproc_events_rejected_total`` like the events'), matched,
-and the pairs go to :meth:`~streamproc.detect.monitor.Monitor.process_labels`;
-its alerts are published with the batch's.
+then its label records, decoded (:func:`~streamproc.labels.decode_labels`; the
+worker has a decoder process do it with the poll's events, from
+:func:`label_values`; malformed ones become dead letters with ``source.topic``
+the labels topic, counted in ``streamproc_events_rejected_total`` like the
+events'), are matched, and the pairs go to
+:meth:`~streamproc.detect.monitor.Monitor.process_labels`; its alerts are
+published with the batch's.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from operator import attrgetter
 
 import numpy as np
 from aiokafka import ConsumerRecord
@@ -30,6 +33,7 @@ from streamproc.config import Topics, WorkerConfig
 from streamproc.detect.monitor import Monitor
 from streamproc.events.labels import LabelledPredictions
 from streamproc.labels import UNMATCHED_REASONS, JoinSettings, LabelJoin, decode_labels
+from streamproc.labels.decode import DecodedLabels
 from streamproc.stream.batch import BatchResult, dead_letter
 from streamproc.stream.metrics import Metrics
 
@@ -157,6 +161,15 @@ class LabelMetrics:
         self.early.set(join.early)
 
 
+def label_values(records: list[ConsumerRecord]) -> tuple[list[bytes | None], np.ndarray]:
+    """Values and Kafka times (seconds, an array) of label records, for decoding."""
+    times = np.fromiter(map(_TIMESTAMP, records), dtype=np.float64, count=len(records))
+    return [r.value for r in records], times / 1000.0
+
+
+_TIMESTAMP = attrgetter("timestamp")
+
+
 class _Stamps:
     """The records' Kafka times in seconds, computed only when asked for."""
 
@@ -182,18 +195,28 @@ class LabelStage:
         self.worker_metrics = metrics
 
     def process(
-        self, records: list[ConsumerRecord], result: BatchResult, monitor: Monitor, *, now: float
+        self,
+        records: list[ConsumerRecord],
+        result: BatchResult,
+        monitor: Monitor,
+        *,
+        now: float,
+        decoded: DecodedLabels | None = None,
     ) -> None:
         """Join the batch's predictions (``result.columns``) and label ``records``;
-        add the alerts and dead letters to ``result``."""
+        add the alerts and dead letters to ``result``. ``decoded``: the records'
+        :func:`~streamproc.labels.decode_labels` if done already (by a decoder
+        process); else they are decoded here."""
         try:
             pairs = self.join.add(result.columns)
             letters = []
             if records:
-                rows, rejections = decode_labels(
-                    [r.value for r in records],
-                    _Stamps(records),  # type: ignore[arg-type]
-                )
+                if decoded is None:
+                    decoded = decode_labels(
+                        [r.value for r in records],
+                        _Stamps(records),  # type: ignore[arg-type]
+                    )
+                rows, rejections = decoded
                 letters = [
                     dead_letter(records[index], problem.reason, problem.detail, problem.index)
                     for index, problem in rejections

@@ -124,3 +124,43 @@ def _running(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+LABELS = [
+    orjson.dumps({"model_id": "a", "event_id": "e1", "label": "fraud", "timestamp": 5}),
+    orjson.dumps([{"model_id": "a", "event_id": "e2", "label": 0.5}, {"model_id": "a"}]),
+    b"not json",
+    orjson.dumps({"model_id": "b", "event_id": "e3", "label": 2}),
+    None,
+]
+LABEL_TIMES = np.array([10.0, 11.0, 12.0, 13.0, 14.0])
+
+
+def labels_summary(decoded) -> list:
+    rows, bad = decoded
+    return [
+        rows.model_ids,
+        rows.event_ids,
+        [(type(v), v) for v in rows.values],
+        rows.times.tolist(),
+        rows.records,
+        [(i, r.reason, r.detail, r.index) for i, r in bad],
+    ]
+
+
+@pytest.mark.parametrize("memfd", [True, False], ids=["memfd", "pipe"])
+async def test_a_child_decodes_a_polls_labels_exactly_as_this_process(monkeypatch, memfd):
+    monkeypatch.setattr("streamproc.decode.pool._MEMFD", memfd)
+    with DecoderPool(0) as here:
+        events_here, labels_here = await here.decode_poll(VALUES, TIMES, LABELS, LABEL_TIMES)
+    with DecoderPool(1) as pool:
+        pending = [pool.decode_poll(VALUES, TIMES, LABELS, LABEL_TIMES) for _ in range(2)]
+        pending.append(pool.decode_poll([], [], LABELS, LABEL_TIMES))  # a poll of labels only
+        results = [await p for p in pending]
+    assert labels_summary(labels_here)[3] == [5.0, 11.0, 13.0]  # the record's time by default
+    assert len(labels_summary(labels_here)[5]) == 3
+    for events, labels in results:
+        assert labels_summary(labels) == labels_summary(labels_here)
+    for events, _ in results[:2]:
+        assert summary(events) == summary(events_here) == summary(decode_batch(VALUES, TIMES))
+    assert results[2][0].events == 0
