@@ -1,15 +1,25 @@
 """The label join's cost: judge-path throughput with and without labels, and
 memory per pending prediction.
 
-    python loadtest/labels_bench.py [--events 300000] [--pending 1000000]
+    python loadtest/labels_bench.py [--events 300000] [--rounds 3] [--pending 1000000]
 
 Throughput, side by side in one process, no Kafka: batches of 5,000
 single-event records of ``simulate.wide_events`` (10 models, 20 features),
-decoded beforehand (in the worker a decoder process does that). Without
-labels: ``process_records`` (the detectors) per batch. With labels: the same,
-then ``LabelStage.process`` with one label record per event of the previous
-batch (so 100 % of the events get their label, one batch later): label decoding,
-the join, metrics. Reported: events/s of that work, and the ratio. Not
+decoded beforehand (in the worker a decoder process does that), judged with the
+cyclic GC paused as the worker's judge does (``no_gc``). Without labels:
+``process_records`` (the detectors) per batch. With labels: the same, plus what
+the worker's own process does for one label record per event of the previous
+batch (so 100 % of the events get their label, one batch later): the label
+records' values and times packed for the decoder process
+(``label_values``, ``packed_batch``, pickled), the decoded rows unpickled from
+the decoder's reply, and ``LabelStage.process`` (the join, metrics). The
+labels' decoding itself is done by the decoder process, as in the worker: it is
+measured apart (``decode_labels`` and pickling the reply, µs per label of the
+decoder's CPU), not counted in the events/s. Rounds alternate without/with;
+reported: the median of each and of the per-round ratios, and the label stage's
+worker-process µs per label (around that work alone). All times are this
+process's CPU time (``time.process_time``), not the wall clock: on a shared
+machine the others' load then costs little precision (caches aside). Not
 included: aiokafka's own cost per fetched record (the label records double the
 records a worker fetches; see README, "Labels").
 
@@ -23,10 +33,12 @@ from __future__ import annotations
 
 import argparse
 import gc
+import pickle
 import sys
 import time
 import tracemalloc
 from pathlib import Path
+from statistics import median
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -36,12 +48,14 @@ from aiokafka import ConsumerRecord  # noqa: E402
 
 from streamproc.config import WorkerConfig  # noqa: E402
 from streamproc.decode import decode_batch  # noqa: E402
+from streamproc.decode.ipc import packed_batch  # noqa: E402
+from streamproc.decode.nogc import no_gc  # noqa: E402
 from streamproc.detect.monitor import Monitor  # noqa: E402
 from streamproc.events.columns import EventColumns  # noqa: E402
-from streamproc.labels import LabelJoin  # noqa: E402
+from streamproc.labels import LabelJoin, decode_labels  # noqa: E402
 from streamproc.simulate import wide_events  # noqa: E402
 from streamproc.stream.batch import process_records  # noqa: E402
-from streamproc.stream.labels import LabelStage  # noqa: E402
+from streamproc.stream.labels import LabelStage, label_values  # noqa: E402
 from streamproc.stream.metrics import Metrics  # noqa: E402
 
 BATCH = 5000
@@ -82,25 +96,50 @@ def workload(n: int):
     return batches
 
 
-def run(batches, labels: bool) -> float:
+def decoder_side(batches) -> tuple[list[bytes], float]:
+    """What the decoder process does for each batch's labels (its replies, pickled),
+    and its µs per label."""
+    replies, labels = [], 0
+    started = time.process_time()
+    for _, lab, _ in batches:
+        values, times = label_values(lab)
+        decoded = decode_labels(values, times.tolist())
+        replies.append(pickle.dumps((True, decoded), protocol=pickle.HIGHEST_PROTOCOL))
+        labels += len(lab)
+    return replies, (time.process_time() - started) / labels * 1e6
+
+
+def run(batches, replies: list[bytes] | None) -> tuple[float, float]:
+    """Events/s of the judge's work (with labels if ``replies``), and the
+    worker-process µs per label of the label work alone."""
     monitor = Monitor()
     monitor.process_labels = lambda b, *, now: []  # type: ignore[method-assign]
-    stage = LabelStage(WorkerConfig(), Metrics()) if labels else None
+    stage = LabelStage(WorkerConfig(), Metrics()) if replies is not None else None
     previous: list[ConsumerRecord] = []
-    events = 0
+    rows = None
+    events = labels = 0
+    label_seconds = 0.0
+    clock = time.process_time  # CPU time: other processes on the machine do not count
     gc.collect()
-    started = time.perf_counter()
-    for ev, lab, decoded in batches:
-        result = process_records(ev, monitor, now=0.0, decoded=decoded)
-        if stage is not None:
-            stage.process(previous, result, monitor, now=0.0)
-            previous = lab
+    started = clock()
+    for k, (ev, lab, decoded) in enumerate(batches):
+        with no_gc():
+            result = process_records(ev, monitor, now=0.0, decoded=decoded)
+            if stage is not None:
+                t = clock()
+                stage.process(previous, result, monitor, now=0.0, decoded=rows)
+                # the poll's labels are sent to a decoder, its reply comes back
+                packed = packed_batch(*label_values(lab))
+                pickle.dumps(packed, protocol=pickle.HIGHEST_PROTOCOL)
+                rows = pickle.loads(replies[k])[1]  # type: ignore[index]
+                previous = lab
+                label_seconds += clock() - t
+                labels += len(previous)
         events += len(ev)
-    elapsed = time.perf_counter() - started
+    elapsed = clock() - started
     if stage is not None:
         assert stage.join.take_counts().get("unknown_id", 0) == 0
-    return events / elapsed
-
+    return events / elapsed, label_seconds / max(1, labels) * 1e6
 
 def memory(n: int) -> float:
     gc.collect()
@@ -136,13 +175,25 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     batches = workload(args.events)
-    without, with_ = [], []
-    for _ in range(args.rounds):  # alternate, best of each
-        without.append(run(batches, labels=False))
-        with_.append(run(batches, labels=True))
-    a, b = max(without), max(with_)
-    print(f"judge path without labels: {a:,.0f} events/s")
-    print(f"judge path with a label for every event: {b:,.0f} events/s ({b / a:.2f}x)")
+    replies, decoder_us = decoder_side(batches)
+    without, with_, ratios, stage_us = [], [], [], []
+    for _ in range(args.rounds):  # alternate: each round's ratio is side by side
+        a = run(batches, None)[0]
+        b, us = run(batches, replies)
+        without.append(a)
+        with_.append(b)
+        ratios.append(b / a)
+        stage_us.append(us)
+    a, b, r = median(without), median(with_), median(ratios)
+    print(f"judge path without labels: {a:,.0f} events/s (median of {args.rounds})")
+    print(
+        f"judge path with a label for every event: {b:,.0f} events/s; "
+        f"ratio {r:.2f}x (median; rounds: {', '.join(f'{x:.2f}' for x in ratios)})"
+    )
+    print(
+        f"label stage, worker process: {median(stage_us):.2f} µs per label (median); "
+        f"decoder process: {decoder_us:.2f} µs per label (decoding, pickling the reply)"
+    )
     del batches
     per = memory(args.pending)
     print(
