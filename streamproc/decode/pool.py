@@ -86,13 +86,15 @@ def _run(job: Any, event_ids: bool) -> Any:
     """Decode one job: a batch ``(values, timestamps)`` gives its decoded
     records; a :class:`FileSpan` gives its line numbers and their decoded
     records; ``(_POLL, events, labels)``, two batches, gives the events' decoded
-    records and the labels' rows and rejections."""
+    records and the labels' rows (grouped by model: the join's grouping, done
+    here) and rejections."""
     if isinstance(job, FileSpan):
         numbers, lines = job.read()
         return numbers, _kept(decode_batch(lines, [0.0] * len(lines)), event_ids)
     if _is_poll(job):
         _, events, labels = job
-        return _run(events, event_ids), decode_labels(*labels)
+        rows, rejections = decode_labels(*labels)
+        return _run(events, event_ids), (rows.grouped(), rejections)
     values, timestamps = job
     return _kept(decode_batch(values, timestamps), event_ids)
 

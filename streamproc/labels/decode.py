@@ -55,7 +55,7 @@ class LabelRows:
 
     ``values``: the label (a string, or a number); ``times``: the label's
     ``timestamp``, else its record's (Kafka) time; ``records``: the index of
-    the record each label came from.
+    the record each label came from. ``groups``: set by :meth:`grouped`.
     """
 
     model_ids: list[str] = field(default_factory=list)
@@ -63,13 +63,49 @@ class LabelRows:
     values: list[str | int | float] = field(default_factory=list)
     times: np.ndarray = field(default_factory=lambda: np.empty(0))
     records: list[int] = field(default_factory=list)
+    groups: list[tuple[str, int]] | None = None
+
+    def grouped(self) -> LabelRows:
+        """The same rows with each model's labels together: models in the order
+        of their first label, each model's labels in their order; ``groups``
+        gives each model and the end of its run. The join works model by model;
+        the decoder processes group the rows they send to the worker.
+
+        >>> rows = LabelRows(["a", "b", "a"], ["1", "2", "3"], ["x", "y", "z"],
+        ...                  np.arange(3.0), [0, 1, 2]).grouped()
+        >>> rows.event_ids, rows.records, rows.groups
+        (['1', '3', '2'], [0, 2, 1], [('a', 2), ('b', 3)])
+        """
+        if self.groups is not None:
+            return self
+        models = {m: i for i, m in enumerate(dict.fromkeys(self.model_ids))}
+        if len(models) <= 1:
+            return LabelRows(self.model_ids, self.event_ids, self.values, self.times,
+                             self.records, [(m, self.size) for m in models])  # fmt: skip
+        codes = np.fromiter(map(models.__getitem__, self.model_ids), np.intp, self.size)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.cumsum(np.bincount(codes, minlength=len(models))).tolist()
+        take = order.tolist()
+        model_ids: list[str] = []
+        start = 0
+        for model_id, stop in zip(models, bounds, strict=True):
+            model_ids += [model_id] * (stop - start)
+            start = stop
+        return LabelRows(
+            model_ids,
+            np.asarray(self.event_ids, dtype=object)[order].tolist(),
+            np.asarray(self.values, dtype=object)[order].tolist(),
+            self.times[order],
+            [self.records[k] for k in take],
+            list(zip(models, bounds, strict=True)),
+        )
 
     @property
     def size(self) -> int:
         return len(self.event_ids)
 
     def slice(self, start: int, stop: int) -> LabelRows:
-        """Rows ``start:stop`` as new rows."""
+        """Rows ``start:stop`` as new rows (not grouped)."""
         return LabelRows(
             self.model_ids[start:stop],
             self.event_ids[start:stop],
@@ -85,23 +121,32 @@ class LabelRows:
         shared: dict[str, str] = {}
         intern = shared.setdefault
         values = [intern(v, v) if type(v) is str else v for v in self.values]
+        model_ids = None if self.groups is not None else list(map(intern, self.model_ids, self.model_ids))
         return _unpickle_rows, (
-            list(map(intern, self.model_ids, self.model_ids)),
+            model_ids,
             self.event_ids,
             values,
             self.times,
             np.asarray(self.records, dtype=np.int64),
+            self.groups,
         )
 
 
 def _unpickle_rows(
-    model_ids: list[str],
+    model_ids: list[str] | None,
     event_ids: list[str],
     values: list[str | int | float],
     times: np.ndarray,
     records: np.ndarray,
+    groups: list[tuple[str, int]] | None,
 ) -> LabelRows:
-    return LabelRows(model_ids, event_ids, values, times, records.tolist())
+    if model_ids is None:  # grouped: the model ids are the groups'
+        model_ids = []
+        start = 0
+        for model_id, stop in groups or ():
+            model_ids += [model_id] * (stop - start)
+            start = stop
+    return LabelRows(model_ids, event_ids, values, times, records.tolist(), groups)
 
 
 DecodedLabels = tuple[LabelRows, list[tuple[int, Rejection]]]  # what decode_labels gives
