@@ -5,7 +5,8 @@ memory per pending prediction.
 
 Throughput, side by side in one process, no Kafka: batches of 5,000
 single-event records of ``simulate.wide_events`` (10 models, 20 features),
-decoded beforehand (in the worker a decoder process does that), judged with the
+decoded beforehand and passed through pickle as a decoder process sends them
+to the worker (not timed: the same in both), judged with the
 cyclic GC paused as the worker's judge does (``no_gc``). Without labels:
 ``process_records`` (the detectors) per batch. With labels: the same, plus what
 the worker's own process does for one label record per event of the previous
@@ -48,7 +49,7 @@ from aiokafka import ConsumerRecord  # noqa: E402
 
 from streamproc.config import WorkerConfig  # noqa: E402
 from streamproc.decode import decode_batch  # noqa: E402
-from streamproc.decode.ipc import packed_batch  # noqa: E402
+from streamproc.decode.ipc import packed_batch, share_strings  # noqa: E402
 from streamproc.decode.nogc import no_gc  # noqa: E402
 from streamproc.detect.monitor import Monitor  # noqa: E402
 from streamproc.events.columns import EventColumns  # noqa: E402
@@ -92,6 +93,8 @@ def workload(n: int):
             for i, e in enumerate(part)
         ]
         decoded = decode_batch([r.value for r in ev], [0.0] * len(ev))
+        share_strings(decoded)  # as a decoder process sends it: equal strings one object
+        decoded = pickle.loads(pickle.dumps(decoded, protocol=pickle.HIGHEST_PROTOCOL))
         batches.append((ev, lab, decoded))
     return batches
 

@@ -12,9 +12,10 @@ from streamproc.events.columns import EventColumns
 from streamproc.labels import JoinSettings, LabelJoin, LabelRows
 from tests.unit.labels.reference_join import ReferenceJoin
 
-SETTINGS = JoinSettings(
-    ttl_seconds=30.0, max_pending=400, early_seconds=15.0, max_early=12, recent_ids=50
-)
+SETTINGS = [
+    JoinSettings(ttl_seconds=30.0, max_pending=250, early_seconds=15.0, max_early=12, recent_ids=r)
+    for r in (50, 2000)  # recent ids forgotten soon, or kept through the stream
+]
 MODELS = ("a", "b", "r")  # "r" predicts scores only (a regression model)
 
 
@@ -101,10 +102,11 @@ def stream(seed):
             yield "forget", [rng.choice(MODELS)]
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("settings", SETTINGS, ids=["recent-50", "recent-2000"])
 @pytest.mark.parametrize("grouped", [False, True], ids=["record-order", "grouped"])
-def test_the_join_matches_and_counts_as_the_reference_join(seed, grouped):
-    new, old = LabelJoin(SETTINGS), ReferenceJoin(SETTINGS)
+def test_the_join_matches_and_counts_as_the_reference_join(seed, settings, grouped):
+    new, old = LabelJoin(settings), ReferenceJoin(settings)
     seen = dict.fromkeys(["matched", "duplicate", "expired", "unknown_id", "bad_value",
                           "unjoinable", "predictions_expired", "predictions_evicted", "early"], 0)  # fmt: skip
     for kind, what in stream(seed):
