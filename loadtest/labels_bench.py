@@ -49,14 +49,16 @@ from aiokafka import ConsumerRecord  # noqa: E402
 
 from streamproc.config import WorkerConfig  # noqa: E402
 from streamproc.decode import decode_batch  # noqa: E402
-from streamproc.decode.ipc import packed_batch, share_strings  # noqa: E402
+from streamproc.decode.ipc import pack_batch, share_strings  # noqa: E402
 from streamproc.decode.nogc import no_gc  # noqa: E402
 from streamproc.detect.monitor import Monitor  # noqa: E402
 from streamproc.events.columns import EventColumns  # noqa: E402
-from streamproc.labels import LabelJoin, decode_labels  # noqa: E402
+from streamproc.decode.pool import poll_message  # noqa: E402
+from streamproc.labels import LabelJoin  # noqa: E402
+from streamproc.labels.decode import decode_labels_grouped  # noqa: E402
 from streamproc.simulate import wide_events  # noqa: E402
-from streamproc.stream.batch import process_records  # noqa: E402
-from streamproc.stream.labels import LabelStage, label_values  # noqa: E402
+from streamproc.stream.batch import process_records, record_values  # noqa: E402
+from streamproc.stream.labels import LabelStage  # noqa: E402
 from streamproc.stream.metrics import Metrics  # noqa: E402
 
 BATCH = 5000
@@ -67,8 +69,11 @@ def record(topic: str, offset: int, key: bytes, value: bytes, ts: int) -> Consum
 
 
 def workload(n: int):
+    """Polls of 5,000 event records each and the label records of the previous
+    poll's events (so every event gets its label, one poll later)."""
     events = wide_events(events=n, models=10)  # each with an event_id
-    batches = []
+    polls = []
+    previous: list[ConsumerRecord] = []
     for start in range(0, n, BATCH):
         part = events[start : start + BATCH]
         ev = [
@@ -92,57 +97,67 @@ def workload(n: int):
             )
             for i, e in enumerate(part)
         ]
-        decoded = decode_batch([r.value for r in ev], [0.0] * len(ev))
-        share_strings(decoded)  # as a decoder process sends it: equal strings one object
-        decoded = pickle.loads(pickle.dumps(decoded, protocol=pickle.HIGHEST_PROTOCOL))
-        batches.append((ev, lab, decoded))
-    return batches
+        polls.append((ev, previous))
+        previous = lab
+    return polls
 
 
-def decoder_side(batches) -> tuple[list[bytes], float]:
-    """What the decoder process does for each batch's labels (its replies, pickled),
-    and its µs per label."""
-    replies, labels = [], 0
-    started = time.process_time()
-    for _, lab, _ in batches:
-        values, times = label_values(lab)
-        decoded = decode_labels(values, times.tolist())
-        replies.append(pickle.dumps((True, decoded), protocol=pickle.HIGHEST_PROTOCOL))
+def decoder_side(polls) -> tuple[list[bytes], list[bytes], float]:
+    """What the decoder process sends back for each poll, pickled: without
+    labels, with labels; and its CPU µs per label for the labels (decoding,
+    pickling)."""
+    plain, with_labels = [], []
+    label_seconds, labels = 0.0, 0
+    for ev, lab in polls:
+        decoded = decode_batch(*record_values(ev))
+        share_strings(decoded)  # as a decoder process does
+        plain.append(pickle.dumps((True, decoded), protocol=pickle.HIGHEST_PROTOCOL))
+        t = time.process_time()
+        rows = decode_labels_grouped([r.value for r in lab])
+        pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
+        label_seconds += time.process_time() - t
         labels += len(lab)
-    return replies, (time.process_time() - started) / labels * 1e6
+        reply = (True, (decoded, rows))
+        with_labels.append(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
+    return plain, with_labels, label_seconds / labels * 1e6
 
 
-def run(batches, replies: list[bytes] | None) -> tuple[float, float]:
-    """Events/s of the judge's work (with labels if ``replies``), and the
-    worker-process µs per label of the label work alone."""
+def run(polls, replies: list[bytes], labels: bool) -> dict[str, float]:
+    """The worker process's CPU seconds for the polls: ``ipc`` (sending the
+    records to a decoder process, unpickling its reply), ``judge`` (the
+    detectors), ``labels`` (``LabelStage.process``); and the labels joined."""
     monitor = Monitor()
     monitor.process_labels = lambda b, *, now: []  # type: ignore[method-assign]
-    stage = LabelStage(WorkerConfig(), Metrics()) if replies is not None else None
-    previous: list[ConsumerRecord] = []
-    rows = None
-    events = labels = 0
-    label_seconds = 0.0
+    stage = LabelStage(WorkerConfig(), Metrics()) if labels else None
+    spent = {"ipc": 0.0, "judge": 0.0, "labels": 0.0, "events": 0, "labelled": 0}
     clock = time.process_time  # CPU time: other processes on the machine do not count
     gc.collect()
-    started = clock()
-    for k, (ev, lab, decoded) in enumerate(batches):
-        with no_gc():
+    for k, (ev, lab) in enumerate(polls):
+        t0 = clock()
+        values, stamps = record_values(ev)
+        if stage is None:
+            pack_batch(values, stamps)
+            decoded = pickle.loads(replies[k])[1]
+        else:
+            poll_message(values, stamps, [r.value for r in lab])
+            decoded, rows = pickle.loads(replies[k])[1]
+        t1 = clock()
+        with no_gc():  # as the worker's judge
             result = process_records(ev, monitor, now=0.0, decoded=decoded)
+            t2 = clock()
             if stage is not None:
-                t = clock()
-                stage.process(previous, result, monitor, now=0.0, decoded=rows)
-                # the poll's labels are sent to a decoder, its reply comes back
-                packed = packed_batch(*label_values(lab))
-                pickle.dumps(packed, protocol=pickle.HIGHEST_PROTOCOL)
-                rows = pickle.loads(replies[k])[1]  # type: ignore[index]
-                previous = lab
-                label_seconds += clock() - t
-                labels += len(previous)
-        events += len(ev)
-    elapsed = clock() - started
+                stage.process(lab, result, monitor, now=0.0, decoded=rows)
+        t3 = clock()
+        spent["ipc"] += t1 - t0
+        spent["judge"] += t2 - t1
+        spent["labels"] += t3 - t2
+        spent["events"] += len(ev)
+        spent["labelled"] += len(lab)
     if stage is not None:
-        assert stage.join.take_counts().get("unknown_id", 0) == 0
-    return events / elapsed, label_seconds / max(1, labels) * 1e6
+        # every label matched: only the last poll's events wait, no label does
+        assert (stage.join.pending, stage.join.early) == (len(polls[-1][0]), 0)
+    return spent
+
 
 def memory(n: int) -> float:
     gc.collect()
@@ -177,27 +192,41 @@ def main() -> None:
     parser.add_argument("--pending", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    batches = workload(args.events)
-    replies, decoder_us = decoder_side(batches)
-    without, with_, ratios, stage_us = [], [], [], []
-    for _ in range(args.rounds):  # alternate: each round's ratio is side by side
-        a = run(batches, None)[0]
-        b, us = run(batches, replies)
-        without.append(a)
-        with_.append(b)
-        ratios.append(b / a)
-        stage_us.append(us)
-    a, b, r = median(without), median(with_), median(ratios)
-    print(f"judge path without labels: {a:,.0f} events/s (median of {args.rounds})")
+    polls = workload(args.events)
+    plain, with_labels, decoder_us = decoder_side(polls)
+    rounds = []
+    for _ in range(args.rounds):  # alternate: each round's ratios are side by side
+        rounds.append((run(polls, plain, labels=False), run(polls, with_labels, labels=True)))
+    n = args.events
+
+    def rate(spent: dict[str, float], *parts: str) -> float:
+        return n / sum(spent[p] for p in parts)
+
+    def label_us(a: dict[str, float], b: dict[str, float]) -> float:
+        return (b["labels"] + b["ipc"] - a["ipc"]) / b["labelled"] * 1e6
+
+    full = [rate(b, "ipc", "judge", "labels") / rate(a, "ipc", "judge") for a, b in rounds]
+    judge = [n / (b["judge"] + b["labels"] + b["ipc"] - a["ipc"]) / rate(a, "judge") for a, b in rounds]
+    stage_us = [b["labels"] / b["labelled"] * 1e6 for _, b in rounds]
+    ipc_us = [(b["ipc"] - a["ipc"]) / b["labelled"] * 1e6 for a, b in rounds]
+    print(f"{n:,} events, {rounds[0][1]['labelled']:,} labels; medians of {args.rounds} rounds")
     print(
-        f"judge path with a label for every event: {b:,.0f} events/s; "
-        f"ratio {r:.2f}x (median; rounds: {', '.join(f'{x:.2f}' for x in ratios)})"
+        f"worker process (records to a decoder and back, the detectors): without labels "
+        f"{median(rate(a, 'ipc', 'judge') for a, _ in rounds):,.0f} events/s, with a label "
+        f"for every event {median(rate(b, 'ipc', 'judge', 'labels') for _, b in rounds):,.0f} "
+        f"events/s: {median(full):.2f}x (rounds: {', '.join(f'{x:.2f}' for x in full)})"
     )
     print(
-        f"label stage, worker process: {median(stage_us):.2f} µs per label (median); "
-        f"decoder process: {decoder_us:.2f} µs per label (decoding, pickling the reply)"
+        f"judge path only (detectors; with labels plus all the label work): "
+        f"{median(rate(a, 'judge') for a, _ in rounds):,.0f} events/s without, "
+        f"{median(judge):.2f}x with (rounds: {', '.join(f'{x:.2f}' for x in judge)})"
     )
-    del batches
+    print(
+        f"labels, worker process: {median(label_us(a, b) for a, b in rounds):.2f} µs per label "
+        f"(LabelStage.process {median(stage_us):.2f}, records to a decoder and back "
+        f"{median(ipc_us):.2f}); decoder process: {decoder_us:.2f} µs per label"
+    )
+    del polls, plain, with_labels
     per = memory(args.pending)
     print(
         f"memory: {per:.0f} bytes per pending prediction (tracemalloc, ids included), "

@@ -33,8 +33,6 @@ from multiprocessing.process import BaseProcess
 from types import TracebackType
 from typing import Any
 
-import numpy as np
-
 from streamproc.children import die_with_parent
 from streamproc.decode import decode_batch
 from streamproc.decode.batch import DecodedRecords
@@ -48,7 +46,7 @@ from streamproc.decode.ipc import (
     unpack_batch,
 )
 from streamproc.decode.spans import FileSpan
-from streamproc.labels.decode import DecodedLabels, decode_labels
+from streamproc.labels.decode import DecodedLabels, decode_labels_grouped
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +63,7 @@ def _child(conn: Connection, memfd: bool, event_ids: bool, parent: int | None = 
         try:
             job = pickle.loads(receive(conn, memfd))
             if _is_poll(job):
-                job = (_POLL, unpack_batch(job[1]), unpack_batch(job[2]))
+                job = (_POLL, unpack_batch(job[1]), job[2])
             elif not isinstance(job, FileSpan):
                 job = unpack_batch(job)
         except (EOFError, OSError):
@@ -85,16 +83,14 @@ def _child(conn: Connection, memfd: bool, event_ids: bool, parent: int | None = 
 def _run(job: Any, event_ids: bool) -> Any:
     """Decode one job: a batch ``(values, timestamps)`` gives its decoded
     records; a :class:`FileSpan` gives its line numbers and their decoded
-    records; ``(_POLL, events, labels)``, two batches, gives the events' decoded
-    records and the labels' rows (grouped by model: the join's grouping, done
-    here) and rejections."""
+    records; ``(_POLL, events, label values)`` gives the events' decoded records
+    and :func:`~streamproc.labels.decode.decode_labels_grouped` of the labels."""
     if isinstance(job, FileSpan):
         numbers, lines = job.read()
         return numbers, _kept(decode_batch(lines, [0.0] * len(lines)), event_ids)
     if _is_poll(job):
         _, events, labels = job
-        rows, rejections = decode_labels(*labels)
-        return _run(events, event_ids), (rows.grouped(), rejections)
+        return _run(events, event_ids), decode_labels_grouped(labels)
     values, timestamps = job
     return _kept(decode_batch(values, timestamps), event_ids)
 
@@ -210,22 +206,17 @@ class DecoderPool:
         self,
         values: Sequence[bytes | None],
         timestamps: Sequence[float],
-        label_values: Sequence[bytes | None],
-        label_timestamps: Sequence[float] | np.ndarray,
+        label_values: list[bytes | None],
     ) -> Coroutine[Any, Any, tuple[DecodedRecords, DecodedLabels]]:
         """Like :meth:`decode`, for the events and the label records of one poll
         together: the events' decoded records, and the labels'
-        :func:`~streamproc.labels.decode_labels` (rows and rejections), the same
+        :func:`~streamproc.labels.decode.decode_labels_grouped` (rows grouped by
+        model, labels without a timestamp timed NaN, and rejections), the same
         as decoding them here (which happens when the pool has no children)."""
-        job = (_POLL, (values, timestamps), (label_values, label_timestamps))
+        job = (_POLL, (values, timestamps), label_values)
         if not self._decoders or not (values or label_values):
             return _ready(_run(job, self._event_ids))
-        message = (
-            _POLL,
-            packed_batch(values, timestamps),
-            packed_batch(label_values, label_timestamps),
-        )
-        return self._submit(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL), job)
+        return self._submit(poll_message(values, timestamps, label_values), job)
 
     def decode_span(self, span: FileSpan) -> Coroutine[Any, Any, Spanned]:
         """Like :meth:`decode`, for the lines of a run of a file, which the child
@@ -347,6 +338,16 @@ class DecoderPool:
             while self._waiting:
                 self._waiting.popleft()[1].set_exception(BrokenProcessPool("no decoder"))
         self._dispatch()
+
+
+def poll_message(
+    values: Sequence[bytes | None], timestamps: Sequence[float], label_values: list[bytes | None]
+) -> bytes:
+    """What :meth:`DecoderPool.decode_poll` sends a child: the events packed
+    (:func:`~streamproc.decode.ipc.packed_batch`); the label values as they are
+    (a batch of them is as quick to pickle as to pack)."""
+    message = (_POLL, packed_batch(values, timestamps), label_values)
+    return pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 async def _ready(result: Any) -> Any:

@@ -22,7 +22,8 @@ valid and the one-line reasons (the dead-letter texts, as for events).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Union
 
@@ -32,7 +33,7 @@ import numpy as np
 from streamproc.events.shapes import MODEL_ID_PATTERN, Rejection
 from streamproc.events.validate import decode_label_record, parse_timestamp
 
-__all__ = ["LabelRows", "DecodedLabels", "decode_labels"]
+__all__ = ["LabelRows", "DecodedLabels", "decode_labels", "decode_labels_grouped"]
 
 _Int = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 
@@ -113,6 +114,15 @@ class LabelRows:
             self.times[start:stop],
             self.records[start:stop],
         )
+
+    def fill_times(self, record_time: Callable[[int], float]) -> None:
+        """Give the labels whose time is NaN (no ``timestamp``, from
+        :func:`decode_labels_grouped`) the time of their record:
+        ``record_time(record index)``."""
+        missing = np.isnan(self.times)
+        if missing.any():
+            for k in np.flatnonzero(missing).tolist():
+                self.times[k] = record_time(self.records[k])
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         """Pickled compactly (the decoder processes send rows to the worker):
@@ -195,6 +205,26 @@ def decode_labels(
             records.append(index)
     rows.times = np.asarray(times, dtype=np.float64)
     return rows, rejections
+
+
+def decode_labels_grouped(values: Sequence[bytes | None]) -> DecodedLabels:
+    """:func:`decode_labels` as the worker's decoder processes do it: the rows
+    grouped by model (:meth:`LabelRows.grouped`), and the labels without a
+    ``timestamp`` with the time NaN, for the worker to fill in from their
+    records (:meth:`LabelRows.fill_times`), so that the records' times need not
+    be sent (JSON has no NaN: a decoded time is never NaN).
+
+    >>> rows, _ = decode_labels_grouped(
+    ...     [b'{"model_id": "m", "event_id": "e", "label": 1}',
+    ...      b'{"model_id": "m", "event_id": "f", "label": 1, "timestamp": 5}'])
+    >>> rows.times.tolist(), rows.groups
+    ([nan, 5.0], [('m', 2)])
+    >>> rows.fill_times(lambda record: 100.0 + record)
+    >>> rows.times.tolist()
+    [100.0, 5.0]
+    """
+    rows, rejections = decode_labels(values, [math.nan] * len(values))
+    return rows.grouped(), rejections
 
 
 def _decode_bulk(values: Sequence[bytes | None], timestamps: Sequence[float]) -> LabelRows | None:

@@ -81,7 +81,6 @@ from streamproc.stream.labels import (
     CopartitionError,
     LabelStage,
     check_copartitioned,
-    label_values,
 )
 from streamproc.stream.metrics import Metrics
 from streamproc.stream.state import StateReader
@@ -381,7 +380,7 @@ class IngestService(Service):
         values, stamps = record_values(records)
         return PolledBatch(
             records,
-            self.decoders.decode_poll(values, stamps, *label_values(label_records)),
+            self.decoders.decode_poll(values, stamps, [r.value for r in label_records]),
             offsets,
             self.generation,
             labels=label_records,

@@ -9,8 +9,8 @@ assignor gives to the same worker, so the join of a model is in one process.
 Per judged batch (:meth:`LabelStage.process`, called by the judge after the
 events): the batch's predictions go into the :class:`~streamproc.labels.LabelJoin`,
 then its label records, decoded (:func:`~streamproc.labels.decode_labels`; the
-worker has a decoder process do it with the poll's events, from
-:func:`label_values`; malformed ones become dead letters with ``source.topic``
+worker has a decoder process do it with the poll's events:
+:func:`~streamproc.labels.decode.decode_labels_grouped`; malformed ones become dead letters with ``source.topic``
 the labels topic, counted in ``streamproc_events_rejected_total`` like the
 events'), are matched, and the pairs go to
 :meth:`~streamproc.detect.monitor.Monitor.process_labels`; its alerts are
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from operator import attrgetter
 
 import numpy as np
 from aiokafka import ConsumerRecord
@@ -161,15 +160,6 @@ class LabelMetrics:
         self.early.set(join.early)
 
 
-def label_values(records: list[ConsumerRecord]) -> tuple[list[bytes | None], np.ndarray]:
-    """Values and Kafka times (seconds, an array) of label records, for decoding."""
-    times = np.fromiter(map(_TIMESTAMP, records), dtype=np.float64, count=len(records))
-    return [r.value for r in records], times / 1000.0
-
-
-_TIMESTAMP = attrgetter("timestamp")
-
-
 class _Stamps:
     """The records' Kafka times in seconds, computed only when asked for."""
 
@@ -205,8 +195,8 @@ class LabelStage:
     ) -> None:
         """Join the batch's predictions (``result.columns``) and label ``records``;
         add the alerts and dead letters to ``result``. ``decoded``: the records'
-        :func:`~streamproc.labels.decode_labels` if done already (by a decoder
-        process); else they are decoded here."""
+        :func:`~streamproc.labels.decode.decode_labels_grouped` if done already
+        (by a decoder process); else they are decoded here."""
         try:
             pairs = self.join.add(result.columns)
             letters = []
@@ -216,6 +206,8 @@ class LabelStage:
                         [r.value for r in records],
                         _Stamps(records),  # type: ignore[arg-type]
                     )
+                else:
+                    decoded[0].fill_times(lambda index: records[index].timestamp / 1000.0)
                 rows, rejections = decoded
                 letters = [
                     dead_letter(records[index], problem.reason, problem.detail, problem.index)

@@ -12,6 +12,7 @@ import pytest
 
 from streamproc.decode import DecodedRecords, decode_batch
 from streamproc.decode.pool import DecoderPool
+from streamproc.labels import decode_labels
 from streamproc.events.columns import column_values
 from streamproc.simulate import wide_events
 
@@ -133,7 +134,7 @@ LABELS = [
     orjson.dumps({"model_id": "b", "event_id": "e3", "label": 2}),
     None,
 ]
-LABEL_TIMES = np.array([10.0, 11.0, 12.0, 13.0, 14.0])
+LABEL_TIMES = [10.0, 11.0, 12.0, 13.0, 14.0]
 
 
 def labels_summary(decoded) -> list:
@@ -142,7 +143,7 @@ def labels_summary(decoded) -> list:
         rows.model_ids,
         rows.event_ids,
         [(type(v), v) for v in rows.values],
-        rows.times.tolist(),
+        np.nan_to_num(rows.times, nan=-1.0).tolist(),  # NaN: no timestamp, filled in later
         rows.records,
         [(i, r.reason, r.detail, r.index) for i, r in bad],
     ]
@@ -152,15 +153,18 @@ def labels_summary(decoded) -> list:
 async def test_a_child_decodes_a_polls_labels_exactly_as_this_process(monkeypatch, memfd):
     monkeypatch.setattr("streamproc.decode.pool._MEMFD", memfd)
     with DecoderPool(0) as here:
-        events_here, labels_here = await here.decode_poll(VALUES, TIMES, LABELS, LABEL_TIMES)
+        events_here, labels_here = await here.decode_poll(VALUES, TIMES, LABELS)
     with DecoderPool(1) as pool:
-        pending = [pool.decode_poll(VALUES, TIMES, LABELS, LABEL_TIMES) for _ in range(2)]
-        pending.append(pool.decode_poll([], [], LABELS, LABEL_TIMES))  # a poll of labels only
+        pending = [pool.decode_poll(VALUES, TIMES, LABELS) for _ in range(2)]
+        pending.append(pool.decode_poll([], [], LABELS))  # a poll of labels only
         results = [await p for p in pending]
-    assert labels_summary(labels_here)[3] == [5.0, 11.0, 13.0]  # the record's time by default
-    assert len(labels_summary(labels_here)[5]) == 3
+    assert labels_summary(labels_here)[5] == labels_summary(decode_labels(LABELS, LABEL_TIMES))[5]
     for events, labels in results:
         assert labels_summary(labels) == labels_summary(labels_here)
+        labels[0].fill_times(LABEL_TIMES.__getitem__)  # as the worker does
+        expected = decode_labels(LABELS, LABEL_TIMES)[0].grouped()
+        assert labels_summary((labels[0], []))[:5] == labels_summary((expected, []))[:5]
+        assert labels[0].times.tolist() == [5.0, 11.0, 13.0]  # the record's time by default
     for events, _ in results[:2]:
         assert summary(events) == summary(events_here) == summary(decode_batch(VALUES, TIMES))
     assert results[2][0].events == 0
