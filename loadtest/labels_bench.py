@@ -34,12 +34,14 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import pickle
 import sys
 import time
 import tracemalloc
 from pathlib import Path
 from statistics import median
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -49,7 +51,7 @@ from aiokafka import ConsumerRecord  # noqa: E402
 
 from streamproc.config import WorkerConfig  # noqa: E402
 from streamproc.decode import decode_batch  # noqa: E402
-from streamproc.decode.ipc import pack_batch, share_strings  # noqa: E402
+from streamproc.decode.ipc import packed_batch, pickled_memfd, share_strings  # noqa: E402
 from streamproc.decode.nogc import no_gc  # noqa: E402
 from streamproc.detect.monitor import Monitor  # noqa: E402
 from streamproc.events.columns import EventColumns  # noqa: E402
@@ -102,27 +104,34 @@ def workload(n: int):
     return polls
 
 
-def decoder_side(polls) -> tuple[list[bytes], list[bytes], float]:
-    """What the decoder process sends back for each poll, pickled: without
-    labels, with labels; and its CPU µs per label for the labels (decoding,
-    pickling)."""
+def decoder_side(polls) -> tuple[list[int], list[int], float]:
+    """What the decoder process sends back for each poll, in memory files:
+    without labels, with labels; and its CPU µs per label for the labels
+    (decoding, pickling)."""
     plain, with_labels = [], []
     label_seconds, labels = 0.0, 0
     for ev, lab in polls:
         decoded = decode_batch(*record_values(ev))
         share_strings(decoded)  # as a decoder process does
-        plain.append(pickle.dumps((True, decoded), protocol=pickle.HIGHEST_PROTOCOL))
+        plain.append(pickled_memfd((True, decoded)))
         t = time.process_time()
         rows = decode_labels_grouped([r.value for r in lab])
         pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
         label_seconds += time.process_time() - t
         labels += len(lab)
         reply = (True, (decoded, rows))
-        with_labels.append(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
+        with_labels.append(pickled_memfd(reply))
     return plain, with_labels, label_seconds / labels * 1e6
 
 
-def run(polls, replies: list[bytes], labels: bool) -> dict[str, float]:
+def received(fd: int) -> Any:
+    """A decoder's reply as the worker receives it (``ipc.receive``) and unpickles it."""
+    with open(os.dup(fd), "rb") as f:
+        f.seek(0)
+        return pickle.loads(f.read())[1]
+
+
+def run(polls, replies: list[int], labels: bool) -> dict[str, float]:
     """The worker process's CPU seconds for the polls: ``ipc`` (sending the
     records to a decoder process, unpickling its reply), ``judge`` (the
     detectors), ``labels`` (``LabelStage.process``); and the labels joined."""
@@ -135,12 +144,12 @@ def run(polls, replies: list[bytes], labels: bool) -> dict[str, float]:
     for k, (ev, lab) in enumerate(polls):
         t0 = clock()
         values, stamps = record_values(ev)
-        if stage is None:
-            pack_batch(values, stamps)
-            decoded = pickle.loads(replies[k])[1]
+        if stage is None:  # DecoderPool.decode, then .decode_poll: as the worker sends them
+            os.close(pickled_memfd(packed_batch(values, stamps)))
+            decoded = received(replies[k])
         else:
-            poll_message(values, stamps, [r.value for r in lab])
-            decoded, rows = pickle.loads(replies[k])[1]
+            os.close(pickled_memfd(poll_message(values, stamps, [r.value for r in lab])))
+            decoded, rows = received(replies[k])
         t1 = clock()
         with no_gc():  # as the worker's judge
             result = process_records(ev, monitor, now=0.0, decoded=decoded)

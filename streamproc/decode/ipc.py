@@ -31,6 +31,8 @@ __all__ = [
     "packed_batch",
     "unpack_batch",
     "send",
+    "send_pickled",
+    "pickled_memfd",
     "receive",
     "MEMFD",
 ]
@@ -82,6 +84,41 @@ def send(conn: Connection, message: bytes, memfd: bool) -> None:
         reduction.send_handle(conn, fd, 0)
     finally:
         os.close(fd)
+
+
+def send_pickled(conn: Connection, message: Any, memfd: bool) -> None:
+    """``send(conn, pickle.dumps(message), memfd)``, but pickled straight into
+    the memory file: no bytes object of the whole message is built (and grown,
+    and copied) on the way, which halves the sender's cost for a batch of
+    megabytes.
+
+    >>> import multiprocessing
+    >>> a, b = multiprocessing.Pipe()
+    >>> send_pickled(a, ("job", [b"x"]), MEMFD)
+    >>> pickle.loads(receive(b, MEMFD))
+    ('job', [b'x'])
+    """
+    if not memfd:
+        conn.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+        return
+    fd = pickled_memfd(message)
+    try:
+        reduction.send_handle(conn, fd, 0)
+    finally:
+        os.close(fd)
+
+
+def pickled_memfd(message: Any) -> int:
+    """A new memory file holding ``message`` pickled: its descriptor, for the
+    caller to close."""
+    fd = os.memfd_create("streamproc-batch", os.MFD_CLOEXEC)
+    try:
+        with open(fd, "wb", closefd=False) as f:
+            pickle.dump(message, f, protocol=pickle.HIGHEST_PROTOCOL)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def receive(conn: Connection, memfd: bool) -> bytes:

@@ -38,10 +38,10 @@ from streamproc.decode import decode_batch
 from streamproc.decode.batch import DecodedRecords
 from streamproc.decode.ipc import MEMFD as _MEMFD
 from streamproc.decode.ipc import (
-    pack_batch,
     packed_batch,
     receive,
     send,
+    send_pickled,
     share_strings,
     unpack_batch,
 )
@@ -75,7 +75,7 @@ def _child(conn: Connection, memfd: bool, event_ids: bool, parent: int | None = 
         except Exception as exc:  # noqa: BLE001 - the worker decides what to do
             reply = (False, f"{type(exc).__name__}: {exc}")
         try:
-            send(conn, pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL), memfd)
+            send_pickled(conn, reply, memfd)
         except OSError:
             return
 
@@ -143,7 +143,7 @@ class DecoderPool:
             raise ValueError(f"decoder processes must be >= 0, not {processes}")
         self.processes = processes
         self._decoders: list[_Decoder] = []
-        self._waiting: deque[tuple[bytes, asyncio.Future[Any]]] = deque()
+        self._waiting: deque[tuple[Any, asyncio.Future[Any]]] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._memfd = _MEMFD
         self._event_ids = event_ids
@@ -200,7 +200,7 @@ class DecoderPool:
         """
         if not self._decoders or not values:  # (an empty batch: the worker's polls of labels only)
             return _ready(_run((values, timestamps), self._event_ids))
-        return self._submit(pack_batch(values, timestamps), (values, timestamps))
+        return self._submit(packed_batch(values, timestamps), (values, timestamps))
 
     def decode_poll(
         self,
@@ -223,9 +223,11 @@ class DecoderPool:
         reads itself: their line numbers and what they decode to."""
         if not self._decoders:
             return _ready(_run(span, self._event_ids))
-        return self._submit(pickle.dumps(span, protocol=pickle.HIGHEST_PROTOCOL), span)
+        return self._submit(span, span)
 
-    def _submit(self, message: bytes, job: Any) -> Coroutine[Any, Any, Any]:
+    def _submit(self, message: Any, job: Any) -> Coroutine[Any, Any, Any]:
+        """Queue ``message`` (pickled when a child takes it) for a child; ``job``
+        is what is decoded here if the children die."""
         assert self._loop is not None
         future: asyncio.Future[Any] = self._loop.create_future()
         self._waiting.append((message, future))
@@ -284,7 +286,7 @@ class DecoderPool:
             if future.cancelled():
                 continue
             try:
-                send(decoder.conn, message, self._memfd)
+                send_pickled(decoder.conn, message, self._memfd)
             except OSError:
                 self._waiting.appendleft((message, future))
                 self._replace(decoder)
@@ -342,12 +344,11 @@ class DecoderPool:
 
 def poll_message(
     values: Sequence[bytes | None], timestamps: Sequence[float], label_values: list[bytes | None]
-) -> bytes:
-    """What :meth:`DecoderPool.decode_poll` sends a child: the events packed
-    (:func:`~streamproc.decode.ipc.packed_batch`); the label values as they are
-    (a batch of them is as quick to pickle as to pack)."""
-    message = (_POLL, packed_batch(values, timestamps), label_values)
-    return pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+) -> tuple[str, tuple[Any, ...], list[bytes | None]]:
+    """What :meth:`DecoderPool.decode_poll` sends a child (pickled): the events
+    packed (:func:`~streamproc.decode.ipc.packed_batch`); the label values as
+    they are (a list of small values pickles faster than it packs)."""
+    return (_POLL, packed_batch(values, timestamps), label_values)
 
 
 async def _ready(result: Any) -> Any:
