@@ -53,9 +53,9 @@ from streamproc.config import WorkerConfig  # noqa: E402
 from streamproc.decode import decode_batch  # noqa: E402
 from streamproc.decode.ipc import packed_batch, pickled_memfd, share_strings  # noqa: E402
 from streamproc.decode.nogc import no_gc  # noqa: E402
+from streamproc.decode.pool import poll_message  # noqa: E402
 from streamproc.detect.monitor import Monitor  # noqa: E402
 from streamproc.events.columns import EventColumns  # noqa: E402
-from streamproc.decode.pool import poll_message  # noqa: E402
 from streamproc.labels import LabelJoin  # noqa: E402
 from streamproc.labels.decode import decode_labels_grouped  # noqa: E402
 from streamproc.simulate import wide_events  # noqa: E402
@@ -113,14 +113,15 @@ def decoder_side(polls) -> tuple[list[int], list[int], float]:
     for ev, lab in polls:
         decoded = decode_batch(*record_values(ev))
         share_strings(decoded)  # as a decoder process does
-        plain.append(pickled_memfd((True, decoded)))
         t = time.process_time()
         rows = decode_labels_grouped([r.value for r in lab])
         pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
         label_seconds += time.process_time() - t
         labels += len(lab)
-        reply = (True, (decoded, rows))
-        with_labels.append(pickled_memfd(reply))
+        with_labels.append(pickled_memfd((True, (decoded, rows))))
+        for columns in decoded.columns:  # without labels, the decoders drop the event ids
+            columns.event_ids = []
+        plain.append(pickled_memfd((True, decoded)))
     return plain, with_labels, label_seconds / labels * 1e6
 
 
@@ -215,7 +216,9 @@ def main() -> None:
         return (b["labels"] + b["ipc"] - a["ipc"]) / b["labelled"] * 1e6
 
     full = [rate(b, "ipc", "judge", "labels") / rate(a, "ipc", "judge") for a, b in rounds]
-    judge = [n / (b["judge"] + b["labels"] + b["ipc"] - a["ipc"]) / rate(a, "judge") for a, b in rounds]
+    judge = [
+        n / (b["judge"] + b["labels"] + b["ipc"] - a["ipc"]) / rate(a, "judge") for a, b in rounds
+    ]
     stage_us = [b["labels"] / b["labelled"] * 1e6 for _, b in rounds]
     ipc_us = [(b["ipc"] - a["ipc"]) / b["labelled"] * 1e6 for a, b in rounds]
     print(f"{n:,} events, {rounds[0][1]['labelled']:,} labels; medians of {args.rounds} rounds")

@@ -131,7 +131,9 @@ class LabelRows:
         shared: dict[str, str] = {}
         intern = shared.setdefault
         values = [intern(v, v) if type(v) is str else v for v in self.values]
-        model_ids = None if self.groups is not None else list(map(intern, self.model_ids, self.model_ids))
+        model_ids = (
+            None if self.groups is not None else list(map(intern, self.model_ids, self.model_ids))
+        )
         return _unpickle_rows, (
             model_ids,
             self.event_ids,
@@ -162,9 +164,7 @@ def _unpickle_rows(
 DecodedLabels = tuple[LabelRows, list[tuple[int, Rejection]]]  # what decode_labels gives
 
 
-def decode_labels(
-    values: Sequence[bytes | None], timestamps: Sequence[float]
-) -> DecodedLabels:
+def decode_labels(values: Sequence[bytes | None], timestamps: Sequence[float]) -> DecodedLabels:
     """Decode the values of a batch of label records.
 
     ``timestamps`` are the records' times (seconds), the default for labels

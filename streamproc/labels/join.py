@@ -54,8 +54,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-import numpy as np
-
 from streamproc.events.columns import EventColumns
 from streamproc.events.labels import LabelledPredictions
 from streamproc.labels.decode import LabelRows

@@ -9,10 +9,10 @@ assignor gives to the same worker, so the join of a model is in one process.
 Per judged batch (:meth:`LabelStage.process`, called by the judge after the
 events): the batch's predictions go into the :class:`~streamproc.labels.LabelJoin`,
 then its label records, decoded (:func:`~streamproc.labels.decode_labels`; the
-worker has a decoder process do it with the poll's events:
-:func:`~streamproc.labels.decode.decode_labels_grouped`; malformed ones become dead letters with ``source.topic``
-the labels topic, counted in ``streamproc_events_rejected_total`` like the
-events'), are matched, and the pairs go to
+worker has a decoder process do it with the poll's events,
+:func:`~streamproc.labels.decode.decode_labels_grouped`; malformed ones become
+dead letters with ``source.topic`` the labels topic, counted in
+``streamproc_events_rejected_total`` like the events'), are matched, and the pairs go to
 :meth:`~streamproc.detect.monitor.Monitor.process_labels`; its alerts are
 published with the batch's.
 """

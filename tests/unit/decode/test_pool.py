@@ -12,8 +12,8 @@ import pytest
 
 from streamproc.decode import DecodedRecords, decode_batch
 from streamproc.decode.pool import DecoderPool
-from streamproc.labels import decode_labels
 from streamproc.events.columns import column_values
+from streamproc.labels import decode_labels
 from streamproc.simulate import wide_events
 
 VALUES = [
@@ -159,7 +159,7 @@ async def test_a_child_decodes_a_polls_labels_exactly_as_this_process(monkeypatc
         pending.append(pool.decode_poll([], [], LABELS))  # a poll of labels only
         results = [await p for p in pending]
     assert labels_summary(labels_here)[5] == labels_summary(decode_labels(LABELS, LABEL_TIMES))[5]
-    for events, labels in results:
+    for _, labels in results:
         assert labels_summary(labels) == labels_summary(labels_here)
         labels[0].fill_times(LABEL_TIMES.__getitem__)  # as the worker does
         expected = decode_labels(LABELS, LABEL_TIMES)[0].grouped()

@@ -107,8 +107,9 @@ def stream(seed):
 @pytest.mark.parametrize("grouped", [False, True], ids=["record-order", "grouped"])
 def test_the_join_matches_and_counts_as_the_reference_join(seed, settings, grouped):
     new, old = LabelJoin(settings), ReferenceJoin(settings)
-    seen = dict.fromkeys(["matched", "duplicate", "expired", "unknown_id", "bad_value",
-                          "unjoinable", "predictions_expired", "predictions_evicted", "early"], 0)  # fmt: skip
+    outcomes = ["matched", "duplicate", "expired", "unknown_id", "bad_value", "unjoinable",
+                "predictions_expired", "predictions_evicted", "early"]  # fmt: skip
+    seen = dict.fromkeys(outcomes, 0)
     for kind, what in stream(seed):
         if kind == "add":
             assert summary(new.add(what)) == summary(old.add(what))
