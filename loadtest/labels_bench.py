@@ -149,7 +149,8 @@ def run(polls, replies: list[int], labels: bool) -> dict[str, float]:
             os.close(pickled_memfd(packed_batch(values, stamps)))
             decoded = received(replies[k])
         else:
-            os.close(pickled_memfd(poll_message(values, stamps, [r.value for r in lab])))
+            message = poll_message(values, stamps, [r.value for r in lab], decode_labels_grouped)
+            os.close(pickled_memfd(message))
             decoded, rows = received(replies[k])
         t1 = clock()
         with no_gc():  # as the worker's judge

@@ -25,7 +25,7 @@ import os
 import pickle
 import signal
 from collections import deque
-from collections.abc import Coroutine, Iterable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -46,12 +46,12 @@ from streamproc.decode.ipc import (
     unpack_batch,
 )
 from streamproc.decode.spans import FileSpan
-from streamproc.labels.decode import DecodedLabels, decode_labels_grouped
 
 log = logging.getLogger(__name__)
 
 Spanned = tuple[Sequence[int], DecodedRecords]  # line numbers, and what they decode to
-_POLL = "poll"  # tags a job of events and labels: (_POLL, events, labels)
+_POLL = "poll"  # tags a job of events and labels: (_POLL, events, label values, label decoder)
+LabelDecoder = Callable[[list[bytes | None]], Any]
 
 
 def _child(conn: Connection, memfd: bool, event_ids: bool, parent: int | None = None) -> None:
@@ -63,7 +63,7 @@ def _child(conn: Connection, memfd: bool, event_ids: bool, parent: int | None = 
         try:
             job = pickle.loads(receive(conn, memfd))
             if _is_poll(job):
-                job = (_POLL, unpack_batch(job[1]), job[2])
+                job = (_POLL, unpack_batch(job[1]), job[2], job[3])
             elif not isinstance(job, FileSpan):
                 job = unpack_batch(job)
         except (EOFError, OSError):
@@ -83,14 +83,14 @@ def _child(conn: Connection, memfd: bool, event_ids: bool, parent: int | None = 
 def _run(job: Any, event_ids: bool) -> Any:
     """Decode one job: a batch ``(values, timestamps)`` gives its decoded
     records; a :class:`FileSpan` gives its line numbers and their decoded
-    records; ``(_POLL, events, label values)`` gives the events' decoded records
-    and :func:`~streamproc.labels.decode.decode_labels_grouped` of the labels."""
+    records; ``(_POLL, events, label values, label decoder)`` gives the events'
+    decoded records and what the label decoder makes of the label values."""
     if isinstance(job, FileSpan):
         numbers, lines = job.read()
         return numbers, _kept(decode_batch(lines, [0.0] * len(lines)), event_ids)
     if _is_poll(job):
-        _, events, labels = job
-        return _run(events, event_ids), decode_labels_grouped(labels)
+        _, events, labels, decode_labels = job
+        return _run(events, event_ids), decode_labels(labels)
     values, timestamps = job
     return _kept(decode_batch(values, timestamps), event_ids)
 
@@ -207,16 +207,17 @@ class DecoderPool:
         values: Sequence[bytes | None],
         timestamps: Sequence[float],
         label_values: list[bytes | None],
-    ) -> Coroutine[Any, Any, tuple[DecodedRecords, DecodedLabels]]:
+        decode_labels: LabelDecoder,
+    ) -> Coroutine[Any, Any, tuple[DecodedRecords, Any]]:
         """Like :meth:`decode`, for the events and the label records of one poll
-        together: the events' decoded records, and the labels'
-        :func:`~streamproc.labels.decode.decode_labels_grouped` (rows grouped by
-        model, labels without a timestamp timed NaN, and rejections), the same
-        as decoding them here (which happens when the pool has no children)."""
-        job = (_POLL, (values, timestamps), label_values)
+        together: the events' decoded records, and ``decode_labels(label_values)``
+        (a module-level function: the worker passes
+        :func:`~streamproc.labels.decode.decode_labels_grouped`), the same as
+        decoding them here (which happens when the pool has no children)."""
+        job = (_POLL, (values, timestamps), label_values, decode_labels)
         if not self._decoders or not (values or label_values):
             return _ready(_run(job, self._event_ids))
-        return self._submit(poll_message(values, timestamps, label_values), job)
+        return self._submit(poll_message(values, timestamps, label_values, decode_labels), job)
 
     def decode_span(self, span: FileSpan) -> Coroutine[Any, Any, Spanned]:
         """Like :meth:`decode`, for the lines of a run of a file, which the child
@@ -343,12 +344,16 @@ class DecoderPool:
 
 
 def poll_message(
-    values: Sequence[bytes | None], timestamps: Sequence[float], label_values: list[bytes | None]
-) -> tuple[str, tuple[Any, ...], list[bytes | None]]:
+    values: Sequence[bytes | None],
+    timestamps: Sequence[float],
+    label_values: list[bytes | None],
+    decode_labels: LabelDecoder,
+) -> tuple[str, tuple[Any, ...], list[bytes | None], LabelDecoder]:
     """What :meth:`DecoderPool.decode_poll` sends a child (pickled): the events
     packed (:func:`~streamproc.decode.ipc.packed_batch`); the label values as
-    they are (a list of small values pickles faster than it packs)."""
-    return (_POLL, packed_batch(values, timestamps), label_values)
+    they are (a list of small values pickles faster than it packs); the label
+    decoder (pickled by name)."""
+    return (_POLL, packed_batch(values, timestamps), label_values, decode_labels)
 
 
 async def _ready(result: Any) -> Any:

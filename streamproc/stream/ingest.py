@@ -60,6 +60,7 @@ from streamproc.config import WorkerConfig
 from streamproc.decode.nogc import no_gc
 from streamproc.decode.pool import DecoderPool
 from streamproc.detect.monitor import Monitor
+from streamproc.labels.decode import decode_labels_grouped
 from streamproc.stream.batch import (
     POLL_BATCHES,
     BatchResult,
@@ -380,7 +381,9 @@ class IngestService(Service):
         values, stamps = record_values(records)
         return PolledBatch(
             records,
-            self.decoders.decode_poll(values, stamps, [r.value for r in label_records]),
+            self.decoders.decode_poll(
+                values, stamps, [r.value for r in label_records], decode_labels_grouped
+            ),
             offsets,
             self.generation,
             labels=label_records,

@@ -14,6 +14,7 @@ from streamproc.decode import DecodedRecords, decode_batch
 from streamproc.decode.pool import DecoderPool
 from streamproc.events.columns import column_values
 from streamproc.labels import decode_labels
+from streamproc.labels.decode import decode_labels_grouped
 from streamproc.simulate import wide_events
 
 VALUES = [
@@ -152,11 +153,12 @@ def labels_summary(decoded) -> list:
 @pytest.mark.parametrize("memfd", [True, False], ids=["memfd", "pipe"])
 async def test_a_child_decodes_a_polls_labels_exactly_as_this_process(monkeypatch, memfd):
     monkeypatch.setattr("streamproc.decode.pool._MEMFD", memfd)
+    job = (VALUES, TIMES, LABELS, decode_labels_grouped)
     with DecoderPool(0) as here:
-        events_here, labels_here = await here.decode_poll(VALUES, TIMES, LABELS)
+        events_here, labels_here = await here.decode_poll(*job)
     with DecoderPool(1) as pool:
-        pending = [pool.decode_poll(VALUES, TIMES, LABELS) for _ in range(2)]
-        pending.append(pool.decode_poll([], [], LABELS))  # a poll of labels only
+        pending = [pool.decode_poll(*job) for _ in range(2)]
+        pending.append(pool.decode_poll([], [], LABELS, decode_labels_grouped))  # labels only
         results = [await p for p in pending]
     assert labels_summary(labels_here)[5] == labels_summary(decode_labels(LABELS, LABEL_TIMES))[5]
     for _, labels in results:
