@@ -1,28 +1,33 @@
-"""The label join's cost: judge-path throughput with and without labels, and
-memory per pending prediction.
+"""The label join's cost: a worker process's throughput with and without
+labels, and memory per pending prediction.
 
     python loadtest/labels_bench.py [--events 300000] [--rounds 3] [--pending 1000000]
 
-Throughput, side by side in one process, no Kafka: batches of 5,000
-single-event records of ``simulate.wide_events`` (10 models, 20 features),
-decoded beforehand and passed through pickle as a decoder process sends them
-to the worker (not timed: the same in both), judged with the
-cyclic GC paused as the worker's judge does (``no_gc``). Without labels:
-``process_records`` (the detectors) per batch. With labels: the same, plus what
-the worker's own process does for one label record per event of the previous
-batch (so 100 % of the events get their label, one batch later): the label
-records' values and times packed for the decoder process
-(``label_values``, ``packed_batch``, pickled), the decoded rows unpickled from
-the decoder's reply, and ``LabelStage.process`` (the join, metrics). The
-labels' decoding itself is done by the decoder process, as in the worker: it is
-measured apart (``decode_labels`` and pickling the reply, µs per label of the
-decoder's CPU), not counted in the events/s. Rounds alternate without/with;
-reported: the median of each and of the per-round ratios, and the label stage's
-worker-process µs per label (around that work alone). All times are this
-process's CPU time (``time.process_time``), not the wall clock: on a shared
-machine the others' load then costs little precision (caches aside). Not
-included: aiokafka's own cost per fetched record (the label records double the
-records a worker fetches; see README, "Labels").
+Throughput, side by side in one process, no Kafka: polls of 5,000
+single-event records of ``simulate.wide_events`` (10 models, 20 features);
+with labels, each poll also holds one label record for every event of the
+previous poll (so 100 % of the events get their label, one poll later). Per
+poll the bench does what the worker's own process does:
+
+- ``ipc``: send the records to a decoder process (``DecoderPool.decode``, or
+  with labels ``decode_poll``: the message pickled into a memory file) and
+  receive and unpickle its reply. The decoder's work is done beforehand, not
+  timed: its replies wait in memory files (without labels without the events'
+  ids, as the decoders drop them then). The decoder's CPU for the labels
+  (``decode_labels_grouped``, pickling the rows) is reported apart;
+- ``judge``: ``process_records`` (the detectors), with the cyclic GC paused
+  as the worker's judge does (``no_gc``);
+- ``labels``: ``LabelStage.process`` (the join, metrics).
+
+Rounds alternate without/with. Reported, medians over the rounds: events/s
+of the worker's process (ipc + judge [+ labels]) and the ratio; the judge
+path alone (judge without, against judge + labels + the labels' share of ipc
+with) and its ratio; µs per label in the worker's process (the stage, and the
+difference in ipc) and in the decoder. All times are this process's CPU time
+(``time.process_time``), not the wall clock: on a shared machine the others'
+load then costs less precision (caches aside). Not included: aiokafka's own
+cost per fetched record (the label records double the records a worker
+fetches; ``loadtest/throughput.py --labels`` measures the real worker).
 
 Memory: ``--pending`` predictions with 12-character ids added to a
 ``LabelJoin`` and none labelled; tracemalloc bytes per pending prediction,
