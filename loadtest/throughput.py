@@ -4,6 +4,14 @@ One command, one run, all figures side by side on the same topics and events::
 
     python loadtest/throughput.py            # a table
     python loadtest/throughput.py --json     # the table on stderr, one JSON line on stdout
+    python loadtest/throughput.py --labels   # only: a worker with and without labels
+
+``--labels`` measures only the cost of the label join, side by side in one run:
+the real worker on the single-event topic with an empty labels topic, then a
+new worker (own group) on the same events with a labels topic holding one
+label record per event (``{"model_id", "event_id", "label", "timestamp"}``,
+keyed by model, produced after the events); each rate is events/s until the
+worker has committed all its records (events and labels), and the ratio.
 
 It starts its own embedded broker unless ``STREAMPROC_BOOTSTRAP`` is set. The
 events (``streamproc.simulate.wide_events``): 16 numeric features with
@@ -237,6 +245,7 @@ class Worker:
         group: str,
         suffix: str,
         decoders: int | None = None,
+        labels_topic: str | None = None,
     ) -> None:
         self.port = free_port()
         env = {
@@ -247,7 +256,7 @@ class Worker:
             "STREAMPROC_PARTITIONS": str(PARTITIONS),
             "STREAMPROC_LOG_LEVEL": "WARNING",
             "STREAMPROC_TOPIC_EVENTS": events_topic,
-            "STREAMPROC_TOPIC_LABELS": f"lt.labels.{suffix}",
+            "STREAMPROC_TOPIC_LABELS": labels_topic or f"lt.labels.{suffix}",
             "STREAMPROC_TOPIC_BASELINES": f"lt.baselines.{suffix}",
             "STREAMPROC_TOPIC_ALERTS": f"lt.alerts.{suffix}",
             "STREAMPROC_TOPIC_DLQ": f"lt.dlq.{suffix}",
@@ -313,21 +322,28 @@ def run_workers(
     per_record: float = 1,
     decoders: int | None = None,
     timeout: float = 180,
+    labels: tuple[str, int] | None = None,
 ) -> tuple[float, int]:
     """Events/s of ``count`` workers in one group on a pre-filled topic; peak RSS.
 
     Progress is read from the group's committed offsets (the workers commit
     after each batch), not from ``/metrics``: rendering ``/metrics`` costs the
     worker a few milliseconds, so polling it every 50 ms would slow it by ~10 %.
+    ``labels``: a pre-filled labels topic and its number of records; then the
+    rate is events per second until the events and the labels are all committed.
     """
     suffix = uuid.uuid4().hex[:8]
     group = f"lt-{suffix}"
-    workers = [Worker(bootstrap, topic, group, suffix, decoders) for _ in range(count)]
+    labels_topic = labels[0] if labels else None
+    workers = [
+        Worker(bootstrap, topic, group, suffix, decoders, labels_topic) for _ in range(count)
+    ]
     records = round(events / per_record)
+    topics = [topic] + ([labels[0]] if labels else [])
+    total = records + (labels[1] if labels else 0)
     try:
-        return asyncio.run(
-            _drain(bootstrap, topic, group, records, workers, timeout)
-        ) * per_record, max(w.peak_rss() for w in workers)
+        rate = asyncio.run(_drain(bootstrap, topics, group, total, workers, timeout))
+        return rate * records / total * per_record, max(w.peak_rss() for w in workers)
     finally:
         counted = sum(w.metric("streamproc_events_total") or 0.0 for w in workers)
         if counted < events:
@@ -337,14 +353,19 @@ def run_workers(
 
 
 async def _drain(
-    bootstrap: str, topic: str, group: str, records: int, workers: list[Worker], timeout: float
+    bootstrap: str,
+    topics: list[str],
+    group: str,
+    records: int,
+    workers: list[Worker],
+    timeout: float,
 ) -> float:
-    """Records/s committed by ``group``, from its first commit to the last record."""
+    """Records/s committed by ``group`` on ``topics``, from its first commit to the last record."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
     )
     await consumer.start()
-    tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+    tps = [TopicPartition(topic, p) for topic in topics for p in range(PARTITIONS)]
     try:
         first_at = first_done = None
         done = 0
@@ -568,6 +589,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-rate", type=float, default=50_000.0)
     parser.add_argument("--naive-faust-child", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--rss-child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--labels",
+        action="store_true",
+        help="only a worker without and with one label record per event, side by side",
+    )
     args = parser.parse_args(argv)
     if args.naive_faust_child:
         b, topic, n, out = args.naive_faust_child
@@ -576,6 +602,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.rss_child:
         rss_child(int(args.rss_child[0]), args.rss_child[1])
         return 0
+
+    if args.labels:
+        return labels_run(args.events, args.json)
 
     started = time.monotonic()
     broker, bootstrap = own_broker()
@@ -647,6 +676,62 @@ def main(argv: list[str] | None = None) -> int:
     r.update(ratios(r))
     table(r)
     if args.json:
+        print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}))
+    return 0
+
+
+def label_records(events: list[dict[str, Any]]) -> list[tuple[bytes, bytes]]:
+    """One label record per event, keyed by model like the events."""
+    labels = [
+        {
+            "model_id": e["model_id"],
+            "event_id": e["event_id"],
+            "label": "yes" if i % 3 else "no",
+            "timestamp": e["timestamp"] + 5.0,
+        }
+        for i, e in enumerate(events)
+    ]
+    return list(zip([e["model_id"].encode() for e in events], dumps_each(labels), strict=True))
+
+
+def labels_run(n: int, as_json: bool) -> int:
+    """``--labels``: the worker without and with a label record for every event."""
+    started = time.monotonic()
+    broker, bootstrap = own_broker()
+    r: dict[str, Any] = {"events": n, "cpus": os.cpu_count()}
+    try:
+        log(f"broker {bootstrap}; generating {n} events and their labels")
+        events = wide_events(events=n, models=10)
+        single, _ = encode(events)
+        labels = label_records(events)
+        del events
+        suffix = uuid.uuid4().hex[:8]
+        t_single, t_labels = f"lt.single.{suffix}", f"lt.labels.{suffix}"
+        asyncio.run(create_topics(bootstrap, [t_single, t_labels]))
+        asyncio.run(produce(bootstrap, t_single, single))
+        asyncio.run(produce(bootstrap, t_labels, labels))  # after the events
+        del single, labels
+        gc.collect()
+        log("streamproc worker, single-event records, no label records")
+        r["without_labels_events_per_s"], _ = run_workers(bootstrap, t_single, n)
+        log("streamproc worker, single-event records, a label record for every event")
+        r["with_labels_events_per_s"], _ = run_workers(bootstrap, t_single, n, labels=(t_labels, n))
+    finally:
+        if broker is not None:
+            broker.stop()
+    ratio = r["with_labels_events_per_s"] / r["without_labels_events_per_s"]
+    r["labels_ratio"] = ratio
+    r["targets"] = {"labels_100pct>=0.8x": ratio >= 0.8}
+    r["elapsed_s"] = round(time.monotonic() - started, 1)
+    print(f"\nstreamproc label join ({r['cpus']} CPUs, {n:,} events, 10 models)", file=sys.stderr)
+    print(
+        f"  worker, no label records {r['without_labels_events_per_s']:>14,.0f}/s\n"
+        f"  worker, a label per event {r['with_labels_events_per_s']:>13,.0f}/s  {ratio:.2f}x\n"
+        f"  targets: labels_100pct>=0.8x {'met' if ratio >= 0.8 else 'NOT met'}\n"
+        f"  run time {r['elapsed_s']} s\n",
+        file=sys.stderr,
+    )
+    if as_json:
         print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}))
     return 0
 

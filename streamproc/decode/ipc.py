@@ -25,7 +25,17 @@ import numpy as np
 from streamproc.decode.batch import DecodedRecords
 from streamproc.events.shapes import MISSING
 
-__all__ = ["share_strings", "pack_batch", "unpack_batch", "send", "receive", "MEMFD"]
+__all__ = [
+    "share_strings",
+    "pack_batch",
+    "packed_batch",
+    "unpack_batch",
+    "send",
+    "send_pickled",
+    "pickled_memfd",
+    "receive",
+    "MEMFD",
+]
 
 
 def share_strings(decoded: DecodedRecords) -> None:
@@ -76,6 +86,41 @@ def send(conn: Connection, message: bytes, memfd: bool) -> None:
         os.close(fd)
 
 
+def send_pickled(conn: Connection, message: Any, memfd: bool) -> None:
+    """``send(conn, pickle.dumps(message), memfd)``, but pickled straight into
+    the memory file: no bytes object of the whole message is built (and grown,
+    and copied) on the way, which halves the sender's cost for a batch of
+    megabytes.
+
+    >>> import multiprocessing
+    >>> a, b = multiprocessing.Pipe()
+    >>> send_pickled(a, ("job", [b"x"]), MEMFD)
+    >>> pickle.loads(receive(b, MEMFD))
+    ('job', [b'x'])
+    """
+    if not memfd:
+        conn.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+        return
+    fd = pickled_memfd(message)
+    try:
+        reduction.send_handle(conn, fd, 0)
+    finally:
+        os.close(fd)
+
+
+def pickled_memfd(message: Any) -> int:
+    """A new memory file holding ``message`` pickled: its descriptor, for the
+    caller to close."""
+    fd = os.memfd_create("streamproc-batch", os.MFD_CLOEXEC)
+    try:
+        with open(fd, "wb", closefd=False) as f:
+            pickle.dump(message, f, protocol=pickle.HIGHEST_PROTOCOL)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def receive(conn: Connection, memfd: bool) -> bytes:
     """Receive one message sent by :func:`send`."""
     if not memfd:
@@ -91,6 +136,13 @@ def pack_batch(values: Sequence[bytes | None], timestamps: Sequence[float]) -> b
     A single large bytes object pickles as one copy, where a list of thousands
     of small ones costs a pickle opcode and an object each.
     """
+    return pickle.dumps(packed_batch(values, timestamps), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def packed_batch(
+    values: Sequence[bytes | None], timestamps: Sequence[float] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray, bytes]:
+    """What :func:`pack_batch` pickles (to pickle with more, e.g. a poll's labels)."""
     try:
         data = b"".join(values)  # type: ignore[arg-type]
         lengths = np.fromiter(map(len, values), np.int64, len(values))  # type: ignore[arg-type]
@@ -98,7 +150,7 @@ def pack_batch(values: Sequence[bytes | None], timestamps: Sequence[float]) -> b
         data = b"".join(v for v in values if v is not None)
         lengths = np.array([-1 if v is None else len(v) for v in values], np.int64)
     times = np.asarray(timestamps, np.float64)
-    return pickle.dumps((lengths, times, data), protocol=pickle.HIGHEST_PROTOCOL)
+    return lengths, times, data
 
 
 def unpack_batch(

@@ -25,7 +25,7 @@ import os
 import pickle
 import signal
 from collections import deque
-from collections.abc import Coroutine, Iterable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -37,12 +37,21 @@ from streamproc.children import die_with_parent
 from streamproc.decode import decode_batch
 from streamproc.decode.batch import DecodedRecords
 from streamproc.decode.ipc import MEMFD as _MEMFD
-from streamproc.decode.ipc import pack_batch, receive, send, share_strings, unpack_batch
+from streamproc.decode.ipc import (
+    packed_batch,
+    receive,
+    send,
+    send_pickled,
+    share_strings,
+    unpack_batch,
+)
 from streamproc.decode.spans import FileSpan
 
 log = logging.getLogger(__name__)
 
 Spanned = tuple[Sequence[int], DecodedRecords]  # line numbers, and what they decode to
+_POLL = "poll"  # tags a job of events and labels: (_POLL, events, label values, label decoder)
+LabelDecoder = Callable[[list[bytes | None]], Any]
 
 
 def _child(conn: Connection, memfd: bool, event_ids: bool, parent: int | None = None) -> None:
@@ -53,30 +62,48 @@ def _child(conn: Connection, memfd: bool, event_ids: bool, parent: int | None = 
     while True:
         try:
             job = pickle.loads(receive(conn, memfd))
-            if not isinstance(job, FileSpan):
+            if _is_poll(job):
+                job = (_POLL, unpack_batch(job[1]), job[2], job[3])
+            elif not isinstance(job, FileSpan):
                 job = unpack_batch(job)
         except (EOFError, OSError):
             return  # the worker closed the pipe, or died (even SIGKILLed)
         try:
             result = _run(job, event_ids)
-            share_strings(result if isinstance(result, DecodedRecords) else result[1])
+            share_strings(_records_of(result))
             reply: tuple[bool, Any] = (True, result)  # pickle sends each distinct string once
         except Exception as exc:  # noqa: BLE001 - the worker decides what to do
             reply = (False, f"{type(exc).__name__}: {exc}")
         try:
-            send(conn, pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL), memfd)
+            send_pickled(conn, reply, memfd)
         except OSError:
             return
 
 
 def _run(job: Any, event_ids: bool) -> Any:
     """Decode one job: a batch ``(values, timestamps)`` gives its decoded
-    records; a :class:`FileSpan` gives its line numbers and their decoded records."""
+    records; a :class:`FileSpan` gives its line numbers and their decoded
+    records; ``(_POLL, events, label values, label decoder)`` gives the events'
+    decoded records and what the label decoder makes of the label values."""
     if isinstance(job, FileSpan):
         numbers, lines = job.read()
         return numbers, _kept(decode_batch(lines, [0.0] * len(lines)), event_ids)
+    if _is_poll(job):
+        _, events, labels, decode_labels = job
+        return _run(events, event_ids), decode_labels(labels)
     values, timestamps = job
     return _kept(decode_batch(values, timestamps), event_ids)
+
+
+def _is_poll(job: Any) -> bool:
+    return type(job) is tuple and type(job[0]) is str  # a batch's [0] is a list or an array
+
+
+def _records_of(result: Any) -> DecodedRecords:
+    """The decoded records of a job's result (see :func:`_run`)."""
+    if isinstance(result, DecodedRecords):
+        return result
+    return result[0] if isinstance(result[0], DecodedRecords) else result[1]
 
 
 def _kept(decoded: DecodedRecords, event_ids: bool) -> DecodedRecords:
@@ -116,7 +143,7 @@ class DecoderPool:
             raise ValueError(f"decoder processes must be >= 0, not {processes}")
         self.processes = processes
         self._decoders: list[_Decoder] = []
-        self._waiting: deque[tuple[bytes, asyncio.Future[Any]]] = deque()
+        self._waiting: deque[tuple[Any, asyncio.Future[Any]]] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._memfd = _MEMFD
         self._event_ids = event_ids
@@ -173,16 +200,35 @@ class DecoderPool:
         """
         if not self._decoders or not values:  # (an empty batch: the worker's polls of labels only)
             return _ready(_run((values, timestamps), self._event_ids))
-        return self._submit(pack_batch(values, timestamps), (values, timestamps))
+        return self._submit(packed_batch(values, timestamps), (values, timestamps))
+
+    def decode_poll(
+        self,
+        values: Sequence[bytes | None],
+        timestamps: Sequence[float],
+        label_values: list[bytes | None],
+        decode_labels: LabelDecoder,
+    ) -> Coroutine[Any, Any, tuple[DecodedRecords, Any]]:
+        """Like :meth:`decode`, for the events and the label records of one poll
+        together: the events' decoded records, and ``decode_labels(label_values)``
+        (a module-level function: the worker passes
+        :func:`~streamproc.labels.decode.decode_labels_grouped`), the same as
+        decoding them here (which happens when the pool has no children)."""
+        job = (_POLL, (values, timestamps), label_values, decode_labels)
+        if not self._decoders or not (values or label_values):
+            return _ready(_run(job, self._event_ids))
+        return self._submit(poll_message(values, timestamps, label_values, decode_labels), job)
 
     def decode_span(self, span: FileSpan) -> Coroutine[Any, Any, Spanned]:
         """Like :meth:`decode`, for the lines of a run of a file, which the child
         reads itself: their line numbers and what they decode to."""
         if not self._decoders:
             return _ready(_run(span, self._event_ids))
-        return self._submit(pickle.dumps(span, protocol=pickle.HIGHEST_PROTOCOL), span)
+        return self._submit(span, span)
 
-    def _submit(self, message: bytes, job: Any) -> Coroutine[Any, Any, Any]:
+    def _submit(self, message: Any, job: Any) -> Coroutine[Any, Any, Any]:
+        """Queue ``message`` (pickled when a child takes it) for a child; ``job``
+        is what is decoded here if the children die."""
         assert self._loop is not None
         future: asyncio.Future[Any] = self._loop.create_future()
         self._waiting.append((message, future))
@@ -241,7 +287,7 @@ class DecoderPool:
             if future.cancelled():
                 continue
             try:
-                send(decoder.conn, message, self._memfd)
+                send_pickled(decoder.conn, message, self._memfd)
             except OSError:
                 self._waiting.appendleft((message, future))
                 self._replace(decoder)
@@ -295,6 +341,19 @@ class DecoderPool:
             while self._waiting:
                 self._waiting.popleft()[1].set_exception(BrokenProcessPool("no decoder"))
         self._dispatch()
+
+
+def poll_message(
+    values: Sequence[bytes | None],
+    timestamps: Sequence[float],
+    label_values: list[bytes | None],
+    decode_labels: LabelDecoder,
+) -> tuple[str, tuple[Any, ...], list[bytes | None], LabelDecoder]:
+    """What :meth:`DecoderPool.decode_poll` sends a child (pickled): the events
+    packed (:func:`~streamproc.decode.ipc.packed_batch`); the label values as
+    they are (a list of small values pickles faster than it packs); the label
+    decoder (pickled by name)."""
+    return (_POLL, packed_batch(values, timestamps), label_values, decode_labels)
 
 
 async def _ready(result: Any) -> Any:

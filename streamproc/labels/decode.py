@@ -22,7 +22,8 @@ valid and the one-line reasons (the dead-letter texts, as for events).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Union
 
@@ -32,7 +33,7 @@ import numpy as np
 from streamproc.events.shapes import MODEL_ID_PATTERN, Rejection
 from streamproc.events.validate import decode_label_record, parse_timestamp
 
-__all__ = ["LabelRows", "decode_labels"]
+__all__ = ["LabelRows", "DecodedLabels", "decode_labels", "decode_labels_grouped"]
 
 _Int = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 
@@ -55,7 +56,7 @@ class LabelRows:
 
     ``values``: the label (a string, or a number); ``times``: the label's
     ``timestamp``, else its record's (Kafka) time; ``records``: the index of
-    the record each label came from.
+    the record each label came from. ``groups``: set by :meth:`grouped`.
     """
 
     model_ids: list[str] = field(default_factory=list)
@@ -63,13 +64,49 @@ class LabelRows:
     values: list[str | int | float] = field(default_factory=list)
     times: np.ndarray = field(default_factory=lambda: np.empty(0))
     records: list[int] = field(default_factory=list)
+    groups: list[tuple[str, int]] | None = None
+
+    def grouped(self) -> LabelRows:
+        """The same rows with each model's labels together: models in the order
+        of their first label, each model's labels in their order; ``groups``
+        gives each model and the end of its run. The join works model by model;
+        the decoder processes group the rows they send to the worker.
+
+        >>> rows = LabelRows(["a", "b", "a"], ["1", "2", "3"], ["x", "y", "z"],
+        ...                  np.arange(3.0), [0, 1, 2]).grouped()
+        >>> rows.event_ids, rows.records, rows.groups
+        (['1', '3', '2'], [0, 2, 1], [('a', 2), ('b', 3)])
+        """
+        if self.groups is not None:
+            return self
+        models = {m: i for i, m in enumerate(dict.fromkeys(self.model_ids))}
+        if len(models) <= 1:
+            return LabelRows(self.model_ids, self.event_ids, self.values, self.times,
+                             self.records, [(m, self.size) for m in models])  # fmt: skip
+        codes = np.fromiter(map(models.__getitem__, self.model_ids), np.intp, self.size)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.cumsum(np.bincount(codes, minlength=len(models))).tolist()
+        take = order.tolist()
+        model_ids: list[str] = []
+        start = 0
+        for model_id, stop in zip(models, bounds, strict=True):
+            model_ids += [model_id] * (stop - start)
+            start = stop
+        return LabelRows(
+            model_ids,
+            np.asarray(self.event_ids, dtype=object)[order].tolist(),
+            np.asarray(self.values, dtype=object)[order].tolist(),
+            self.times[order],
+            [self.records[k] for k in take],
+            list(zip(models, bounds, strict=True)),
+        )
 
     @property
     def size(self) -> int:
         return len(self.event_ids)
 
     def slice(self, start: int, stop: int) -> LabelRows:
-        """Rows ``start:stop`` as new rows."""
+        """Rows ``start:stop`` as new rows (not grouped)."""
         return LabelRows(
             self.model_ids[start:stop],
             self.event_ids[start:stop],
@@ -78,10 +115,66 @@ class LabelRows:
             self.records[start:stop],
         )
 
+    def fill_times(self, record_time: Callable[[int], float]) -> None:
+        """Give the labels whose time is NaN (no ``timestamp``, from
+        :func:`decode_labels_grouped`) the time of their record:
+        ``record_time(record index)``."""
+        missing = np.isnan(self.times)
+        if missing.any():
+            for k in np.flatnonzero(missing).tolist():
+                self.times[k] = record_time(self.records[k])
 
-def decode_labels(
-    values: Sequence[bytes | None], timestamps: Sequence[float]
-) -> tuple[LabelRows, list[tuple[int, Rejection]]]:
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickled compactly (the decoder processes send rows to the worker):
+        equal model ids and label strings as one object each (pickle sends it
+        once), the event ids as one string (split on arrival: half the cost of
+        unpickling a string each), record indexes as one array."""
+        shared: dict[str, str] = {}
+        intern = shared.setdefault
+        values = [intern(v, v) if type(v) is str else v for v in self.values]
+        model_ids = (
+            None if self.groups is not None else list(map(intern, self.model_ids, self.model_ids))
+        )
+        event_ids: list[str] | str = self.event_ids
+        joined = _SEPARATOR.join(self.event_ids)
+        if self.event_ids and joined.count(_SEPARATOR) == len(self.event_ids) - 1:
+            event_ids = joined  # (unless an id holds the separator)
+        return _unpickle_rows, (
+            model_ids,
+            event_ids,
+            values,
+            self.times,
+            np.asarray(self.records, dtype=np.int64),
+            self.groups,
+        )
+
+
+_SEPARATOR = "\x1f"  # between the event ids of pickled rows
+
+
+def _unpickle_rows(
+    model_ids: list[str] | None,
+    event_ids: list[str] | str,
+    values: list[str | int | float],
+    times: np.ndarray,
+    records: np.ndarray,
+    groups: list[tuple[str, int]] | None,
+) -> LabelRows:
+    if model_ids is None:  # grouped: the model ids are the groups'
+        model_ids = []
+        start = 0
+        for model_id, stop in groups or ():
+            model_ids += [model_id] * (stop - start)
+            start = stop
+    if type(event_ids) is str:
+        event_ids = event_ids.split(_SEPARATOR)
+    return LabelRows(model_ids, event_ids, values, times, records.tolist(), groups)  # type: ignore[arg-type]
+
+
+DecodedLabels = tuple[LabelRows, list[tuple[int, Rejection]]]  # what decode_labels gives
+
+
+def decode_labels(values: Sequence[bytes | None], timestamps: Sequence[float]) -> DecodedLabels:
     """Decode the values of a batch of label records.
 
     ``timestamps`` are the records' times (seconds), the default for labels
@@ -122,6 +215,26 @@ def decode_labels(
             records.append(index)
     rows.times = np.asarray(times, dtype=np.float64)
     return rows, rejections
+
+
+def decode_labels_grouped(values: Sequence[bytes | None]) -> DecodedLabels:
+    """:func:`decode_labels` as the worker's decoder processes do it: the rows
+    grouped by model (:meth:`LabelRows.grouped`), and the labels without a
+    ``timestamp`` with the time NaN, for the worker to fill in from their
+    records (:meth:`LabelRows.fill_times`), so that the records' times need not
+    be sent (JSON has no NaN: a decoded time is never NaN).
+
+    >>> rows, _ = decode_labels_grouped(
+    ...     [b'{"model_id": "m", "event_id": "e", "label": 1}',
+    ...      b'{"model_id": "m", "event_id": "f", "label": 1, "timestamp": 5}'])
+    >>> rows.times.tolist(), rows.groups
+    ([nan, 5.0], [('m', 2)])
+    >>> rows.fill_times(lambda record: 100.0 + record)
+    >>> rows.times.tolist()
+    [100.0, 5.0]
+    """
+    rows, rejections = decode_labels(values, [math.nan] * len(values))
+    return rows.grouped(), rejections
 
 
 def _decode_bulk(values: Sequence[bytes | None], timestamps: Sequence[float]) -> LabelRows | None:

@@ -54,8 +54,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-import numpy as np
-
 from streamproc.events.columns import EventColumns
 from streamproc.events.labels import LabelledPredictions
 from streamproc.labels.decode import LabelRows
@@ -113,23 +111,16 @@ class LabelJoin:
         return found
 
     def match(self, rows: LabelRows) -> list[LabelledPredictions]:
-        """Labels (in order); returns the matched pairs, one batch per model."""
+        """Labels (in order); returns the matched pairs, one batch per model.
+        Rows grouped by model already (:meth:`LabelRows.grouped`) are matched
+        as they are."""
         if not rows.size:
             return []
-        models = {m: i for i, m in enumerate(dict.fromkeys(rows.model_ids))}
-        if len(models) == 1:
-            pairs = self._model(rows.model_ids[0]).match(rows.event_ids, rows.values, rows.times)
-            return [] if pairs is None else [pairs]
-        # group by model in numpy: each model's labels in their order
-        codes = np.fromiter(map(models.__getitem__, rows.model_ids), np.intp, rows.size)
-        order = np.argsort(codes, kind="stable")
-        bounds = np.cumsum(np.bincount(codes, minlength=len(models))).tolist()
-        ids = np.asarray(rows.event_ids, dtype=object)[order].tolist()
-        values = np.asarray(rows.values, dtype=object)[order].tolist()
-        times = rows.times[order]
+        rows = rows.grouped()
+        ids, values, times = rows.event_ids, rows.values, rows.times
         found = []
         start = 0
-        for model_id, stop in zip(models, bounds, strict=True):
+        for model_id, stop in rows.groups or ():
             pairs = self._model(model_id).match(
                 ids[start:stop], values[start:stop], times[start:stop]
             )

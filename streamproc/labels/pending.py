@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
@@ -20,7 +19,6 @@ from streamproc.events.shapes import category
 
 UNMATCHED_REASONS = ("unknown_id", "expired", "duplicate", "bad_value")
 MAX_CLASSES = 10_000  # distinct predicted classes kept per model; more are stored as None
-_MATCHED, _EXPIRED = "duplicate", "expired"  # what a remembered id makes of a later label
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +52,13 @@ class ModelJoin:
         self.watermark = -math.inf  # newest prediction time
         self.early: dict[str, tuple[str | int | float, float]] = {}  # id -> (label, label time)
         self._swept = -math.inf
-        self._recent: dict[str, str] = {}
-        self._recent_old: dict[str, str] = {}
+        # Recent ids, in two generations (the newest holds fewer than recent_ids // 2):
+        # matched (a later label is a duplicate) and dropped (it is expired). An id
+        # is in one set of a generation, the last it went to.
+        self._matched: set[str] = set()
+        self._dropped: set[str] = set()
+        self._matched_old: set[str] = set()
+        self._dropped_old: set[str] = set()
         self.class_names: list[str | None] = [None]  # code 0 is "no class"
         self.class_codes: dict[str | None, int] = {None: 0}
 
@@ -153,7 +156,7 @@ class ModelJoin:
             evict = len(keep) + k - cap + cap // 8
             self._drop(keep[:evict], "predictions_evicted")
             keep = keep[evict:]
-        while len(keep) + k > room // 2 and room < cap:  # keep at most half full after compaction
+        while len(keep) + k > room // 4 and room < cap:  # at most a quarter full after compaction
             room = min(cap, room * 2)
         old: tuple[np.ndarray, ...] = (self.ids, self.times, self.scores, self.classes)
         if room != len(self.times):
@@ -176,17 +179,16 @@ class ModelJoin:
     def _drop(self, positions: np.ndarray, reason: str) -> None:
         """Forget the pending predictions at ``positions`` (expired or evicted)."""
         index, ids = self.index, self.ids
-        dropped = 0
+        dropped = []
         for p in positions.tolist():
             event_id = ids[p]
             if index.get(event_id) == p:
                 del index[event_id]
-                self._recent[event_id] = _EXPIRED
-                dropped += 1
+                dropped.append(event_id)
         self.live[positions] = False
         if dropped:
-            self.counts[reason] += dropped
-            self._remember((), _EXPIRED)  # keeps the recent ids bounded
+            self.counts[reason] += len(dropped)
+            self._remember(dropped, self._dropped, self._matched)
 
     def _expire(self) -> None:
         """Drop the predictions older than the TTL (in arrival order), and early
@@ -212,36 +214,48 @@ class ModelJoin:
 
     # -- labels --------------------------------------------------------------
 
-    def _remember(self, event_ids: Iterable[str], what: str) -> None:
-        self._recent.update(zip(event_ids, repeat(what)))
-        if len(self._recent) >= self.s.recent_ids // 2:
-            self._recent_old, self._recent = self._recent, {}
+    def _remember(self, event_ids: list[str], into: set[str], other: set[str]) -> None:
+        """Remember ids as matched or dropped (``into``, and not in ``other``)."""
+        if other:
+            other.difference_update(event_ids)
+        into.update(event_ids)
+        if len(self._matched) + len(self._dropped) >= self.s.recent_ids // 2:
+            self._matched_old, self._dropped_old = self._matched, self._dropped
+            self._matched, self._dropped = set(), set()
 
     def match(self, event_ids: list[str], values: list, label_times: np.ndarray) -> Any:
         """Labels of this model, in order: the pairs they complete (or None); the
         others are counted or wait as early labels."""
         pop = self.index.pop
-        positions: list[Any] = list(map(pop, event_ids, repeat(None)))
-        if None in positions:
-            hit = [k for k, p in enumerate(positions) if p is not None]
-            miss = [k for k, p in enumerate(positions) if p is None]
-            positions = [positions[k] for k in hit]
+        n = len(event_ids)
+        positions = np.fromiter(map(pop, event_ids, repeat(-1)), dtype=np.intp, count=n)
+        if n and positions.min() < 0:
+            found = positions >= 0
+            hit, miss = np.flatnonzero(found).tolist(), np.flatnonzero(~found).tolist()
+            positions = positions[found]
             ids = [event_ids[k] for k in hit]
-            self._remember(ids, _MATCHED)
+            self._remember(ids, self._matched, self._dropped)
             self._misses([event_ids[k] for k in miss], [values[k] for k in miss], label_times[miss])
             event_ids, values, label_times = ids, [values[k] for k in hit], label_times[hit]
         else:
-            self._remember(event_ids, _MATCHED)
-        return self._pairs(event_ids, values, label_times, positions) if positions else None
+            self._remember(event_ids, self._matched, self._dropped)
+        return self._pairs(event_ids, values, label_times, positions) if len(positions) else None
 
     def _misses(self, event_ids: list[str], values: list, label_times: np.ndarray) -> None:
         """Labels whose prediction is not pending: counted, or early labels."""
         early, counts = self.early, self.counts
-        recent, old = self._recent, self._recent_old
+        matched, dropped = self._matched, self._dropped
+        matched_old, dropped_old = self._matched_old, self._dropped_old
         for k, event_id in enumerate(event_ids):
-            seen = recent.get(event_id) or old.get(event_id)
-            if seen is not None:  # matched before (or twice in this batch), or dropped
-                counts[seen] += 1
+            # matched before (or twice in this batch), or dropped: the newer generation first
+            if event_id in matched:
+                counts["duplicate"] += 1
+            elif event_id in dropped:
+                counts["expired"] += 1
+            elif event_id in matched_old:
+                counts["duplicate"] += 1
+            elif event_id in dropped_old:
+                counts["expired"] += 1
             elif event_id in early:
                 counts["duplicate"] += 1
             else:
@@ -253,10 +267,10 @@ class ModelJoin:
             counts["unknown_id"] += drop
 
     def _pairs(
-        self, event_ids: list[str], values: list, label_times: np.ndarray, positions: list[int]
+        self, event_ids: list[str], values: list, label_times: np.ndarray, positions: np.ndarray
     ) -> Any:
         """The labelled predictions of matched labels (their predictions' slots)."""
-        pos = np.asarray(positions, dtype=np.intp)
+        pos = positions
         self.live[pos] = False
         times = self.times[pos]
         late = times < self.watermark - self.s.ttl_seconds  # past the TTL, not dropped yet

@@ -73,12 +73,13 @@ class PolledBatch:
 
     ``generation`` counts the rebalances before the poll: a batch polled before
     partitions moved is dropped (see :class:`~streamproc.stream.ingest.IngestService`).
-    ``records`` are the events topic's, ``labels`` the labels topic's (not decoded
-    by the pool: :mod:`streamproc.stream.labels` does).
+    ``records`` are the events topic's, ``labels`` the labels topic's. ``decoded``
+    gives the events' :class:`DecodedRecords`, or with labels on (``DecoderPool.decode_poll``)
+    those and the labels' rows and rejections.
     """
 
     records: list[ConsumerRecord]
-    decoded: Coroutine[Any, Any, DecodedRecords]
+    decoded: Coroutine[Any, Any, Any]
     offsets: dict[TopicPartition, int]
     generation: int
     labels: list[ConsumerRecord] = field(default_factory=list)  # of the labels topic

@@ -8,7 +8,8 @@ consumer group, and four tasks:
 1. the poller (:meth:`~IngestService._poll`): ``getmany`` up to ``max_batch``
    records, and hand their values to the
    :class:`~streamproc.decode.pool.DecoderPool` (decoding, validation,
-   columns per model, in ``decoders`` child processes);
+   columns per model, in ``decoders`` child processes; with labels on, the
+   poll's label records are decoded there too, with its events);
 2. the judge (:meth:`~IngestService._judge`), meanwhile, takes the polled
    batches in order: their decoded columns through the detectors
    (:func:`~streamproc.stream.batch.process_safely`, synchronous, vectorised);
@@ -69,6 +70,7 @@ from streamproc.decode.nogc import no_gc
 from streamproc.decode.pool import DecoderPool
 from streamproc.detect.monitor import Monitor
 from streamproc.kafka_security import client_options, describe_failure, start_client
+from streamproc.labels.decode import decode_labels_grouped
 from streamproc.stream.batch import (
     POLL_BATCHES,
     BatchResult,
@@ -87,7 +89,11 @@ from streamproc.stream.health import (
     limit_log_rate,
     readiness,
 )
-from streamproc.stream.labels import CopartitionError, LabelStage, check_copartitioned
+from streamproc.stream.labels import (
+    CopartitionError,
+    LabelStage,
+    check_copartitioned,
+)
 from streamproc.stream.metrics import Metrics
 from streamproc.stream.state import StateReader
 from streamproc.stream.status import Activity, worker_status
@@ -537,18 +543,23 @@ class IngestService(Service):
     async def _judge_batch(self, polled: PolledBatch, decoded: Any) -> BatchResult:
         """Run a batch's events and labels through the detectors and the join."""
         records, labels = polled.records, polled.labels
+        label_rows = None  # decoded with the events, in a decoder process
+        if self.labels is not None:
+            decoded, label_rows = decoded
         checkpoints = self.checkpoints
         if checkpoints is not None and checkpoints.skipping:
             # right after a restore: drop what the models' checkpoints already hold
-            kept, labels = checkpoints.unseen(records), checkpoints.unseen(labels)
+            kept, kept_labels = checkpoints.unseen(records), checkpoints.unseen(labels)
             if len(kept) != len(records):
                 records = kept
                 decoded = await self.decoders.decode(*record_values(records))
+            if len(kept_labels) != len(labels):
+                labels, label_rows = kept_labels, None  # decoded again, here
         with no_gc():
             now = time.time()
             result = process_safely(records, self.monitor, now=now, decoded=decoded)
             if self.labels is not None:
-                self.labels.process(labels, result, self.monitor, now=now)
+                self.labels.process(labels, result, self.monitor, now=now, decoded=label_rows)
         if checkpoints is not None:
             checkpoints.judged(polled.keys, polled.offsets)
         return result
@@ -578,12 +589,21 @@ class IngestService(Service):
         for tp, found in keys.items():
             for key in found:
                 self._partition_of[key] = tp.partition
+        offsets = {tp: part[-1].offset + 1 for tp, part in batch.items()}
+        if labels is None:
+            decoding = self.decoders.decode(*record_values(records))
+            return PolledBatch(records, decoding, offsets, self.generation, keys=keys)
+        # the label records are decoded with the events, in a decoder process
+        label_records = [r for tp, part in batch.items() if tp.topic == labels for r in part]
+        values, stamps = record_values(records)
         return PolledBatch(
             records,
-            self.decoders.decode(*record_values(records)),
-            {tp: part[-1].offset + 1 for tp, part in batch.items()},
+            self.decoders.decode_poll(
+                values, stamps, [r.value for r in label_records], decode_labels_grouped
+            ),
+            offsets,
             self.generation,
-            labels=[r for tp, part in batch.items() if tp.topic == labels for r in part],
+            labels=label_records,
             keys=keys,
         )
 

@@ -8,11 +8,13 @@ assignor gives to the same worker, so the join of a model is in one process.
 
 Per judged batch (:meth:`LabelStage.process`, called by the judge after the
 events): the batch's predictions go into the :class:`~streamproc.labels.LabelJoin`,
-then its label records are decoded (:func:`~streamproc.labels.decode_labels`;
-malformed ones become dead letters with ``source.topic`` the labels topic,
-counted in ``streamproc_events_rejected_total`` like the events'), matched,
-and the pairs go to :meth:`~streamproc.detect.monitor.Monitor.process_labels`;
-its alerts are published with the batch's.
+then its label records, decoded (:func:`~streamproc.labels.decode_labels`; the
+worker has a decoder process do it with the poll's events,
+:func:`~streamproc.labels.decode.decode_labels_grouped`; malformed ones become
+dead letters with ``source.topic`` the labels topic, counted in
+``streamproc_events_rejected_total`` like the events'), are matched, and the pairs go to
+:meth:`~streamproc.detect.monitor.Monitor.process_labels`; its alerts are
+published with the batch's.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from streamproc.config import WorkerConfig
 from streamproc.detect.monitor import Monitor
 from streamproc.events.labels import LabelledPredictions
 from streamproc.labels import UNMATCHED_REASONS, JoinSettings, LabelJoin, decode_labels
+from streamproc.labels.decode import DecodedLabels
 from streamproc.stream.batch import BatchResult, dead_letter
 from streamproc.stream.metrics import Metrics
 
@@ -183,18 +186,30 @@ class LabelStage:
         self.worker_metrics = metrics
 
     def process(
-        self, records: list[ConsumerRecord], result: BatchResult, monitor: Monitor, *, now: float
+        self,
+        records: list[ConsumerRecord],
+        result: BatchResult,
+        monitor: Monitor,
+        *,
+        now: float,
+        decoded: DecodedLabels | None = None,
     ) -> None:
         """Join the batch's predictions (``result.columns``) and label ``records``;
-        add the alerts and dead letters to ``result``."""
+        add the alerts and dead letters to ``result``. ``decoded``: the records'
+        :func:`~streamproc.labels.decode.decode_labels_grouped` if done already
+        (by a decoder process); else they are decoded here."""
         try:
             pairs = self.join.add(result.columns)
             letters = []
             if records:
-                rows, rejections = decode_labels(
-                    [r.value for r in records],
-                    _Stamps(records),  # type: ignore[arg-type]
-                )
+                if decoded is None:
+                    decoded = decode_labels(
+                        [r.value for r in records],
+                        _Stamps(records),  # type: ignore[arg-type]
+                    )
+                else:
+                    decoded[0].fill_times(lambda index: records[index].timestamp / 1000.0)
+                rows, rejections = decoded
                 letters = [
                     dead_letter(records[index], problem.reason, problem.detail, problem.index)
                     for index, problem in rejections

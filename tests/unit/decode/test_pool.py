@@ -13,6 +13,8 @@ import pytest
 from streamproc.decode import DecodedRecords, decode_batch
 from streamproc.decode.pool import DecoderPool
 from streamproc.events.columns import column_values
+from streamproc.labels import decode_labels
+from streamproc.labels.decode import decode_labels_grouped
 from streamproc.simulate import wide_events
 
 VALUES = [
@@ -124,3 +126,47 @@ def _running(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+LABELS = [
+    orjson.dumps({"model_id": "a", "event_id": "e1", "label": "fraud", "timestamp": 5}),
+    orjson.dumps([{"model_id": "a", "event_id": "e2", "label": 0.5}, {"model_id": "a"}]),
+    b"not json",
+    orjson.dumps({"model_id": "b", "event_id": "e3", "label": 2}),
+    None,
+]
+LABEL_TIMES = [10.0, 11.0, 12.0, 13.0, 14.0]
+
+
+def labels_summary(decoded) -> list:
+    rows, bad = decoded
+    return [
+        rows.model_ids,
+        rows.event_ids,
+        [(type(v), v) for v in rows.values],
+        np.nan_to_num(rows.times, nan=-1.0).tolist(),  # NaN: no timestamp, filled in later
+        rows.records,
+        [(i, r.reason, r.detail, r.index) for i, r in bad],
+    ]
+
+
+@pytest.mark.parametrize("memfd", [True, False], ids=["memfd", "pipe"])
+async def test_a_child_decodes_a_polls_labels_exactly_as_this_process(monkeypatch, memfd):
+    monkeypatch.setattr("streamproc.decode.pool._MEMFD", memfd)
+    job = (VALUES, TIMES, LABELS, decode_labels_grouped)
+    with DecoderPool(0) as here:
+        events_here, labels_here = await here.decode_poll(*job)
+    with DecoderPool(1) as pool:
+        pending = [pool.decode_poll(*job) for _ in range(2)]
+        pending.append(pool.decode_poll([], [], LABELS, decode_labels_grouped))  # labels only
+        results = [await p for p in pending]
+    assert labels_summary(labels_here)[5] == labels_summary(decode_labels(LABELS, LABEL_TIMES))[5]
+    for _, labels in results:
+        assert labels_summary(labels) == labels_summary(labels_here)
+        labels[0].fill_times(LABEL_TIMES.__getitem__)  # as the worker does
+        expected = decode_labels(LABELS, LABEL_TIMES)[0].grouped()
+        assert labels_summary((labels[0], []))[:5] == labels_summary((expected, []))[:5]
+        assert labels[0].times.tolist() == [5.0, 11.0, 13.0]  # the record's time by default
+    for events, _ in results[:2]:
+        assert summary(events) == summary(events_here) == summary(decode_batch(VALUES, TIMES))
+    assert results[2][0].events == 0

@@ -1,10 +1,11 @@
 import math
 
+import numpy as np
 import orjson
 import pytest
 
 from streamproc.events.validate import decode_label_record, validate_label
-from streamproc.labels import decode_labels
+from streamproc.labels import LabelRows, decode_labels
 
 
 def label(event_id="e1", **changes):
@@ -91,3 +92,20 @@ def test_slice():
     rows, _ = decode_labels([orjson.dumps([label("a"), label("b"), label("c")])], [1.0])
     part = rows.slice(1, 3)
     assert part.event_ids == ["b", "c"] and part.times.tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    "ids", [["e1", "e2", "e1"], ["", "x"], ["a\x1fb", "c"], ["only"], []], ids=repr
+)
+def test_rows_survive_pickling(ids):
+    import pickle
+
+    rows = LabelRows(["m", "n", "m"][: len(ids)], ids, ["x", 1, 2.5][: len(ids)],
+                     np.arange(float(len(ids))), list(range(len(ids))))  # fmt: skip
+    for sent in (rows, rows.grouped()):
+        back = pickle.loads(pickle.dumps(sent, protocol=pickle.HIGHEST_PROTOCOL))
+        assert (back.model_ids, back.event_ids, back.values, back.records, back.groups) == (
+            sent.model_ids, sent.event_ids, sent.values, sent.records, sent.groups
+        )  # fmt: skip
+        assert [type(v) for v in back.values] == [type(v) for v in sent.values]
+        assert back.times.tolist() == sent.times.tolist()

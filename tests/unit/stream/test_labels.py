@@ -4,6 +4,7 @@ from aiokafka import ConsumerRecord
 from streamproc.config import WorkerConfig
 from streamproc.detect.monitor import Monitor
 from streamproc.events.columns import EventColumns
+from streamproc.labels.decode import decode_labels_grouped
 from streamproc.stream.batch import BatchResult
 from streamproc.stream.labels import LabelStage
 from streamproc.stream.metrics import Metrics
@@ -66,6 +67,44 @@ def test_labels_are_joined_judged_and_measured(monkeypatch):
     assert sample(metrics, "streamproc_labels_pending") == 1
     assert sample(metrics, "streamproc_label_delay_seconds_count") == 2
     assert sample(metrics, "streamproc_label_delay_seconds_bucket", le="3600.0") == 2
+
+
+def test_labels_decoded_by_a_decoder_process_are_joined_as_those_decoded_here(monkeypatch):
+    """The worker's decoder processes send grouped rows timed NaN where a label
+    has no timestamp (decode_labels_grouped); the stage gives them their
+    record's Kafka time, and the pairs, dead letters and counts are the same."""
+    got: list = []
+    monkeypatch.setattr(
+        Monitor, "process_labels", lambda self, b, *, now: got.extend(b) or [], raising=False
+    )
+    records = [
+        record(orjson.dumps({"model_id": "m", "event_id": "b", "label": "no"}), 0),
+        record(orjson.dumps({"model_id": "n", "event_id": "x", "label": "ok"}), 1),
+        record(b"{oops", 2),
+        record(orjson.dumps({"model_id": "m", "event_id": "a", "label": "ok", "timestamp": 9}), 3),
+    ]
+    outcomes = []
+    for decoded in (None, decode_labels_grouped([r.value for r in records])):
+        got.clear()
+        metrics = Metrics()
+        stage = LabelStage(WorkerConfig(), metrics)
+        other = EventColumns.from_events(
+            "n",
+            [{"model_id": "n", "event_id": "x", "timestamp": 1.0, "features": {}}],
+            default_timestamp=0.0,
+        )
+        result = BatchResult(columns=[columns(["a", "b"]), other])
+        stage.process(records, result, Monitor(), now=0.0, decoded=decoded)
+        outcomes.append(
+            (
+                [(b.model_id, b.event_ids, b.label_delays().tolist()) for b in got],
+                [(d.reason, d.value) for d in result.dead_letters],
+                sample(metrics, "streamproc_labels_total", model="m"),
+                stage.join.pending,
+            )
+        )
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0] == [("m", ["b", "a"], [1000.0, -991.0]), ("n", ["x"], [1999.0])]
 
 
 def test_a_failing_join_dead_letters_the_label_records(monkeypatch):
