@@ -260,6 +260,7 @@ class Worker:
             "STREAMPROC_TOPIC_BASELINES": f"lt.baselines.{suffix}",
             "STREAMPROC_TOPIC_ALERTS": f"lt.alerts.{suffix}",
             "STREAMPROC_TOPIC_DLQ": f"lt.dlq.{suffix}",
+            "STREAMPROC_TOPIC_STATE": f"lt.state.{suffix}",
         }
         if decoders is not None:
             env["STREAMPROC_DECODERS"] = str(decoders)

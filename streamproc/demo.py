@@ -1,12 +1,14 @@
 """``streamproc demo``: broker, worker and drifting traffic on one machine.
 
-Starts the embedded broker, a worker process, and a model server of
-synthetic traffic (:mod:`streamproc.simulate`) that drifts after a warm-up
-in three features, instrumented with the producer SDK
-(:func:`instrumented_model`: :class:`streamproc.client.AsyncReporter` sends
-its predictions, and their labels a few seconds later), and prints alerts as
-they arrive, then a summary. Everything it
-started is stopped on exit, on ``--duration`` or Ctrl-C.
+Starts the embedded broker, a worker process, and two model servers of
+synthetic traffic (:mod:`streamproc.simulate`), instrumented with the
+producer SDK (:func:`instrumented_model`:
+:class:`streamproc.client.AsyncReporter` sends their predictions, and their
+labels a few seconds later): after a warm-up, the first model's inputs drift
+in three features; the second model's inputs stay as they were but the
+world changes under it (a concept drift: 30 % of its truths flip), which
+only its realized performance can show. Prints alerts as they arrive, then a
+summary. Everything it started is stopped on exit, on ``--duration`` or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -79,10 +81,17 @@ def wait_ready(port: int, timeout: float, alive: Callable[[], bool]) -> bool:
     return False
 
 
-def summarize(alerts: list[Alert], scenario: Scenario) -> tuple[str, bool]:
-    """A summary, and whether the drifted features (only they) fired."""
+CONCEPT_FLIP = 0.3  # share of the concept-drift model's truths flipped after the drift
+
+
+def summarize(
+    alerts: list[Alert], scenario: Scenario, concept: Scenario | None = None
+) -> tuple[str, bool]:
+    """A summary, and whether the drifted features (only they) fired, and the
+    ``concept`` model (if any) got a performance alert and no feature alert."""
+    ours = [a for a in alerts if a.model_id == scenario.model_id]
     fired = {
-        a.feature for a in alerts if a.status == "firing" and a.signal == "feature" and a.feature
+        a.feature for a in ours if a.status == "firing" and a.signal == "feature" and a.feature
     }
     expected = scenario.drifted_features
     lines = ["", "Summary", "-------"]
@@ -91,10 +100,9 @@ def summarize(alerts: list[Alert], scenario: Scenario) -> tuple[str, bool]:
         f"({sum(a.status == 'firing' for a in alerts)} firing, "
         f"{sum(a.status == 'resolved' for a in alerts)} resolved)"
     )
+    lines.append(f"model '{scenario.model_id}' (its inputs drift):")
     for name in sorted(expected | fired):
-        detectors = sorted(
-            {a.detector for a in alerts if a.feature == name and a.status == "firing"}
-        )
+        detectors = sorted({a.detector for a in ours if a.feature == name and a.status == "firing"})
         state = "drifted" if name in expected else "stable "
         verdict = ("caught by " + ", ".join(detectors)) if detectors else "NOT caught"
         if name not in expected:
@@ -105,21 +113,30 @@ def summarize(alerts: list[Alert], scenario: Scenario) -> tuple[str, bool]:
     quiet = sorted(set(FEATURES) - expected - fired)
     lines.append(f"  stable features with no alert: {', '.join(quiet)}")
     others = sorted(
-        {
-            f"{a.signal}/{a.detector}"
-            for a in alerts
-            if a.status == "firing" and a.signal != "feature"
-        }
+        {f"{a.signal}/{a.detector}" for a in ours if a.status == "firing" and a.signal != "feature"}
     )
     if others:
         lines.append(f"  other signals: {', '.join(others)}")
     ok = expected <= fired and fired <= expected
+    if concept is not None:
+        theirs = [a for a in alerts if a.model_id == concept.model_id and a.status == "firing"]
+        caught = sorted({a.detector for a in theirs if a.signal == "performance"})
+        false = sorted({f"{a.feature}/{a.detector}" for a in theirs if a.signal == "feature"})
+        lines.append(
+            f"model '{concept.model_id}' (inputs unchanged, {CONCEPT_FLIP:.0%} of its truths flip):"
+        )
+        lines.append(
+            "  performance  "
+            + (f"caught by {', '.join(caught)}" if caught else "NOT caught")
+            + (f"; FALSE ALARM on {', '.join(false)}" if false else "; no feature alert")
+        )
+        ok = ok and bool(caught) and not false
     lines.append(
         "result: "
         + (
-            "every drifted feature caught, no false alarm"
+            "every drifted feature and the concept drift caught, no false alarm"
             if ok
-            else "MISMATCH between drifted and alerted features"
+            else "MISMATCH between what drifted and what alerted"
         )
     )
     return "\n".join(lines), ok
@@ -134,6 +151,7 @@ def run_demo(*, duration: float, rate: float, out=sys.stdout) -> int:
     traffic_seconds = max(20.0, duration - 25.0)
     drift_after = traffic_seconds * 0.35
     scenario = Scenario.demo(drift_at=int(rate * drift_after))
+    concept = Scenario(model_id="credit-scorer", drift_at=None)  # its inputs never drift
     print(f"streamproc demo: logs in {workdir}", file=out, flush=True)
     try:
         broker.start()
@@ -156,15 +174,24 @@ def run_demo(*, duration: float, rate: float, out=sys.stdout) -> int:
         print(
             f"  traffic  {rate:.0f} events/s for {traffic_seconds:.0f} s, model "
             f"'{scenario.model_id}'; drift after {drift_after:.0f} s in: "
-            f"{', '.join(sorted(scenario.drifted_features))}",
+            f"{', '.join(sorted(scenario.drifted_features))}; model '{concept.model_id}' "
+            f"{rate / 2:.0f} events/s, a concept drift after {drift_after:.0f} s",
             file=out,
             flush=True,
         )
         print("\nAlerts as they arrive:", file=out, flush=True)
         asyncio.run(
-            _traffic_and_alerts(broker.bootstrap, scenario, rate, traffic_seconds, alerts, out)
+            _traffic_and_alerts(
+                broker.bootstrap,
+                (scenario, concept),
+                rate,
+                traffic_seconds,
+                drift_after,
+                alerts,
+                out,
+            )
         )
-        text, ok = summarize(alerts, scenario)
+        text, ok = summarize(alerts, scenario, concept)
         print(text, file=out, flush=True)
         print(labels_line(port), file=out, flush=True)
         return 0 if ok else 2
@@ -178,9 +205,17 @@ def run_demo(*, duration: float, rate: float, out=sys.stdout) -> int:
 
 
 async def _traffic_and_alerts(
-    bootstrap: str, scenario: Scenario, rate: float, seconds: float, alerts: list[Alert], out
+    bootstrap: str,
+    models: tuple[Scenario, Scenario],
+    rate: float,
+    seconds: float,
+    drift_after: float,
+    alerts: list[Alert],
+    out,
 ) -> None:
-    """Send ``rate`` events a second for ``seconds`` while printing the alerts."""
+    """Send ``rate`` events a second of the first model and half as many of the
+    second (a concept drift after ``drift_after`` s) for ``seconds``, while
+    printing the alerts."""
     topics = Topics()
     stop = asyncio.Event()
 
@@ -197,13 +232,21 @@ async def _traffic_and_alerts(
         )
     )
     try:
-        stats = await instrumented_model(bootstrap, topics, scenario, rate, seconds)
-        print(
-            f"\n  sent     {stats['sent']} events and {stats['labels_sent']} labels with "
-            f"streamproc.client ({stats['dropped']} dropped, {stats['invalid']} invalid)",
-            file=out,
-            flush=True,
+        drifting, concept = models
+        concept_at = int(rate / 2 * drift_after)
+        sent = await asyncio.gather(
+            instrumented_model(bootstrap, topics, drifting, rate, seconds),
+            instrumented_model(bootstrap, topics, concept, rate / 2, seconds, concept_at),
         )
+        print(file=out)
+        for model, stats in zip(models, sent, strict=True):
+            print(
+                f"  sent     {stats['sent']} events and {stats['labels_sent']} labels of "
+                f"'{model.model_id}' with streamproc.client ({stats['dropped']} dropped, "
+                f"{stats['invalid']} invalid)",
+                file=out,
+                flush=True,
+            )
         await asyncio.sleep(3.0)  # let the last windows close and alerts arrive
     finally:
         stop.set()
@@ -214,14 +257,20 @@ LABEL_DELAY_SECONDS = 5.0
 
 
 async def instrumented_model(
-    bootstrap: str, topics: Topics, scenario: Scenario, rate: float, seconds: float
+    bootstrap: str,
+    topics: Topics,
+    scenario: Scenario,
+    rate: float,
+    seconds: float,
+    concept_drift_at: int | None = None,
 ) -> dict[str, Any]:
     """The demo's model server, instrumented as a real one would be: each
     prediction goes to :meth:`AsyncReporter.record`, which returns its event id;
     the ground truth of each prediction comes ``LABEL_DELAY_SECONDS`` later and
     goes to :meth:`AsyncReporter.label` with that id. ``rate`` predictions a
     second (the synthetic traffic of :mod:`streamproc.simulate`) for
-    ``seconds``; returns the reporter's counters."""
+    ``seconds``; from request ``concept_drift_at`` on, a share ``CONCEPT_FLIP``
+    of the truths flip. Returns the reporter's counters."""
     reporter = AsyncReporter(
         bootstrap,
         model_id=scenario.model_id,
@@ -252,7 +301,9 @@ async def instrumented_model(
                 )
                 for request in batch
             ]
-            truth = labels_for(batch, seed=number)  # the synthetic truth, in request order
+            truth = labels_for(  # the synthetic truth, in request order
+                batch, seed=number, concept_drift_at=concept_drift_at, flip=CONCEPT_FLIP
+            )
             due = time.monotonic() + LABEL_DELAY_SECONDS
             truths.append((due, [(i, t["label"]) for i, t in zip(event_ids, truth, strict=True)]))
             served += len(batch)

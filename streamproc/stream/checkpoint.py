@@ -84,6 +84,8 @@ class Checkpoint(msgspec.Struct, frozen=True):
     written_at: float  # seconds since the epoch
     monitor: bytes | None  # the pickled ModelMonitor (None: no events yet)
     join: bytes | None  # the pickled ModelJoin (None: no labels join)
+    events_topic: str = ""  # the offsets are of this topic's partition ...
+    group_id: str = ""  # ... as judged by the workers of this consumer group
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -133,6 +135,8 @@ def snapshot(
     monitor: Any,
     join: Any,
     now: float,
+    events_topic: str = "",
+    group_id: str = "",
 ) -> Checkpoint:
     """The checkpoint of a model's ``monitor`` (ModelMonitor) and ``join`` (ModelJoin)."""
     return Checkpoint(
@@ -145,6 +149,8 @@ def snapshot(
         written_at=now,
         monitor=None if monitor is None else freeze(monitor),
         join=None if join is None else freeze(join),
+        events_topic=events_topic,
+        group_id=group_id,
     )
 
 

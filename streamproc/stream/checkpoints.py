@@ -90,7 +90,7 @@ class Checkpointer:
             ["reason"],
             registry=r,
         )
-        for reason in ("unreadable", "settings_changed"):
+        for reason in ("unreadable", "settings_changed", "other_source"):
             self.unrestored.labels(reason)
         self.duration = Histogram(
             "streamproc_checkpoint_duration_seconds",
@@ -145,19 +145,27 @@ class Checkpointer:
             return None  # records that were all rejected, or a model past the cap
         events = TopicPartition(self.events, partition)
         labels = TopicPartition(self.labels, partition)
-        offsets = [
+        events_offset, labels_offset = (
             max(self.covered.get(tp, 0), self._restored.get(tp, {}).get(key, 0))
             for tp in (events, labels)
-        ]
-        value = encode(snapshot(model_id, partition, *offsets, monitor=monitor, join=join, now=now))
+        )
+
+        def checkpoint(join: Any) -> bytes:
+            return encode(
+                snapshot(
+                    model_id, partition, events_offset, labels_offset,
+                    monitor=monitor, join=join, now=now,
+                    events_topic=self.events, group_id=self.config.group_id,
+                )
+            )  # fmt: skip
+
+        value = checkpoint(join)
         if len(value) > MAX_CHECKPOINT_BYTES and join is not None:
             log.warning(
                 "checkpoint of model %s is %d bytes; written without its %d pending labels",
                 model_id, len(value), len(join.index),
             )  # fmt: skip
-            value = encode(
-                snapshot(model_id, partition, *offsets, monitor=monitor, join=None, now=now)
-            )
+            value = checkpoint(None)
         self.written.inc()
         self.written_bytes.inc(len(value))
         return partition % self.state_partitions, key, value
@@ -213,6 +221,15 @@ class Checkpointer:
                 log.error("checkpoint of %r not restored: %s", key, exc)
                 continue
             if checkpoint.partition not in partitions:
+                continue
+            source = (checkpoint.events_topic, checkpoint.group_id)
+            if source != (self.events, self.config.group_id):
+                # its offsets are of another topic, or another group's progress
+                self.unrestored.labels("other_source").inc()
+                log.warning(
+                    "checkpoint of model %s not restored: written for topic %r, group %r",
+                    checkpoint.model_id, checkpoint.events_topic, checkpoint.group_id,
+                )  # fmt: skip
                 continue
             if checkpoint.model_id in self.monitor.models:
                 continue  # run here already (its own state is newer)

@@ -17,7 +17,8 @@ def test_demo_catches_the_drifts_and_leaves_no_process():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert "result: every drifted feature caught, no false alarm" in out
+    assert "result: every drifted feature and the concept drift caught, no false alarm" in out
+    assert "credit-scorer" in out and "performance  caught by" in out
     for feature in ("amount", "country", "income"):
         assert f"feature/{feature}" in out
     worker_pid = next(line.split()[2] for line in out.splitlines() if "worker   pid" in line)

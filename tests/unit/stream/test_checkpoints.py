@@ -94,3 +94,30 @@ def test_released_partitions_are_forgotten():
     checkpointer.judged({tp: {b"a"}}, {tp: 10})
     checkpointer.release([3])
     assert checkpointer.collect(now=1.0) == ([], {})
+
+
+def test_only_checkpoints_of_the_same_events_topic_and_group_are_restored():
+    import asyncio
+    import dataclasses
+
+    monitor, join, checkpointer = worker()
+    judge(monitor, join, 100, "a")
+    tp = TopicPartition(EVENTS, 3)
+    checkpointer.judged({tp: {b"a"}}, {tp: 120})
+    ((_, key, value),) = checkpointer.collect(now=1.0)[0]
+    assert (decode(value).events_topic, decode(value).group_id) == (EVENTS, CONFIG.group_id)
+
+    async def state(_partitions):
+        return {key: value}
+
+    for other in (
+        dataclasses.replace(CONFIG, group_id="another-group"),
+        dataclasses.replace(CONFIG, topics=dataclasses.replace(CONFIG.topics, events="other")),
+        CONFIG,
+    ):
+        monitor2 = Monitor(other.detectors)
+        checkpointer2 = Checkpointer(other, monitor2, LabelJoin(), Metrics())
+        checkpointer2._read = state  # type: ignore[method-assign]
+        restored = asyncio.run(checkpointer2.restore({3}))
+        assert (restored == [(b"a", 3)]) == (other is CONFIG), other
+        assert ("a" in monitor2.models) == (other is CONFIG)
