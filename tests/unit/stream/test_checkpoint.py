@@ -242,3 +242,13 @@ def test_cost_of_a_checkpoint_of_100_models_with_20_features(capsys):
             f"restore {back * 1000:.1f} ms, bytes per model median {sizes[50]} max {sizes[-1]}"
         )
     assert sizes[-1] < 8 * 1024 * 1024
+
+
+class _CallsAMethodOfAnAllowedClass:
+    def __reduce__(self):
+        return (getattr, (np.ndarray, "tofile"))  # then REDUCE could write any file
+
+
+def test_a_payload_may_not_look_up_attributes_of_allowed_classes():
+    with pytest.raises(CheckpointError, match="may not look up"):
+        thaw(zlib.compress(pickle.dumps(_CallsAMethodOfAnAllowedClass(), protocol=5)))
