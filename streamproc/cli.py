@@ -126,6 +126,24 @@ def build_parser() -> argparse.ArgumentParser:
             "(env STREAMPROC_CONFIG)",
         )
 
+    def replay_inputs(p: argparse.ArgumentParser, labels_do: str) -> None:
+        """--input, --baseline and --labels of replay and report."""
+        p.add_argument("--input", required=True, metavar="FILE", help="JSON-lines events")
+        p.add_argument(
+            "--baseline",
+            action="append",
+            default=[],
+            metavar="FILE",
+            help="baseline JSON (repeat for several models); without one, each model "
+            "learns its baseline from its first events",
+        )
+        p.add_argument(
+            "--labels",
+            metavar="FILE",
+            help="JSON-lines label events (in time order), joined to the events by event_id: "
+            + labels_do,
+        )
+
     p = add(
         "broker", "Run the embedded Kafka-compatible broker (Tansu) in the foreground.", cmd_broker
     )
@@ -238,21 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
         "print alert events as JSON lines.",
         cmd_replay,
     )
-    p.add_argument("--input", required=True, metavar="FILE", help="JSON-lines events")
-    p.add_argument(
-        "--baseline",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="baseline JSON (repeat for several models); without one, each model "
-        "learns its baseline from its first events",
-    )
-    p.add_argument(
-        "--labels",
-        metavar="FILE",
-        help="JSON-lines label events (in time order), joined to the events by event_id "
-        "for the performance detectors",
-    )
+    replay_inputs(p, "for the performance detectors")
     config(p)
 
     p = add(
@@ -262,21 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
         "baseline vs recent distributions, performance (with --labels), the alerts.",
         cmd_report,
     )
-    p.add_argument("--input", required=True, metavar="FILE", help="JSON-lines events")
-    p.add_argument(
-        "--baseline",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="baseline JSON (repeat for several models); without one, each model "
-        "learns its baseline from its first events",
-    )
-    p.add_argument(
-        "--labels",
-        metavar="FILE",
-        help="JSON-lines label events (in time order), joined to the events by event_id: "
-        "adds the performance panels",
-    )
+    replay_inputs(p, "adds the performance panels")
     p.add_argument(
         "--output", default="report.html", metavar="FILE", help="HTML file (default report.html)"
     )

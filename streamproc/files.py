@@ -114,19 +114,10 @@ def read_reference_rows(
             events.append(_as_event({k: _cell(v) for k, v in row.items()}, model_id, prediction))
             lines.append(number)
     else:
-        with path.open("rb") as f:
-            for number, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = orjson.loads(line)
-                except orjson.JSONDecodeError as exc:
-                    raise ValueError(f"{path}:{number}: not valid JSON ({exc})") from None
-                rows = obj if isinstance(obj, list) else [obj]
-                for r in rows:
-                    if isinstance(r, dict):
-                        events.append(_as_event(r, model_id, prediction))
-                        lines.append(number)
+        for number, row in _json_rows(path):
+            if isinstance(row, dict):
+                events.append(_as_event(row, model_id, prediction))
+                lines.append(number)
     for name in exclude:
         found = False
         for event in events:
@@ -163,13 +154,9 @@ def pop_target(events: list[dict[str, Any]], target: str) -> list[Any]:
     return labels
 
 
-def read_labels(path: str | Path, *, model_id: str) -> dict[str, Any]:
-    """Label events of ``model_id`` (JSON lines, one label event or an array of
-    them a line; "Label event v1" in docs/contract.md) by ``event_id``; the
-    last label of an event wins; labels of other models, and lines that are
-    no label event, are skipped."""
-    labels: dict[str, Any] = {}
-    path = Path(path)
+def _json_rows(path: Path) -> Iterator[tuple[int, Any]]:
+    """Each JSON value of a JSON-lines file, the elements of an array one by
+    one, with its line number; ``ValueError`` naming the line that is not JSON."""
     with path.open("rb") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
@@ -179,11 +166,21 @@ def read_labels(path: str | Path, *, model_id: str) -> dict[str, Any]:
             except orjson.JSONDecodeError as exc:
                 raise ValueError(f"{path}:{number}: not valid JSON ({exc})") from None
             for row in obj if isinstance(obj, list) else [obj]:
-                if not isinstance(row, dict) or row.get("model_id", model_id) != model_id:
-                    continue
-                event_id, label = row.get("event_id"), row.get("label")
-                if isinstance(event_id, str) and label is not None:
-                    labels[event_id] = label
+                yield number, row
+
+
+def read_labels(path: str | Path, *, model_id: str) -> dict[str, Any]:
+    """Label events of ``model_id`` (JSON lines, one label event or an array of
+    them a line; "Label event v1" in docs/contract.md) by ``event_id``; the
+    last label of an event wins; labels of other models, and lines that are
+    no label event, are skipped."""
+    labels: dict[str, Any] = {}
+    for _, row in _json_rows(Path(path)):
+        if not isinstance(row, dict) or row.get("model_id", model_id) != model_id:
+            continue
+        event_id, label = row.get("event_id"), row.get("label")
+        if isinstance(event_id, str) and label is not None:
+            labels[event_id] = label
     return labels
 
 
