@@ -42,6 +42,7 @@ administration in :mod:`streamproc.stream.topics`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -160,6 +161,11 @@ class IngestService(Service):
         # Held while a batch is judged and published, and while checkpoints are
         # taken or restored: a checkpoint's state and offsets are of the same batches.
         self._judging = asyncio.Lock()
+        # Set when a poll finds nothing right after a full one: the backlog is
+        # judged, so checkpoint (and commit) now rather than at the cadence.
+        self._caught_up = asyncio.Event()
+        self._backlogged = False
+        self._in_flight = 0  # batches polled and not judged yet
         self.generation = 0
         # Polled batches being decoded, oldest first; the poller waits when it is full.
         self._pending: asyncio.Queue[PolledBatch] = asyncio.Queue(maxsize=max(1, config.decoders))
@@ -434,6 +440,7 @@ class IngestService(Service):
     def _drop_pending(self) -> None:
         while not self._pending.empty():
             self._pending.get_nowait().decoded.close()
+            self._in_flight -= 1
 
     # -- the four tasks ----------------------------------------------------------
 
@@ -479,15 +486,23 @@ class IngestService(Service):
             polled = await consumer.getmany(
                 timeout_ms=self.config.poll_ms, max_records=per_batch * POLL_BATCHES
             )
+            taken = sum(map(len, polled.values()))
+            if taken >= per_batch:
+                self._backlogged = True
+            elif not taken and self._backlogged and not self._in_flight:
+                self._backlogged = False
+                self._caught_up.set()
             assigned = consumer.assignment()
             self.ready = bool(assigned)
             events = self.config.topics.events
             self.metrics.assigned_partitions.set(sum(tp.topic == events for tp in assigned))
             for part in batches(polled, per_batch):
                 batch = self._start_decoding(part)
+                self._in_flight += 1
                 try:
                     await self._pending.put(batch)
                 except BaseException:
+                    self._in_flight -= 1
                     batch.decoded.close()
                     raise
             await self._measure_lag(consumer, assigned)
@@ -497,17 +512,20 @@ class IngestService(Service):
         """Judge, publish and commit the polled batches in order."""
         while not self.should_stop:
             polled = await self._pending.get()
-            decoded = await polled.decoded
-            if polled.generation != self.generation:
-                continue  # polled before partitions moved: refetched from the committed offsets
-            async with self._judging:
+            try:
+                decoded = await polled.decoded
                 if polled.generation != self.generation:
-                    continue
-                result = await self._judge_batch(polled, decoded)
-                await self._publish(result)
-                if self.checkpoints is None:
-                    self._to_commit.update(polled.offsets)
-                    self._commit_wanted.set()
+                    continue  # polled before partitions moved: refetched from the committed offsets
+                async with self._judging:
+                    if polled.generation != self.generation:
+                        continue
+                    result = await self._judge_batch(polled, decoded)
+                    await self._publish(result)
+                    if self.checkpoints is None:
+                        self._to_commit.update(polled.offsets)
+                        self._commit_wanted.set()
+            finally:
+                self._in_flight -= 1
             self._record_metrics(result)
             self._check_overrides()
             self.metrics.batch_duration.observe(time.perf_counter() - polled.polled_at)
@@ -518,13 +536,20 @@ class IngestService(Service):
 
     @Service.task
     async def _take_checkpoints(self) -> None:
-        """Every ``checkpoint_seconds``, between two batches: checkpoint the changed models."""
+        """Every ``checkpoint_seconds``, and when a backlog has been judged (a
+        poll finds nothing after a full one), between two batches: checkpoint
+        the changed models (then their offsets are committed)."""
         checkpoints = self.checkpoints
         if checkpoints is None:
             return
         while not self.should_stop:
-            await self.sleep(min(1.0, self.config.checkpoint_seconds / 4))
-            if checkpoints.due():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._caught_up.wait(), timeout=min(1.0, self.config.checkpoint_seconds / 4)
+                )
+            caught_up = self._caught_up.is_set()
+            self._caught_up.clear()
+            if checkpoints.due() or (caught_up and checkpoints.changed):
                 if not checkpoints.changed:
                     checkpoints.idle()
                     continue

@@ -197,3 +197,17 @@ def test_pending_label_joins_survive_a_killed_worker(bootstrap, start_worker):
     assert metric(samples, "streamproc_labels_unmatched_total") == 0
     accuracy = metric(samples, "streamproc_model_performance", model=MODEL, metric="accuracy")
     assert 0.8 < accuracy <= 1.0, accuracy  # realized performance counted the joined labels
+
+
+def test_a_worker_that_has_caught_up_commits_without_waiting_for_the_cadence(
+    bootstrap, start_worker
+):
+    topics = unique_topics()
+    group = "checkpoint-caught-up"
+    produce_events(bootstrap, topics.events, EVENTS[:6_000])  # a backlog before it starts
+    slow = {"STREAMPROC_CHECKPOINT_SECONDS": "600", "STREAMPROC_MAX_BATCH": "500"}
+    worker = start_worker(topics, group=group, env={**FAST, **slow})
+    assert wait_for(lambda: processed(worker, 6_000), timeout=60), worker.log()[-2000:]
+    # the 600 s cadence is far away: only catching up can have checkpointed and committed
+    assert checkpointed(bootstrap, group, topics.events, 6_000), worker.log()[-2000:]
+    assert metric(worker.metrics(), "streamproc_checkpoints_written_total") >= 1
