@@ -5,13 +5,19 @@ One command, one run, all figures side by side on the same topics and events::
     python loadtest/throughput.py            # a table
     python loadtest/throughput.py --json     # the table on stderr, one JSON line on stdout
     python loadtest/throughput.py --labels   # only: a worker with and without labels
+    python loadtest/throughput.py --checkpoints   # only: ceiling, worker with and without
 
 ``--labels`` measures only the cost of the label join, side by side in one run:
 the real worker on the single-event topic with an empty labels topic, then a
 new worker (own group) on the same events with a labels topic holding one
 label record per event (``{"model_id", "event_id", "label", "timestamp"}``,
 keyed by model, produced after the events); each rate is events/s until the
-worker has committed all its records (events and labels), and the ratio.
+worker has committed all its records (events and labels), and the ratio
+(checkpoints off in both, so that offsets are committed after each batch).
+
+``--checkpoints`` measures only what checkpoints cost: the ceiling, a worker
+with checkpoints on (the default) and one with them off, alternating twice;
+medians and their ratios.
 
 It starts its own embedded broker unless ``STREAMPROC_BOOTSTRAP`` is set. The
 events (``streamproc.simulate.wide_events``): 16 numeric features with
@@ -27,8 +33,8 @@ process start are excluded):
 - naive Faust: a Faust agent, ``async for`` per event + ``orjson.loads``
   (on the first ``--naive-events`` events of the single-event topic);
 - streamproc: the real worker (``python -m streamproc worker``, every default
-  detector on, its default decoder process), rate read from its consumer
-  group's committed offsets; the same with ``--decoders 0`` (decoding in the
+  detector on, its default decoder process, checkpoints on), rate read from
+  the events judged (``/status``); the same with ``--decoders 0`` (decoding in the
   worker's own process); then two such single-process workers in one
   consumer group on the single-event topic (on 2 CPUs, one worker with its
   decoder process already uses both);
@@ -51,6 +57,7 @@ import json
 import os
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -246,6 +253,7 @@ class Worker:
         suffix: str,
         decoders: int | None = None,
         labels_topic: str | None = None,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         self.port = free_port()
         env = {
@@ -264,6 +272,7 @@ class Worker:
         }
         if decoders is not None:
             env["STREAMPROC_DECODERS"] = str(decoders)
+        env.update(extra_env or {})
         self.alerts_topic = env["STREAMPROC_TOPIC_ALERTS"]
         self.log_path = Path(tempfile.mkdtemp()) / "worker.log"
         with open(self.log_path, "wb") as out:
@@ -287,6 +296,15 @@ class Worker:
             if line.startswith(name) and (line[len(name)] in " {"):
                 total += float(line.rsplit(" ", 1)[1])
         return total
+
+    def judged(self) -> int | None:
+        """Events judged so far, from ``/status`` (cheaper to render than ``/metrics``)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/status", timeout=2) as r:
+                status = orjson.loads(r.read())
+        except OSError:
+            return None
+        return sum(m["events"] for m in status["models"])
 
     def peak_rss(self) -> int:
         """Peak RSS of the worker plus that of its decoder processes."""
@@ -324,27 +342,35 @@ def run_workers(
     decoders: int | None = None,
     timeout: float = 180,
     labels: tuple[str, int] | None = None,
+    env: dict[str, str] | None = None,
 ) -> tuple[float, int]:
     """Events/s of ``count`` workers in one group on a pre-filled topic; peak RSS.
 
-    Progress is read from the group's committed offsets (the workers commit
-    after each batch), not from ``/metrics``: rendering ``/metrics`` costs the
-    worker a few milliseconds, so polling it every 50 ms would slow it by ~10 %.
-    ``labels``: a pre-filled labels topic and its number of records; then the
-    rate is events per second until the events and the labels are all committed.
+    Progress is the events judged, read from each worker's ``/status`` every
+    50 ms (a few hundred bytes to render; ``/metrics`` would cost the worker
+    a few milliseconds each time, ~10 % at this rate), from the first event
+    judged to the last. Not committed offsets: with checkpoints on (the
+    default), offsets are committed only when a checkpoint is written.
+    ``labels``: a pre-filled labels topic and its number of records; then
+    checkpoints are off and the rate is events per second until the events and
+    the labels are all committed (after each batch).
     """
     suffix = uuid.uuid4().hex[:8]
     group = f"lt-{suffix}"
     labels_topic = labels[0] if labels else None
+    extra = {**(env or {}), **({"STREAMPROC_CHECKPOINT_SECONDS": "0"} if labels else {})}
     workers = [
-        Worker(bootstrap, topic, group, suffix, decoders, labels_topic) for _ in range(count)
+        Worker(bootstrap, topic, group, suffix, decoders, labels_topic, extra) for _ in range(count)
     ]
-    records = round(events / per_record)
-    topics = [topic] + ([labels[0]] if labels else [])
-    total = records + (labels[1] if labels else 0)
     try:
-        rate = asyncio.run(_drain(bootstrap, topics, group, total, workers, timeout))
-        return rate * records / total * per_record, max(w.peak_rss() for w in workers)
+        if labels:
+            records = round(events / per_record)
+            total = records + labels[1]
+            topics = [topic, labels[0]]
+            rate = asyncio.run(_committed_rate(bootstrap, topics, group, total, workers, timeout))
+            return rate * records / total * per_record, max(w.peak_rss() for w in workers)
+        rate = asyncio.run(_judged_rate(events, workers, timeout))
+        return rate, max(w.peak_rss() for w in workers)
     finally:
         counted = sum(w.metric("streamproc_events_total") or 0.0 for w in workers)
         if counted < events:
@@ -353,7 +379,28 @@ def run_workers(
             w.stop()
 
 
-async def _drain(
+def _stuck(workers: list[Worker], deadline: float) -> bool:
+    return time.monotonic() > deadline or any(w.process.poll() is not None for w in workers)
+
+
+async def _judged_rate(events: int, workers: list[Worker], timeout: float) -> float:
+    """Events/s judged by ``workers``, from the first event judged to the last."""
+    first_at = first_done = None
+    done = 0
+    deadline = time.monotonic() + timeout
+    while done < events:
+        if _stuck(workers, deadline):
+            tail = workers[0].log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"workers judged {done} of {events} events\n{tail}")
+        counts = await asyncio.gather(*(asyncio.to_thread(w.judged) for w in workers))
+        done = sum(c or 0 for c in counts)
+        if first_at is None and done > 0:
+            first_at, first_done = time.perf_counter(), done
+        await asyncio.sleep(0.05)
+    return (done - first_done) / (time.perf_counter() - first_at)  # type: ignore[operator]
+
+
+async def _committed_rate(
     bootstrap: str,
     topics: list[str],
     group: str,
@@ -372,7 +419,7 @@ async def _drain(
         done = 0
         deadline = time.monotonic() + timeout
         while done < records:
-            if time.monotonic() > deadline or any(w.process.poll() is not None for w in workers):
+            if _stuck(workers, deadline):
                 tail = workers[0].log_path.read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"workers committed {done} of {records} records\n{tail}")
             done = sum([(await consumer.committed(tp)) or 0 for tp in tps])
@@ -595,6 +642,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only a worker without and with one label record per event, side by side",
     )
+    parser.add_argument(
+        "--checkpoints",
+        action="store_true",
+        help="only the ceiling and a worker with checkpoints on and off, side by side (2 rounds)",
+    )
     args = parser.parse_args(argv)
     if args.naive_faust_child:
         b, topic, n, out = args.naive_faust_child
@@ -606,6 +658,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.labels:
         return labels_run(args.events, args.json)
+    if args.checkpoints:
+        return checkpoints_run(args.events, args.json)
 
     started = time.monotonic()
     broker, bootstrap = own_broker()
@@ -730,6 +784,51 @@ def labels_run(n: int, as_json: bool) -> int:
         f"  worker, a label per event {r['with_labels_events_per_s']:>13,.0f}/s  {ratio:.2f}x\n"
         f"  targets: labels_100pct>=0.8x {'met' if ratio >= 0.8 else 'NOT met'}\n"
         f"  run time {r['elapsed_s']} s\n",
+        file=sys.stderr,
+    )
+    if as_json:
+        print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}))
+    return 0
+
+
+def checkpoints_run(n: int, as_json: bool, rounds: int = 2) -> int:
+    """``--checkpoints``: the ceiling, then a worker with checkpoints on (the
+    default, every 10 s and when caught up) and off, alternating ``rounds`` times."""
+    started = time.monotonic()
+    broker, bootstrap = own_broker()
+    r: dict[str, Any] = {"events": n, "cpus": os.cpu_count(), "on": [], "off": [], "ceiling": []}
+    try:
+        log(f"broker {bootstrap}; generating {n} events")
+        single, _ = encode(wide_events(events=n, models=10))
+        t_single = f"lt.single.{uuid.uuid4().hex[:8]}"
+        asyncio.run(create_topics(bootstrap, [t_single]))
+        asyncio.run(produce(bootstrap, t_single, single))
+        del single
+        gc.collect()
+        for round_ in range(rounds):
+            log(f"round {round_ + 1}: ceiling, worker with checkpoints, worker without")
+            r["ceiling"].append(asyncio.run(ceiling(bootstrap, t_single, n, arrays=False)))
+            r["on"].append(run_workers(bootstrap, t_single, n)[0])
+            off = {"STREAMPROC_CHECKPOINT_SECONDS": "0"}
+            r["off"].append(run_workers(bootstrap, t_single, n, env=off)[0])
+    finally:
+        if broker is not None:
+            broker.stop()
+    on, off, top = (statistics.median(r[k]) for k in ("on", "off", "ceiling"))
+    r.update(on_vs_ceiling=on / top, off_vs_ceiling=off / top, on_vs_off=on / off)
+    r["targets"] = {"checkpoints_on_vs_ceiling>=0.8": on / top >= 0.8}
+    r["elapsed_s"] = round(time.monotonic() - started, 1)
+    rates = ", ".join
+    print(
+        f"\nstreamproc checkpoints ({r['cpus']} CPUs, {n:,} single-event records, 10 models, "
+        f"medians of {rounds} alternating rounds)\n"
+        f"  ceiling                 {top:>10,.0f}/s  ({rates(f'{x:,.0f}' for x in r['ceiling'])})\n"
+        f"  worker, checkpoints on  {on:>10,.0f}/s  {on / top:.2f}x ceiling  "
+        f"({rates(f'{x:,.0f}' for x in r['on'])})\n"
+        f"  worker, checkpoints off {off:>10,.0f}/s  {off / top:.2f}x ceiling  "
+        f"({rates(f'{x:,.0f}' for x in r['off'])})\n"
+        f"  on / off {on / off:.2f}; target on >= 0.8x ceiling "
+        f"{'met' if on / top >= 0.8 else 'NOT met'}; run time {r['elapsed_s']} s\n",
         file=sys.stderr,
     )
     if as_json:
