@@ -10,9 +10,12 @@ learned by the worker), ``--events`` events each in JSON-array records of 20,
 and 10 malformed records per slice (five kinds, keys spread over the
 partitions). The stream is sent in ``kills + 1`` slices: each cycle starts a
 worker, sends the next slice, and SIGKILLs the worker after a random delay
-(two in five at 0.3 to ``--max-delay`` s after its start, most of them
-before it is ready; the others 0 to 6 s after ``/ready``, while it catches
-up on the slices sent while it was down, or keeps up). After the last kill a
+(a third at 0.3 to ``--max-delay`` s after its start, most of them before
+it is ready; a third 0 to 1 s after ``/ready``, while it catches up on the
+slices sent while it was down; a third 1 to 6 s after, when it has usually
+caught up). The phase of each kill is read just before it: ``start-up``
+(``/ready`` not 200), ``catch-up`` (``streamproc_consumer_lag_records`` > 0)
+or ``live``. After the last kill a
 final worker gets the last slice and runs until the group's committed offsets
 reach the end of every partition (events cannot be summed over restarts: the
 metrics start from 0 in each process).
@@ -295,11 +298,12 @@ def run(
         process, port = start_worker(env, logs / f"worker-{k:02d}.log")
         born = time.monotonic()
         asyncio.run(send(bootstrap, topics.events, slices[k], outcome))
-        if rng.random() < 0.4:  # a random moment of the start-up
+        moment = rng.random()
+        if moment < 1 / 3:  # a random moment of the start-up
             time.sleep(max(0.0, rng.uniform(0.3, max_delay) - (time.monotonic() - born)))
-        else:  # a random moment of the first seconds of judging: catching up
+        else:  # the first second of judging (catching up), or later
             wait_ready(port, 90, lambda p=process: p.poll() is None)
-            time.sleep(rng.uniform(0.0, 6.0))
+            time.sleep(rng.uniform(0.0, 1.0) if moment < 2 / 3 else rng.uniform(1.0, 6.0))
         phase = phase_of(port) if process.poll() is None else "exited"
         children = children_of(process.pid)
         process.send_signal(signal.SIGKILL)
