@@ -15,9 +15,9 @@ of ``/metrics``, the events committed (the group's committed offsets x 100).
 
 Prints one JSON line at the end: throughput (committed events / s from the
 first commit), RSS first/last/max after warm-up (``--warmup`` events: by
-default 3,000 a model, past the learning of its baseline), the largest ``/metrics`` line count, and whether the worker
-counted every event (``streamproc_events_total``). docs/reliability.md has
-the figures of one run.
+default 3,000 a model, past the learning of its baseline), the largest
+``/metrics`` line count, and whether the worker counted every event
+(``streamproc_events_total``). docs/reliability.md has the figures of one run.
 """
 
 from __future__ import annotations
