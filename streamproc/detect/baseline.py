@@ -164,13 +164,38 @@ class Baseline:
             except (KeyError, TypeError, ValueError) as exc:
                 raise ValueError(f"features.{name}: {exc}") from None
         prediction = data.get("prediction") or {}
-        score = prediction.get("score")
-        label = prediction.get("label")
+        if not isinstance(prediction, dict):
+            raise ValueError("prediction: must be an object")
+        score, label = prediction.get("score"), prediction.get("label")
+        try:
+            prediction_score = NumericProfile.from_dict(score) if score else None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"prediction.score: {exc}") from None
+        try:
+            prediction_label = CategoricalProfile.from_dict(label) if label else None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"prediction.label: {exc}") from None
+        try:
+            return cls._rest_from_dict(
+                data, features, prediction, prediction_score, prediction_label
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"baseline: {exc}") from None
+
+    @classmethod
+    def _rest_from_dict(
+        cls,
+        data: dict,
+        features: dict[str, Profile],
+        prediction: dict,
+        prediction_score: NumericProfile | None,
+        prediction_label: CategoricalProfile | None,
+    ) -> Baseline:
         return cls(
             model_id=data["model_id"],
             features=features,
-            prediction_score=NumericProfile.from_dict(score) if score else None,
-            prediction_label=CategoricalProfile.from_dict(label) if label else None,
+            prediction_score=prediction_score,
+            prediction_label=prediction_label,
             error_rate=float(data.get("error_rate", 0.0)),
             events=int(data.get("events", 0)),
             model_version=data.get("model_version"),

@@ -93,7 +93,8 @@ class StateReader:
     def _apply_baseline(self, record: ConsumerRecord) -> None:
         try:
             baseline = Baseline.from_dict(orjson.loads(record.value))
-        except (orjson.JSONDecodeError, ValueError) as exc:
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            # a bad record on a compacted topic must not crash every worker that reads it
             self.metrics.rejected.labels("bad_baseline").inc()
             log.error("ignoring bad baseline at offset %d: %s", record.offset, exc)
             return

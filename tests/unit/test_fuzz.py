@@ -7,7 +7,7 @@ path, and the detectors take whatever decodes. The fast part runs in
 
     HYPOTHESIS_PROFILE=long python -m pytest -q -p no:cacheprovider tests/unit/test_fuzz.py
 
-(20,000 examples per test; see docs/reliability.md).
+(20,000 examples per test, or ``HYPOTHESIS_EXAMPLES``; see docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -29,7 +29,10 @@ settings.register_profile(
     "fast", max_examples=60, deadline=None, suppress_health_check=list(HealthCheck)
 )
 settings.register_profile(
-    "long", max_examples=20_000, deadline=None, suppress_health_check=list(HealthCheck)
+    "long",
+    max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", "20000")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 

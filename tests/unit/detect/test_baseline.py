@@ -82,6 +82,20 @@ def test_bad_baselines_are_rejected_with_the_field(data, message):
         Baseline.from_dict(data)
 
 
+def test_a_baseline_with_a_null_prediction_mean_is_rejected_with_the_field():
+    """Found by loadtest/fuzz_long.py: a learned baseline whose score mean
+    overflowed (a score of 1e308) was published with ``"mean": null``, and
+    reading it back raised TypeError, crashing every worker that read it."""
+    batch = next(generate(Scenario(), events=500, batch=500, seed=1))
+    data = Baseline.fit(EventColumns.from_events("m", batch, default_timestamp=0.0)).to_dict()
+    data["prediction"]["score"]["mean"] = None
+    with pytest.raises(ValueError, match="prediction.score"):
+        Baseline.from_dict(data)
+    data["prediction"] = [1]
+    with pytest.raises(ValueError, match="prediction"):
+        Baseline.from_dict(data)
+
+
 def test_fit_from_arrays_or_lists_gives_the_same_baseline():
     from streamproc.decode import decode_batch
 
