@@ -251,7 +251,9 @@ def live(bootstrap: str, n: int, seed: int, say) -> dict[str, Any]:
     group = f"fuzz-{suffix}"
     from streamproc.stream.topics import ensure_topics
 
-    asyncio.run(ensure_topics(bootstrap, WorkerConfig(partitions=PARTITIONS, topics=topics)))
+    asyncio.run(
+        ensure_topics(WorkerConfig(bootstrap=bootstrap, partitions=PARTITIONS, topics=topics))
+    )
     values = records(seed + 10**9, n)
     expected = [reference(v) for v in values]
     logs = Path(tempfile.mkdtemp(prefix="streamproc-fuzz-"))

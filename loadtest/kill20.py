@@ -281,7 +281,9 @@ def run(
     topics, group = topics_for_run(), f"kill-{uuid.uuid4().hex[:8]}"
     env = worker_env(bootstrap, topics, group)
     outcome = Outcome(events=3 * events)
-    asyncio.run(ensure_topics(bootstrap, WorkerConfig(partitions=PARTITIONS, topics=topics)))
+    asyncio.run(
+        ensure_topics(WorkerConfig(bootstrap=bootstrap, partitions=PARTITIONS, topics=topics))
+    )
     reference = next(generate(Scenario(model_id="drifting"), events=10_000, batch=10_000, seed=99))
     baseline = Baseline.fit(EventColumns.from_events("drifting", reference, default_timestamp=0.0))
     asyncio.run(

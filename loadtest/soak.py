@@ -113,7 +113,7 @@ async def soak(bootstrap: str, args: argparse.Namespace, say) -> dict:
     suffix = uuid.uuid4().hex[:8]
     topics = Topics(*(f"{getattr(Topics(), n)}.soak-{suffix}" for n in Topics.__dataclass_fields__))
     group = f"soak-{suffix}"
-    await ensure_topics(bootstrap, WorkerConfig(partitions=PARTITIONS, topics=topics))
+    await ensure_topics(WorkerConfig(bootstrap=bootstrap, partitions=PARTITIONS, topics=topics))
     pool = pool_records(args.models, args.pool)
     megabytes = sum(len(v) for _, v in pool) / 1e6
     say(f"pool: {len(pool)} records of {PER_RECORD} events, {megabytes:.0f} MB")
