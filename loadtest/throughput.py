@@ -16,7 +16,7 @@ worker has committed all its records (events and labels), and the ratio
 (checkpoints off in both, so that offsets are committed after each batch).
 
 ``--checkpoints`` measures only what checkpoints cost: the ceiling, a worker
-with checkpoints on (the default) and one with them off, alternating twice;
+with checkpoints on (the default) and one with them off, alternating three times;
 medians and their ratios.
 
 It starts its own embedded broker unless ``STREAMPROC_BOOTSTRAP`` is set. The
@@ -645,7 +645,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--checkpoints",
         action="store_true",
-        help="only the ceiling and a worker with checkpoints on and off, side by side (2 rounds)",
+        help="only the ceiling and a worker with checkpoints on and off, side by side (3 rounds)",
     )
     args = parser.parse_args(argv)
     if args.naive_faust_child:
@@ -791,7 +791,7 @@ def labels_run(n: int, as_json: bool) -> int:
     return 0
 
 
-def checkpoints_run(n: int, as_json: bool, rounds: int = 2) -> int:
+def checkpoints_run(n: int, as_json: bool, rounds: int = 3) -> int:
     """``--checkpoints``: the ceiling, then a worker with checkpoints on (the
     default, every 10 s and when caught up) and off, alternating ``rounds`` times."""
     started = time.monotonic()
