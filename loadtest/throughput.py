@@ -228,6 +228,7 @@ def naive_faust(bootstrap: str, topic: str, events: int, timeout: float = 120) -
         [sys.executable, __file__, "--naive-faust-child", bootstrap, topic, str(events), str(out)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        cwd=out.parent,  # Faust's data directory goes there, not into the checkout
     )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not out.exists():
