@@ -160,7 +160,7 @@ def unpack_batch(
     lengths, times, data = packed
     ends = np.cumsum(np.maximum(lengths, 0)).tolist()
     values: list[bytes | None] = [
-        data[start:end] for start, end in zip([0, *ends[:-1]], ends, strict=True)
+        data[start:end] for start, end in zip([0, *ends], ends, strict=False)
     ]
     if (lengths < 0).any():
         for i in np.flatnonzero(lengths < 0).tolist():

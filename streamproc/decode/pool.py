@@ -62,13 +62,13 @@ def _child(conn: Connection, memfd: bool, event_ids: bool, parent: int | None = 
     while True:
         try:
             job = pickle.loads(receive(conn, memfd))
+        except (EOFError, OSError):
+            return  # the worker closed the pipe, or died (even SIGKILLed)
+        try:
             if _is_poll(job):
                 job = (_POLL, unpack_batch(job[1]), job[2], job[3])
             elif not isinstance(job, FileSpan):
                 job = unpack_batch(job)
-        except (EOFError, OSError):
-            return  # the worker closed the pipe, or died (even SIGKILLed)
-        try:
             result = _run(job, event_ids)
             share_strings(_records_of(result))
             reply: tuple[bool, Any] = (True, result)  # pickle sends each distinct string once

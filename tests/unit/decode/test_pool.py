@@ -157,9 +157,12 @@ async def test_a_child_decodes_a_polls_labels_exactly_as_this_process(monkeypatc
     with DecoderPool(0) as here:
         events_here, labels_here = await here.decode_poll(*job)
     with DecoderPool(1) as pool:
+        child = pool._decoders[0].process
         pending = [pool.decode_poll(*job) for _ in range(2)]
         pending.append(pool.decode_poll([], [], LABELS, decode_labels_grouped))  # labels only
         results = [await p for p in pending]
+        # decoded by the child, not by this process after the child died
+        assert [d.process for d in pool._decoders] == [child] and child.is_alive()
     assert labels_summary(labels_here)[5] == labels_summary(decode_labels(LABELS, LABEL_TIMES))[5]
     for _, labels in results:
         assert labels_summary(labels) == labels_summary(labels_here)
