@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from streamproc.commands import describe_error, fail, kafka_failure, load_config, quiet_kafka_logs
+from streamproc.commands.replay_labels import MAX_REJECTED_SHOWN, ReplayLabels
 
 
 def cmd_baseline_fit(args: argparse.Namespace) -> int:
@@ -139,9 +140,6 @@ def _read_baseline(path: str) -> Any:
         raise ValueError(f"--baseline {path}: not a valid baseline ({detail})") from None
 
 
-MAX_REJECTED_SHOWN = 20  # rejected lines printed one by one; the rest are counted
-
-
 def cmd_replay(args: argparse.Namespace) -> int:
     """``streamproc replay``: alerts on stdout (``detected_at`` the event time of
     the window's end, ``details.input_line`` its input line); rejected lines,
@@ -158,7 +156,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     out = sys.stdout.buffer
     summary = ReplaySummary()
     started = time.perf_counter()
-    labels = _ReplayLabels(args.labels, config) if args.labels else None
+    labels = ReplayLabels(args.labels, config) if args.labels else None
     counts: Counter[str] = Counter()
     try:
         for columns, alerts in replay_batches(args.input, monitor, labels, counts):
@@ -224,7 +222,7 @@ def _warn_unused_baselines(source: str, given: dict[str, str], monitor: Any) -> 
 
 
 def replay_batches(
-    path: str, monitor: Any, labels: _ReplayLabels | None, counts: Counter[str]
+    path: str, monitor: Any, labels: ReplayLabels | None, counts: Counter[str]
 ) -> Iterator[tuple[list[Any], list[Any]]]:
     """Run the events of a JSON-lines file through ``monitor`` (and the label
     join): per batch its columns (one per model) and the alerts it raised; the
@@ -297,7 +295,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         baselines=baselines,
         observer=collector,
     )
-    labels = _ReplayLabels(args.labels, config) if args.labels else None
+    labels = ReplayLabels(args.labels, config) if args.labels else None
     counts: Counter[str] = Counter()
     try:
         for columns, alerts in replay_batches(args.input, monitor, labels, counts):
@@ -312,93 +310,3 @@ def cmd_report(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
-
-
-class _ReplayLabels:
-    """``replay --labels FILE``: label events joined to the replayed predictions.
-
-    The labels file is read in order alongside the events. After each batch of
-    events, the labels whose ``timestamp`` is at most the newest event time
-    replayed so far are joined (a label without a ``timestamp`` takes that
-    time); the file should be in time order, as the labels topic would be. A
-    label whose prediction comes later waits as on the labels topic (the join's
-    early labels). At the end the remaining labels are joined, and those still
-    unmatched are counted.
-    """
-
-    def __init__(self, path: str, config: Any) -> None:
-        from streamproc.files import read_line_batches
-        from streamproc.labels import LabelJoin
-        from streamproc.stream.labels import join_settings
-
-        self.path = path
-        self.join = LabelJoin(join_settings(config))
-        self._lines = read_line_batches(path)
-        self._rows: Any = None  # the decoded chunk being fed, and where
-        self._at = 0
-        self._newest = -float("inf")
-        self.counts: Counter[str] = Counter()
-
-    def _next_chunk(self) -> bool:
-        from streamproc.labels import decode_labels
-
-        for numbers, lines in self._lines:
-            rows, rejections = decode_labels(lines, [float("nan")] * len(lines))
-            for index, rejection in rejections:
-                self.counts["rejected"] += 1
-                if self.counts["rejected"] <= 20:
-                    print(
-                        f"{self.path}:{numbers[index]}: rejected: {rejection.detail}",
-                        file=sys.stderr,
-                    )
-            if rows.size:
-                self._rows, self._at = rows, 0
-                return True
-        self._rows = None
-        return False
-
-    def _feed(self, until: float) -> list[Any]:
-        import numpy as np
-
-        pairs: list[Any] = []
-        while True:
-            rows = self._rows
-            if rows is None or self._at >= rows.size:
-                if not self._next_chunk():
-                    return pairs
-                rows = self._rows
-            times = rows.times[self._at :]
-            late = times > until
-            stop = self._at + (int(late.argmax()) if late.any() else len(times))
-            if stop > self._at:
-                part = rows.slice(self._at, stop)
-                part.times = np.where(np.isnan(part.times), self._newest, part.times)
-                pairs += self.join.match(part)
-                self._at = stop
-            if stop < rows.size:
-                return pairs
-
-    def _judge(self, pairs: list[Any], monitor: Any) -> list[Any]:
-        return monitor.process_labels(pairs, now=time.time()) if pairs else []
-
-    def after(self, columns: list[Any], monitor: Any) -> list[Any]:
-        """Join after a batch of events; the alerts of the pairs it completes."""
-        pairs = self.join.add(columns)
-        for c in columns:
-            if c.size:
-                self._newest = max(self._newest, float(c.timestamps.max()))
-        return self._judge(pairs + self._feed(self._newest), monitor)
-
-    def finish(self, monitor: Any) -> list[Any]:
-        alerts = self._judge(self._feed(float("inf")), monitor)
-        self.join.flush()
-        return alerts
-
-    def summary(self) -> str:
-        self.counts.update(self.join.take_counts())
-        c = self.counts
-        return (
-            f"labels: {c['matched']} matched, unmatched: {c['unknown_id']} unknown_id, "
-            f"{c['expired']} expired, {c['duplicate']} duplicate, {c['bad_value']} bad_value; "
-            f"{c['rejected']} rejected; {c['unjoinable']} events without event_id"
-        )
