@@ -27,16 +27,17 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
-from typing import Any, Protocol, TypeAlias
+from typing import Any
 
 import numpy as np
 
 from streamproc.detect.adwin_drift import AdwinStreams
 from streamproc.detect.baseline import Baseline
 from streamproc.detect.calibrate import MIN_WINDOWS
-from streamproc.detect.closed import ClosedWindow, WindowReport
+from streamproc.detect.closed import WindowReport
 from streamproc.detect.detector import WINDOW_DETECTORS
 from streamproc.detect.learn import PhaseLearner
+from streamproc.detect.observer import Locate, WindowObserver
 from streamproc.detect.performance_drift import RealizedPerformance
 from streamproc.detect.policy import AlertPolicy, Finding, Window
 from streamproc.detect.settings import Settings
@@ -45,21 +46,6 @@ from streamproc.events.alerts import Alert
 from streamproc.events.columns import EventColumns
 from streamproc.events.labels import LabelledPredictions
 from streamproc.events.shapes import MISSING
-
-Locate: TypeAlias = Callable[[int], dict[str, Any]]  # index in a batch -> extra details
-
-
-class WindowObserver(Protocol):
-    """Sees every judged window of a model (``streamproc report`` records them).
-
-    Called after the detectors; it must not change what it is given.
-    """
-
-    def window(self, model_id: str, closed: ClosedWindow) -> None:
-        """An event window was closed and judged."""
-
-    def performance(self, model_id: str, finding: Finding, window: Window) -> None:
-        """A realized-performance finding (one per labelled window, and ADWIN's)."""
 
 
 class ModelMonitor:

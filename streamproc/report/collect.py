@@ -1,6 +1,6 @@
 """What ``streamproc report`` shows, collected while the events are replayed.
 
-:class:`ReportCollector` is a :class:`~streamproc.detect.monitor.WindowObserver`:
+:class:`ReportCollector` is a :class:`~streamproc.detect.observer.WindowObserver`:
 for every judged window of a model it asks each window detector for its value
 and threshold whatever the alert state (the window seen as if every alert
 were open, so that each detector reports, breaching or not), and keeps the
