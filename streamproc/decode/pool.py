@@ -58,7 +58,10 @@ def _child(conn: Connection, memfd: bool, event_ids: bool, parent: int | None = 
     """A decoder process: jobs in, decoded batches out, until the worker is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the worker, which stops us
     die_with_parent(signal.SIGKILL, parent)  # even in the middle of a batch
-    send(conn, b"ready", memfd)
+    try:
+        send(conn, b"ready", memfd)
+    except OSError:
+        return  # the worker stopped while this child was starting
     while True:
         try:
             job = pickle.loads(receive(conn, memfd))

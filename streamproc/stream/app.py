@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from typing import Any
 
 import faust
 from faust.app.base import BootStrategy
@@ -67,16 +66,9 @@ def create_app(config: WorkerConfig) -> tuple[faust.App, IngestService]:
 
     @app.page("/ready")
     async def ready(web: View, request: Request) -> Response:
-        ingest.report_readiness()  # the log says it before the probe hears it
-        why = ingest.not_ready()
-        body: dict[str, Any] = {
-            "ready": not why,
-            "not_ready": why,
-            "partitions_assigned": ingest.ready,
-            "baselines_loaded": ingest.baselines_loaded,
-            "brokers_reachable": ingest.connectivity.connected,
-        }
-        return web.json(body, status=503 if why else 200)
+        ingest.readiness.report()  # the log says it before the probe hears it
+        body = ingest.readiness.body()
+        return web.json(body, status=200 if body["ready"] else 503)
 
     @app.page("/status")
     async def status(web: View, request: Request) -> Response:

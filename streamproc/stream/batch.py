@@ -19,9 +19,11 @@ from aiokafka import ConsumerRecord, TopicPartition
 
 from streamproc.config import Topics
 from streamproc.decode import DecodedRecords, decode_batch
+from streamproc.decode.pool import DecoderPool
 from streamproc.detect.monitor import Monitor
 from streamproc.events.alerts import Alert
 from streamproc.events.columns import EventColumns
+from streamproc.labels.decode import decode_labels_grouped
 
 # One logger for the whole ingestion path; its name predates the split into modules.
 log = logging.getLogger("streamproc.stream.ingest")
@@ -115,6 +117,35 @@ def batches(
 def record_values(records: Sequence[ConsumerRecord]) -> tuple[list[bytes | None], list[float]]:
     """Values and Kafka timestamps (seconds) of records, for decoding."""
     return [r.value for r in records], [r.timestamp / 1000.0 for r in records]
+
+
+def start_decoding(
+    batch: dict[TopicPartition, list[ConsumerRecord]],
+    decoders: DecoderPool,
+    generation: int,
+    *,
+    labels: str | None,
+) -> PolledBatch:
+    """Start decoding a polled batch; ``labels``: the labels topic (None: labels
+    off), whose records are decoded with the events, in a decoder process."""
+    records = [r for tp, part in batch.items() if tp.topic != labels for r in part]
+    keys = {tp: {r.key for r in part} - {None} for tp, part in batch.items()}
+    offsets = {tp: part[-1].offset + 1 for tp, part in batch.items()}
+    if labels is None:
+        decoding = decoders.decode(*record_values(records))
+        return PolledBatch(records, decoding, offsets, generation, keys=keys)
+    label_records = [r for tp, part in batch.items() if tp.topic == labels for r in part]
+    values, stamps = record_values(records)
+    return PolledBatch(
+        records,
+        decoders.decode_poll(
+            values, stamps, [r.value for r in label_records], decode_labels_grouped
+        ),
+        offsets,
+        generation,
+        labels=label_records,
+        keys=keys,
+    )
 
 
 def process_safely(

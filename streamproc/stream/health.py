@@ -28,6 +28,7 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from streamproc.kafka_security import KafkaSecurity, wrap_probe
 
@@ -134,6 +135,55 @@ def readiness(*, assigned: bool, state_loaded: bool, connected: bool, stopping: 
     if not assigned:
         why.append("no partitions assigned")
     return why
+
+
+@dataclass
+class Readiness:
+    """What ``/ready`` answers, from the worker's parts; each change is logged once.
+
+    >>> r = Readiness(Connectivity(), state_loaded=lambda: True, assigned=True)
+    >>> r.why(), r.body()["ready"]
+    ([], True)
+    """
+
+    connectivity: Connectivity
+    state_loaded: Callable[[], bool]  # baselines and alerts read to their end
+    assigned: bool = False  # partitions assigned
+    stopping: bool = False
+    _reported: bool | None = None
+
+    def why(self) -> list[str]:
+        """Why the worker is not ready (empty: ready)."""
+        return readiness(
+            assigned=self.assigned,
+            state_loaded=self.state_loaded(),
+            connected=self.connectivity.connected,
+            stopping=self.stopping,
+        )
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body of ``/ready`` (docs/contract.md)."""
+        why = self.why()
+        return {
+            "ready": not why,
+            "not_ready": why,
+            "partitions_assigned": self.assigned,
+            "baselines_loaded": self.state_loaded(),
+            "brokers_reachable": self.connectivity.connected,
+        }
+
+    def report(self) -> None:
+        """Log a change of readiness, in the words of ``/ready``."""
+        why = self.why()
+        if (not why) != self._reported:
+            self._reported = not why
+            if why:
+                log.warning("streamproc worker not ready: %s", ", ".join(why))
+            else:
+                log.info(
+                    "streamproc worker ready: partitions assigned, baselines and alerts read,"
+                    " brokers reachable"
+                )
 
 
 class RateLimit(logging.Filter):

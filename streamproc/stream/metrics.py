@@ -14,6 +14,7 @@ into ``"__other__"`` and counted in ``streamproc_metric_series_folded_total``.
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter as Tally
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,8 @@ from streamproc.detect.monitor import ModelMonitor, Monitor
 from streamproc.events.alerts import Alert
 
 if TYPE_CHECKING:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
     from streamproc.stream.batch import BatchResult
 
 OTHER = "__other__"
@@ -274,6 +277,19 @@ class Metrics:
                 self.prediction_psi.labels(model).set(report.prediction_psi)
         for metric, value in (report.estimate or {}).items():
             self.performance_estimated.labels(model, metric).set(value)
+
+    async def observe_lag(
+        self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition], newest_event: float | None
+    ) -> None:
+        """Records waiting in the owned partitions, and the age of the newest event."""
+        waiting = 0
+        for tp in assigned:
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                waiting += max(0, highwater - await consumer.position(tp))
+        self.consumer_lag.set(waiting)
+        if newest_event is not None:
+            self.event_lag.set(max(0.0, time.time() - newest_event))
 
     def observe_batch(self, result: BatchResult, monitor: Monitor) -> None:
         """Everything a judged batch changes: rejections, per-model counts,

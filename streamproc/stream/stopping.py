@@ -74,7 +74,7 @@ class Worker(faust.Worker):
         self._watchdog.daemon = True
         self._watchdog.start()
         log.info("%s received: stopping (at most %.0f s)", sig.name, self.stop_deadline)
-        self._ingest.stopping = True
+        self._ingest.readiness.stopping = True
         asyncio.ensure_future(self._stop_in_order(sig), loop=self.loop)
 
     async def _stop_in_order(self, sig: signal.Signals) -> None:

@@ -107,3 +107,28 @@ def test_the_probe_is_an_api_versions_request_and_a_dead_port_fails_it():
         assert broker_answers("127.0.0.1", port)
         thread.join()
     assert not broker_answers("127.0.0.1", port, timeout=0.5)
+
+
+def test_readiness_says_why_and_logs_each_change_once(caplog):
+    from streamproc.stream.health import Readiness
+
+    loaded = [False]
+    ready = Readiness(Connectivity(), state_loaded=lambda: loaded[0], assigned=True)
+    with caplog.at_level(logging.INFO, logger="streamproc.stream.health"):
+        ready.report()
+        ready.report()
+        loaded[0] = True
+        ready.report()
+    assert ready.body() == {
+        "ready": True,
+        "not_ready": [],
+        "partitions_assigned": True,
+        "baselines_loaded": True,
+        "brokers_reachable": True,
+    }
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [
+        "streamproc worker not ready: baselines and alerts not read yet",
+        "streamproc worker ready: partitions assigned, baselines and alerts read,"
+        " brokers reachable",
+    ]
