@@ -37,6 +37,10 @@ from streamproc.kafka_security import KafkaSecurity, client_options, from_enviro
 
 __all__ = ["Reporter", "AsyncReporter"]
 
+# Bound once: record() is on the request path (each saves an attribute lookup).
+_new_id = uuid7
+_now = time.time
+
 log = logging.getLogger("streamproc.client")
 
 DEFAULT_BOOTSTRAP = "localhost:9092"
@@ -127,6 +131,8 @@ class Reporter:
         self._counters = Counters(on_error)
         self._space = threading.Event()
         self._closed = False
+        #: True when record() must look at sampling or closing (one test on the common path).
+        self._gated = self.sample_rate < 1.0
         self._sender = Sender(
             queue=self._queue,
             counters=self._counters,
@@ -173,19 +179,24 @@ class Reporter:
         """
         try:
             if event_id is None:
-                event_id = uuid7()
+                event_id = _new_id()
             elif type(event_id) is not str:
                 event_id = str(event_id)
-            if self.sample_rate < 1.0 and not kept(event_id, self.sample_rate):
-                self._counters.add("unsampled")
-                return event_id
-            if self._closed or (len(self._queue) >= self.max_queue and not self._wait_for_room()):
+            if self._gated:  # sampling or closed: the rare paths
+                if self.sample_rate < 1.0 and not kept(event_id, self.sample_rate):
+                    self._counters.add("unsampled")
+                    return event_id
+                if self._closed:
+                    self._counters.add("dropped")
+                    return event_id
+            queue = self._queue
+            if len(queue) >= self.max_queue and not self._wait_for_room():
                 self._counters.add("dropped")
                 return event_id
-            self._queue.append(
+            queue.append(
                 (
                     EVENT,
-                    time.time() if timestamp is None else timestamp,
+                    _now() if timestamp is None else timestamp,
                     event_id,
                     features.copy() if type(features) is dict else features,
                     prediction,
@@ -261,6 +272,7 @@ class Reporter:
         if self._closed:
             return True
         self._closed = True
+        self._gated = True
         dropped_before = self._counters.snapshot()["dropped"]
         if self._at_exit:
             atexit.unregister(self._close_at_exit)
