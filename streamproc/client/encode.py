@@ -189,6 +189,10 @@ def _features(features: Any) -> tuple[dict[str, Any] | Rejection, int]:
 
 
 def _prediction(prediction: Any) -> tuple[Any, int]:
+    if type(prediction) is dict and len(prediction) == 2:  # the common {label, score}
+        label, score = prediction.get("label"), prediction.get("score")
+        if type(label) is str and type(score) is float and score - score == 0.0:
+            return {"label": label, "score": score}, 0
     if isinstance(prediction, dict):
         clean: dict[str, Any] = {}
         non_finite = 0

@@ -117,7 +117,8 @@ def _random_call(rng):
     prediction = rng.choice(
         [
             None, 0.9, 1, "yes", True, float("nan"), [1], object(), {"label": "a", "score": 0.5},
-            {"label": "a", "score": "high"}, {"label": [1]}, {"score": True}, {"other": 1},
+            {"score": 0.5, "label": "b"}, {"label": "a", "score": "high"}, {"label": [1]},
+            {"score": True}, {"other": 1}, {"label": "a", "other": 1.0}, {"label": 1, "score": 0.5},
             {"label": None, "score": float("inf")}, np.float64(0.2),
         ]
     )  # fmt: skip
