@@ -22,7 +22,8 @@ workload), a prediction ``{"label", "score"}`` and a latency.
       block on a queue (releasing the GIL, as a server does on its socket);
       requests arrive at ``--rate`` a second in 1 ms ticks; each handler
       parses the request's JSON body (``orjson.loads``), then calls
-      ``record`` with the features it parsed.
+      ``record`` with the features it parsed. The same with a no-op
+      function is printed too.
 2. Throughput: ``--burst`` calls as fast as one thread makes them
    (``when_full="block"``: none dropped), then ``flush``; events per second
    from the first call to the end of the flush (all acknowledged by the
@@ -117,20 +118,18 @@ def paced(bootstrap: str, n: int, rate: float, pool: list) -> None:
           f"first of each burst: {percentiles(floor[::100])}")  # fmt: skip
 
 
-def served(bootstrap: str, n: int, rate: float, pool: list, handlers: int) -> None:
-    """``record`` called by handler threads, as in a threaded model server."""
-    reporter = Reporter(bootstrap, model_id="sdk-bench", events_topic="sdk.bench.served",
-                        flush_at_exit=False)  # fmt: skip
+def served_calls(call, n: int, rate: float, pool: list, handlers: int) -> list[int]:
+    """Time ``n`` calls made by ``handlers`` threads, each after it parsed its request."""
     bodies = [orjson.dumps({"features": f, "prediction": p, "latency_ms": l}) for f, p, l in pool]
     inbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
     buckets: list[list[int]] = [[] for _ in range(handlers)]
 
     def handle(costs: list[int]) -> None:
-        now, record, loads = time.perf_counter_ns, reporter.record, orjson.loads
+        now, loads = time.perf_counter_ns, orjson.loads
         while (body := inbox.get()) is not None:
             request = loads(body)
             start = now()
-            record(request["features"], request["prediction"], request["latency_ms"])
+            call(request["features"], request["prediction"], request["latency_ms"])
             costs.append(now() - start)
 
     threads = [threading.Thread(target=handle, args=(b,), daemon=True) for b in buckets]
@@ -148,12 +147,21 @@ def served(bootstrap: str, n: int, rate: float, pool: list, handlers: int) -> No
         inbox.put(None)
     for thread in threads:
         thread.join()
+    return [cost for bucket in buckets for cost in bucket]
+
+
+def served(bootstrap: str, n: int, rate: float, pool: list, handlers: int) -> None:
+    """``record`` called by handler threads, as in a threaded model server."""
+    reporter = Reporter(bootstrap, model_id="sdk-bench", events_topic="sdk.bench.served",
+                        flush_at_exit=False)  # fmt: skip
+    costs = served_calls(reporter.record, n, rate, pool, handlers)
     reporter.close(30)
     stats = reporter.stats()
-    costs = [cost for bucket in buckets for cost in bucket]
     print(f"record() from {handlers} handler threads, {rate:.0f} requests/s in 1 ms ticks, "
           f"{n} calls: {percentiles(costs)}")  # fmt: skip
     print(f"  sent {stats['sent']}, dropped {stats['dropped']}, invalid {stats['invalid']}")
+    floor = served_calls(_no_op, min(n, 20_000), rate, pool, handlers)
+    print(f"  a no-op function, same handlers: {percentiles(floor)}")
 
 
 def burst(bootstrap: str, n: int, pool: list) -> None:
