@@ -18,6 +18,10 @@ workload), a prediction ``{"label", "score"}`` and a latency.
       each burst (1 % of the calls, so exactly the p99) runs after the
       thread slept, with cold caches; it is printed apart, and so is the
       same pacing timing a no-op function (what the pacing alone costs).
+      How late the sleeps end is printed too: past the OS's timer slack,
+      that is the caller waiting for the GIL the sender thread holds (up to
+      ``sys.getswitchinterval()``, 5 ms), a delay a server's request sees
+      although it is not inside ``record``.
    b. *handler threads* (a threaded model server): ``--handlers`` threads
       block on a queue (releasing the GIL, as a server does on its socket);
       requests arrive at ``--rate`` a second in 1 ms ticks; each handler
@@ -81,10 +85,12 @@ def timer_cost() -> str:
     return percentiles(costs)
 
 
-def paced_calls(call, n: int, rate: float, pool: list) -> list[int]:
-    """Time ``n`` calls made in bursts of 100 at ``rate`` a second."""
+def paced_calls(call, n: int, rate: float, pool: list) -> tuple[list[int], list[int]]:
+    """Time ``n`` calls made in bursts of 100 at ``rate`` a second; also return how
+    late each sleep between bursts ended (the OS's timer slack, plus the wait for
+    the GIL when another thread holds it)."""
     now = time.perf_counter_ns
-    costs = []
+    costs, late = [], []
     started = time.monotonic()
     for i in range(n):
         features, prediction, latency = pool[i % len(pool)]
@@ -94,8 +100,10 @@ def paced_calls(call, n: int, rate: float, pool: list) -> list[int]:
         if i % 100 == 99:
             ahead = (i + 1) / rate - (time.monotonic() - started)
             if ahead > 0:
+                before = now()
                 time.sleep(ahead)
-    return costs
+                late.append(now() - before - int(ahead * 1e9))
+    return costs, late
 
 
 def _no_op(features: dict, prediction: object = None, latency_ms: object = None) -> None:
@@ -105,7 +113,7 @@ def _no_op(features: dict, prediction: object = None, latency_ms: object = None)
 def paced(bootstrap: str, n: int, rate: float, pool: list) -> None:
     reporter = Reporter(bootstrap, model_id="sdk-bench", events_topic="sdk.bench.paced",
                         flush_at_exit=False)  # fmt: skip
-    costs = paced_calls(reporter.record, n, rate, pool)
+    costs, late = paced_calls(reporter.record, n, rate, pool)
     reporter.close(30)
     stats = reporter.stats()
     print(f"record() at {rate:.0f}/s in bursts of 100, {n} calls: {percentiles(costs)}")
@@ -113,9 +121,11 @@ def paced(bootstrap: str, n: int, rate: float, pool: list) -> None:
     rest = [cost for i, cost in enumerate(costs) if i % 100]
     print(f"  the other 99 of each burst: {percentiles(rest)}")
     print(f"  sent {stats['sent']}, dropped {stats['dropped']}, invalid {stats['invalid']}")
-    floor = paced_calls(_no_op, min(n, 20_000), rate, pool)
+    print(f"  sleeps between bursts ended late by: {percentiles(late)}")
+    floor, floor_late = paced_calls(_no_op, min(n, 20_000), rate, pool)
     print(f"  a no-op function, same pacing: {percentiles(floor)}; "
           f"first of each burst: {percentiles(floor[::100])}")  # fmt: skip
+    print(f"    its sleeps (no sender thread) ended late by: {percentiles(floor_late)}")
 
 
 def served_calls(call, n: int, rate: float, pool: list, handlers: int) -> list[int]:

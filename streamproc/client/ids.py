@@ -45,9 +45,11 @@ class Uuid7Generator:
 
     Cost: the first 20 characters (time, version, the counter's top 26 bits,
     variant) change at most once a millisecond or once every 65,536 ids, so
-    they are formatted then and kept (one ``(key, text)`` tuple, replaced
-    whole: threads never see a half-updated pair); each id formats only its
-    last 12 characters (``int.to_bytes(6).hex()``, the cheapest form measured).
+    they are made then and kept (one ``(key, text)`` tuple, replaced whole:
+    threads never see a half-updated pair); each id makes only its last 12
+    characters. Hex digits come from ``int.to_bytes().hex()``, not ``%x``
+    formatting: cheaper warm, and much cheaper on the first call after the
+    thread slept (cold caches), which is what sets the SDK's p99.
     """
 
     __slots__ = ("_now_ns", "_offset_ns", "_randbits", "_next", "_head")
@@ -72,16 +74,12 @@ class Uuid7Generator:
         key = ms << 26 | count >> 16
         head = self._head
         if head[0] != key:
-            head = self._head = (
-                key,
-                "%08x-%04x-%04x-%04x-"  # noqa: UP031 - the fastest of the forms tried
-                % (
-                    ms >> 16 & 0xFFFF_FFFF,
-                    ms & 0xFFFF,
-                    0x7000 | count >> 30,
-                    0x8000 | (count >> 16) & 0x3FFF,
-                ),
+            text = (
+                ((ms & 0xFFFF_FFFF_FFFF) << 32 | (0x7000 | count >> 30) << 16 | 0x8000 | (count >> 16) & 0x3FFF)
+                .to_bytes(10, "big")
+                .hex()
             )
+            head = self._head = (key, f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:]}-")
         return head[1] + ((count & 0xFFFF) << 32 | self._randbits(32)).to_bytes(6, "big").hex()
 
 
