@@ -40,8 +40,8 @@ from __future__ import annotations
 import argparse
 import queue
 import random
-import threading
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -137,7 +137,10 @@ def paced(bootstrap: str, n: int, rate: float, pool: list) -> None:
 
 def served_calls(call, n: int, rate: float, pool: list, handlers: int) -> list[int]:
     """Time ``n`` calls made by ``handlers`` threads, each after it parsed its request."""
-    bodies = [orjson.dumps({"features": f, "prediction": p, "latency_ms": l}) for f, p, l in pool]
+    bodies = [
+        orjson.dumps({"features": f, "prediction": p, "latency_ms": latency})
+        for f, p, latency in pool
+    ]
     inbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
     buckets: list[list[int]] = [[] for _ in range(handlers)]
 

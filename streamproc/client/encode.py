@@ -125,7 +125,10 @@ _LABEL = (str, int, float, bool)
 def _good_identity(model_id: str, model_version: str) -> bool:
     """True when the reference accepts ``model_id`` and ``model_version`` (cached:
     a reporter sends the same pair every time)."""
-    return validate_event({"model_id": model_id, "model_version": model_version, "features": {}}) is None
+    return (
+        validate_event({"model_id": model_id, "model_version": model_version, "features": {}})
+        is None
+    )
 
 
 def _known_valid(event: dict[str, Any]) -> bool:

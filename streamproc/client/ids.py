@@ -75,7 +75,12 @@ class Uuid7Generator:
         head = self._head
         if head[0] != key:
             text = (
-                ((ms & 0xFFFF_FFFF_FFFF) << 32 | (0x7000 | count >> 30) << 16 | 0x8000 | (count >> 16) & 0x3FFF)
+                (
+                    (ms & 0xFFFF_FFFF_FFFF) << 32
+                    | (0x7000 | count >> 30) << 16
+                    | 0x8000
+                    | (count >> 16) & 0x3FFF
+                )
                 .to_bytes(10, "big")
                 .hex()
             )

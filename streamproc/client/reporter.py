@@ -123,16 +123,14 @@ class Reporter:
         topics = Topics()
         self.model_id = model_id
         self.model_version = model_version
-        self.sample_rate = float(sample_rate)
+        self._closed = False
+        self.sample_rate = float(sample_rate)  # also sets _gated
         self.max_queue = max_queue
         self.block = when_full == "block"
         self.block_timeout = block_timeout
         self._queue: collections.deque[tuple[Any, ...]] = collections.deque()
         self._counters = Counters(on_error)
         self._space = threading.Event()
-        self._closed = False
-        #: True when record() must look at sampling or closing (one test on the common path).
-        self._gated = self.sample_rate < 1.0
         self._sender = Sender(
             queue=self._queue,
             counters=self._counters,
@@ -159,6 +157,19 @@ class Reporter:
     def bootstrap(self) -> str:
         return self._sender.bootstrap
 
+    @property
+    def sample_rate(self) -> float:
+        """Share of events sent; settable (the next calls use the new rate)."""
+        return self._sample_rate
+
+    @sample_rate.setter
+    def sample_rate(self, rate: float) -> None:
+        if not 0.0 < rate <= 1.0:
+            raise ValueError(f"sample_rate must be in (0, 1], got {rate}")
+        self._sample_rate = float(rate)
+        #: True when record() must look at sampling or closing (one test on the common path).
+        self._gated = self._closed or self._sample_rate < 1.0
+
     # -- the request path -------------------------------------------------------
 
     def record(
@@ -183,7 +194,7 @@ class Reporter:
             elif type(event_id) is not str:
                 event_id = str(event_id)
             if self._gated:  # sampling or closed: the rare paths
-                if self.sample_rate < 1.0 and not kept(event_id, self.sample_rate):
+                if self._sample_rate < 1.0 and not kept(event_id, self._sample_rate):
                     self._counters.add("unsampled")
                     return event_id
                 if self._closed:

@@ -137,7 +137,9 @@ def test_the_fast_path_gives_what_the_reference_validation_gives(monkeypatch):
     calls = [_random_call(rng) for _ in range(3_000)]
     identities = [("m", "v1"), ("bad id!", "v1"), ("m", 3)]
     known_valid, taken = encode._known_valid, []
-    monkeypatch.setattr(encode, "_known_valid", lambda event: taken.append(known_valid(event)) or taken[-1])
+    monkeypatch.setattr(
+        encode, "_known_valid", lambda event: taken.append(known_valid(event)) or taken[-1]
+    )
     fast = [encode_event(*identities[i % 3], c) for i, c in enumerate(calls)]
     assert sum(taken) > 100  # the fast path was taken
     monkeypatch.setattr(encode, "_known_valid", lambda event: False)  # always the reference
