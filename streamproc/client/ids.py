@@ -42,29 +42,50 @@ class Uuid7Generator:
     ``clock_ns`` (default :func:`monotonic_wall_ns`) and ``randbits``
     (default :func:`random.getrandbits`, not cryptographic: ids need to be
     unique, not secret) are parameters so tests can pin them.
+
+    Cost: the first 20 characters (time, version, the counter's top 26 bits,
+    variant) change at most once a millisecond or once every 65,536 ids, so
+    they are made then and kept (one ``(key, text)`` tuple, replaced whole:
+    threads never see a half-updated pair); each id makes only its last 12
+    characters. Hex digits come from ``int.to_bytes().hex()``, not ``%x``
+    formatting: cheaper warm, and much cheaper on the first call after the
+    thread slept (cold caches), which is what sets the SDK's p99.
     """
 
-    __slots__ = ("_clock_ns", "_randbits", "_next")
+    __slots__ = ("_now_ns", "_offset_ns", "_randbits", "_next", "_head")
 
     def __init__(
         self,
         clock_ns: Callable[[], int] | None = None,
         randbits: Callable[[int], int] = random.getrandbits,
     ) -> None:
-        self._clock_ns = clock_ns or monotonic_wall_ns()
+        if clock_ns is None:  # monotonic_wall_ns without its extra Python call
+            self._now_ns: Callable[[], int] = time.monotonic_ns
+            self._offset_ns = time.time_ns() - time.monotonic_ns()
+        else:
+            self._now_ns, self._offset_ns = clock_ns, 0
         self._randbits = randbits
         self._next = itertools.count(randbits(40)).__next__
+        self._head: tuple[int, str] = (-1, "")
 
     def __call__(self) -> str:
-        ms = self._clock_ns() // 1_000_000
+        ms = (self._offset_ns + self._now_ns()) // 1_000_000
         count = self._next() & 0x3FF_FFFF_FFFF  # 42 bits
-        return "%08x-%04x-%04x-%04x-%012x" % (  # noqa: UP031 - the fastest of the forms tried
-            ms >> 16 & 0xFFFF_FFFF,
-            ms & 0xFFFF,
-            0x7000 | count >> 30,
-            0x8000 | (count >> 16) & 0x3FFF,
-            (count & 0xFFFF) << 32 | self._randbits(32),
-        )
+        key = ms << 26 | count >> 16
+        head = self._head
+        if head[0] != key:
+            text = (
+                (
+                    (ms & 0xFFFF_FFFF_FFFF) << 32
+                    | (0x7000 | count >> 30) << 16
+                    | 0x8000
+                    | (count >> 16) & 0x3FFF
+                )
+                .to_bytes(10, "big")
+                .hex()
+            )
+            head = self._head = (key, f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:]}-")
+        return head[1] + ((count & 0xFFFF) << 32 | self._randbits(32)).to_bytes(6, "big").hex()
 
 
 def uuid7_time(event_id: str) -> float:

@@ -37,6 +37,10 @@ from streamproc.kafka_security import KafkaSecurity, client_options, from_enviro
 
 __all__ = ["Reporter", "AsyncReporter"]
 
+# Bound once: record() is on the request path (each saves an attribute lookup).
+_new_id = uuid7
+_now = time.time
+
 log = logging.getLogger("streamproc.client")
 
 DEFAULT_BOOTSTRAP = "localhost:9092"
@@ -119,14 +123,14 @@ class Reporter:
         topics = Topics()
         self.model_id = model_id
         self.model_version = model_version
-        self.sample_rate = float(sample_rate)
+        self._closed = False
+        self.sample_rate = float(sample_rate)  # also sets _gated
         self.max_queue = max_queue
         self.block = when_full == "block"
         self.block_timeout = block_timeout
         self._queue: collections.deque[tuple[Any, ...]] = collections.deque()
         self._counters = Counters(on_error)
         self._space = threading.Event()
-        self._closed = False
         self._sender = Sender(
             queue=self._queue,
             counters=self._counters,
@@ -153,6 +157,19 @@ class Reporter:
     def bootstrap(self) -> str:
         return self._sender.bootstrap
 
+    @property
+    def sample_rate(self) -> float:
+        """Share of events sent; settable (the next calls use the new rate)."""
+        return self._sample_rate
+
+    @sample_rate.setter
+    def sample_rate(self, rate: float) -> None:
+        if not 0.0 < rate <= 1.0:
+            raise ValueError(f"sample_rate must be in (0, 1], got {rate}")
+        self._sample_rate = float(rate)
+        #: True when record() must look at sampling or closing (one test on the common path).
+        self._gated = self._closed or self._sample_rate < 1.0
+
     # -- the request path -------------------------------------------------------
 
     def record(
@@ -173,19 +190,24 @@ class Reporter:
         """
         try:
             if event_id is None:
-                event_id = uuid7()
+                event_id = _new_id()
             elif type(event_id) is not str:
                 event_id = str(event_id)
-            if self.sample_rate < 1.0 and not kept(event_id, self.sample_rate):
-                self._counters.add("unsampled")
-                return event_id
-            if self._closed or (len(self._queue) >= self.max_queue and not self._wait_for_room()):
+            if self._gated:  # sampling or closed: the rare paths
+                if self._sample_rate < 1.0 and not kept(event_id, self._sample_rate):
+                    self._counters.add("unsampled")
+                    return event_id
+                if self._closed:
+                    self._counters.add("dropped")
+                    return event_id
+            queue = self._queue
+            if len(queue) >= self.max_queue and not self._wait_for_room():
                 self._counters.add("dropped")
                 return event_id
-            self._queue.append(
+            queue.append(
                 (
                     EVENT,
-                    time.time() if timestamp is None else timestamp,
+                    _now() if timestamp is None else timestamp,
                     event_id,
                     features.copy() if type(features) is dict else features,
                     prediction,
@@ -261,6 +283,7 @@ class Reporter:
         if self._closed:
             return True
         self._closed = True
+        self._gated = True
         dropped_before = self._counters.snapshot()["dropped"]
         if self._at_exit:
             atexit.unregister(self._close_at_exit)

@@ -10,6 +10,14 @@ records again: it takes nothing new meanwhile, so the callers' queue fills
 to its bound and further calls are dropped and counted, and at most one
 cycle's records wait in the thread. A record whose send failed after it
 reached the broker may arrive twice (at-least-once).
+
+The GIL: encoding is Python code. A caller's thread that wakes (from I/O, a
+sleep, a lock) while this thread encodes waits for the GIL, and CPython
+makes it wait up to ``sys.getswitchinterval()`` (5 ms) before it forces the
+holder to let go. So the thread encodes in slices of :data:`GIL_SLICE`
+seconds and sleeps :data:`GIL_PAUSE` between them (``time.sleep(0)`` does
+not do it: the thread takes the GIL back before the woken caller can). The
+process-wide switch interval is left alone.
 """
 
 from __future__ import annotations
@@ -34,6 +42,11 @@ log = logging.getLogger("streamproc.client")
 #: Kinds of queued items: ``(EVENT, timestamp, event_id, features, prediction,
 #: latency_ms, error)``, ``(LABEL, timestamp, event_id, label)``, ``(FLUSH, threading.Event)``.
 EVENT, LABEL, FLUSH = 0, 1, 2
+
+#: Encoding time (seconds) after which the thread lets go of the GIL ...
+GIL_SLICE = 0.001
+#: ... for this long (seconds; the OS's timer slack adds about 50 us).
+GIL_PAUSE = 0.00005
 
 
 class Sender:
@@ -148,14 +161,19 @@ class Sender:
     def _take(self) -> tuple[list[threading.Event], int]:
         """Encode up to ``take`` queued items (stopping after a flush marker)."""
         queue, counters, now = self.queue, self.counters, time.monotonic()
+        clock, pause = time.perf_counter, time.sleep
         markers: list[threading.Event] = []
         taken = non_finite = 0
+        slice_ends = clock() + GIL_SLICE
         while taken < self.take:
             try:
                 item = queue.popleft()
             except IndexError:
                 break
             taken += 1
+            if not taken & 7 and clock() >= slice_ends:
+                pause(GIL_PAUSE)  # a caller waiting for the GIL gets it now, not in 5 ms
+                slice_ends = clock() + GIL_SLICE
             kind = item[0]
             if kind == FLUSH:
                 markers.append(item[1])

@@ -91,3 +91,66 @@ def test_labels_are_what_the_worker_accepts_and_bad_ones_are_named():
     for label in (True, None, [1], math.inf):
         payload, problem, _ = encode_label("m", (5.0, "e-1", label))
         assert payload is None and problem.reason == "bad_label", label
+
+
+def _random_value(rng):
+    return rng.choice(
+        [
+            1.5, -0.0, 7, True, None, "DE", "x" * 1_025, float("nan"), float("inf"), [1], {"a": 1},
+            np.float32(2.5), np.int64(3), 2**70, object(), (1, 2),
+        ]
+    )  # fmt: skip
+
+
+def _random_call(rng):
+    features = {f"f{i}": _random_value(rng) for i in range(rng.randrange(4))}
+    if rng.random() < 0.1:
+        features["n" * 257] = 1.0
+    if rng.random() < 0.05:
+        features = {f"f{i}": 1.0 for i in range(1_001)}
+    if rng.random() < 0.05:
+        features[3] = 1.0
+    if rng.random() < 0.05:
+        features = rng.choice([[1.0], "text", None])
+    if rng.random() < 0.9:  # mostly plain features: the fast path
+        features = {f"f{i}": rng.choice([1.5, 2, "a", None, False]) for i in range(20)}
+    prediction = rng.choice(
+        [
+            None, 0.9, 1, "yes", True, float("nan"), [1], object(), {"label": "a", "score": 0.5},
+            {"score": 0.5, "label": "b"}, {"label": "a", "score": "high"}, {"label": [1]},
+            {"score": True}, {"other": 1}, {"label": "a", "other": 1.0}, {"label": 1, "score": 0.5},
+            {"label": None, "score": float("inf")}, np.float64(0.2),
+        ]
+    )  # fmt: skip
+    latency = rng.choice([None, 5.0, 0, -1.0, True, "5", float("nan"), np.float32(3.0)])
+    error = rng.choice([None, "boom", ValueError("bad"), 42])
+    timestamp = rng.choice([1_763_766_000.5, 1_763_766_000, True, "2026-11-22T00:00:00Z", "x"])
+    return (timestamp, "e-1", features, prediction, latency, error)
+
+
+def test_the_fast_path_gives_what_the_reference_validation_gives(monkeypatch):
+    import random
+
+    from streamproc.client import encode
+
+    rng = random.Random(7)
+    calls = [_random_call(rng) for _ in range(3_000)]
+    identities = [("m", "v1"), ("bad id!", "v1"), ("m", 3)]
+    known_valid, taken = encode._known_valid, []
+    monkeypatch.setattr(
+        encode, "_known_valid", lambda event: taken.append(known_valid(event)) or taken[-1]
+    )
+    fast = [encode_event(*identities[i % 3], c) for i, c in enumerate(calls)]
+    assert sum(taken) > 100  # the fast path was taken
+    monkeypatch.setattr(encode, "_known_valid", lambda event: False)  # always the reference
+    slow = [encode_event(*identities[i % 3], c) for i, c in enumerate(calls)]
+
+    def comparable(result):
+        payload, problem, non_finite = result
+        return payload, problem and (problem.reason, problem.detail), non_finite
+
+    assert [comparable(r) for r in fast] == [comparable(r) for r in slow]
+    accepted = [payload for payload, _, _ in fast if payload is not None]
+    assert len(accepted) >= sum(taken)
+    good, bad = decode_record(b"[" + b",".join(accepted) + b"]")
+    assert bad == [] and len(good) == len(accepted)

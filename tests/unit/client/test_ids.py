@@ -50,3 +50,25 @@ def test_threads_get_distinct_ids():
     every = [i for bucket in out for i in bucket]
     assert len(set(every)) == len(every)
     assert all(bucket == sorted(bucket) for bucket in out)
+
+
+def _reference(ms: int, count: int, rand: int) -> str:
+    """The layout spelled out field by field (RFC 9562, 6.2 method 2)."""
+    value = ms << 80 | 0x7 << 76 | (count >> 30) << 64 | 0b10 << 62 | (count & 0x3FFF_FFFF) << 32
+    return str(uuid.UUID(int=value | rand))
+
+
+def test_the_kept_head_is_redone_when_the_millisecond_or_the_counter_top_changes():
+    clock = iter(range(0, 10_000_000_000, 400_000))  # 0.4 ms a call: the head changes often
+    rands = iter(range(1_000_000))
+    generator = Uuid7Generator(
+        clock_ns=lambda: 1_700_000_000_000_000_000 + next(clock),
+        randbits=lambda bits: (1 << 16) - 5 if bits == 40 else next(rands),
+    )
+    first_ms = 1_700_000_000_000
+    ids = [generator() for _ in range(20)]  # the counter passes 2**16: its top bits tick
+    expected = [
+        _reference(first_ms + (i * 400_000) // 1_000_000, (1 << 16) - 5 + i, i) for i in range(20)
+    ]
+    assert ids == expected
+    assert ids == sorted(ids)

@@ -131,3 +131,16 @@ def test_a_value_that_breaks_encoding_costs_one_call_not_the_sender(nowhere):
     reporter.flush(0.5)
     assert reporter.stats()["problems"] == {"internal": 1, "non_string_key": 1}
     reporter.close(timeout=0.2)
+
+
+def test_a_sample_rate_set_after_construction_applies_to_the_next_calls():
+    reporter = Reporter("localhost:1", model_id="m", flush_at_exit=False)
+    try:
+        reporter.sample_rate = 0.25
+        ids = [reporter.record({"x": 1.0}) for _ in range(4_000)]
+        unsampled = reporter.stats()["unsampled"]
+        assert unsampled == sum(1 for i in ids if not kept(i, 0.25)) and 2_000 < unsampled < 4_000
+        with pytest.raises(ValueError):
+            reporter.sample_rate = 0.0
+    finally:
+        reporter.close(0.5)
