@@ -4,12 +4,7 @@ Pure: no I/O, no clock. :func:`encode_event` and :func:`encode_label` turn
 what :meth:`streamproc.client.Reporter.record` and ``label`` queued into the
 bytes of one inference event or label event (docs/contract.md), validated by
 the worker's own reference code (:mod:`streamproc.events.validate`), so what
-the SDK sends is never a dead letter. The common event (plain values within
-the contract's limits, a plain prediction, latency and timestamp) is known
-valid by the checks made while encoding it and skips the second pass of
-:func:`~streamproc.events.validate.validate_event`: the sender thread holds
-the GIL the callers need for less time (the unit tests check that both
-paths give the same bytes and reasons). Before validating they make the
+the SDK sends is never a dead letter. Before validating they make the
 values a model server has at hand fit the contract:
 
 - numpy scalars (``np.float32``, ``np.int64``, ``np.str_``, ``np.bool_``)
@@ -33,7 +28,6 @@ reasons (``bad_feature_value``, ``bad_prediction``, ...) and the SDK's own
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any
 
@@ -115,44 +109,6 @@ def _plain(features: dict[Any, Any]) -> bool:
         elif kind not in _FAST:
             return False
     return True
-
-
-_NUMBER = (int, float)
-_LABEL = (str, int, float, bool)
-
-
-@functools.lru_cache(maxsize=64)
-def _good_identity(model_id: str, model_version: str) -> bool:
-    """True when the reference accepts ``model_id`` and ``model_version`` (cached:
-    a reporter sends the same pair every time)."""
-    return (
-        validate_event({"model_id": model_id, "model_version": model_version, "features": {}})
-        is None
-    )
-
-
-def _known_valid(event: dict[str, Any]) -> bool:
-    """True when :func:`validate_event` would accept ``event``, whose features are
-    already known valid; False means "ask it" (never "invalid")."""
-    if type(event["timestamp"]) not in _NUMBER:
-        return False
-    prediction = event.get("prediction")
-    if type(prediction) is dict:
-        score, label = prediction.get("score"), prediction.get("label")
-        if (score is not None and type(score) not in _NUMBER) or (
-            label is not None and type(label) not in _LABEL
-        ):
-            return False
-    elif prediction is not None and type(prediction) not in _LABEL:
-        return False
-    latency = event.get("latency_ms")
-    if latency is not None and (type(latency) not in _NUMBER or latency < 0):
-        return False
-    error = event.get("error")
-    if error is not None and type(error) is not str:
-        return False
-    model_id, version = event["model_id"], event["model_version"]
-    return type(model_id) is str and type(version) is str and _good_identity(model_id, version)
 
 
 def _features(features: Any) -> tuple[dict[str, Any] | Rejection, int]:
@@ -251,10 +207,9 @@ def encode_event(model_id: str, model_version: str, call: EventCall) -> Encoded:
         non_finite += bad
     if error is not None:
         event["error"] = _error_text(error)
-    if not (features_valid and _known_valid(event)):
-        problem = validate_event(event)
-        if problem is not None:
-            return None, problem, 0
+    problem = validate_event(event)
+    if problem is not None:
+        return None, problem, 0
     return _dump(event, non_finite)
 
 

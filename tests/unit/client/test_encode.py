@@ -128,29 +128,14 @@ def _random_call(rng):
     return (timestamp, "e-1", features, prediction, latency, error)
 
 
-def test_the_fast_path_gives_what_the_reference_validation_gives(monkeypatch):
+def test_random_calls_are_encoded_only_as_events_the_worker_accepts():
     import random
-
-    from streamproc.client import encode
 
     rng = random.Random(7)
     calls = [_random_call(rng) for _ in range(3_000)]
     identities = [("m", "v1"), ("bad id!", "v1"), ("m", 3)]
-    known_valid, taken = encode._known_valid, []
-    monkeypatch.setattr(
-        encode, "_known_valid", lambda event: taken.append(known_valid(event)) or taken[-1]
-    )
-    fast = [encode_event(*identities[i % 3], c) for i, c in enumerate(calls)]
-    assert sum(taken) > 100  # the fast path was taken
-    monkeypatch.setattr(encode, "_known_valid", lambda event: False)  # always the reference
-    slow = [encode_event(*identities[i % 3], c) for i, c in enumerate(calls)]
-
-    def comparable(result):
-        payload, problem, non_finite = result
-        return payload, problem and (problem.reason, problem.detail), non_finite
-
-    assert [comparable(r) for r in fast] == [comparable(r) for r in slow]
-    accepted = [payload for payload, _, _ in fast if payload is not None]
-    assert len(accepted) >= sum(taken)
+    results = [encode_event(*identities[i % 3], c) for i, c in enumerate(calls)]
+    accepted = [payload for payload, _, _ in results if payload is not None]
+    assert 100 < len(accepted) < len(calls)  # both outcomes are exercised
     good, bad = decode_record(b"[" + b",".join(accepted) + b"]")
     assert bad == [] and len(good) == len(accepted)
