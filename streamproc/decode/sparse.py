@@ -56,8 +56,7 @@ def features_by_model(rows: list[Any], model_ids: list[str]) -> list[dict[str, A
     bounds = [0]
     for members in groups.values():
         bounds.append(bounds[-1] + len(members))
-    common = _common_names(grouped)
-    whole = _common_columns(grouped, common)
+    common, whole = _common_columns(grouped)
     if whole is None:
         return None
     known = set(common)
@@ -76,27 +75,30 @@ def features_by_model(rows: list[Any], model_ids: list[str]) -> list[dict[str, A
 
 
 def _common_names(rows: list[dict[str, Any]]) -> list[str]:
-    """The names every row has, in the first row's order: those of the first,
-    the second and the last row, if every row has them (one C-level pass),
-    else counted."""
+    """Candidates for the names every row has, in the first row's order: those
+    of the first, the second and the last row."""
     first = rows[0]
     probe = first.keys() & rows[1].keys() & rows[-1].keys() if len(rows) > 1 else first.keys()
-    names = [name for name in first if name in probe]
-    if names:
-        try:
-            list(map(itemgetter(*names), rows))
-        except KeyError:
-            counts = Counter(chain.from_iterable(rows))
-            names = [name for name in first if counts[name] == len(rows)]
-    return names
+    return [name for name in first if name in probe]
 
 
-def _common_columns(rows: list[dict[str, Any]], names: list[str]) -> dict[str, Any] | None:
-    """Columns over all ``rows`` of the names every row has: a float64 or int64
-    array when every value is a float (every one an int); a list when no value
-    is a number or null (a model's part is then a list too); a list marked for
-    :func:`typed_features` model by model otherwise (a model's part may be an
-    array where the whole is not)."""
+def _common_columns(rows: list[dict[str, Any]]) -> tuple[list[str], dict[str, Any] | None]:
+    """The names every row has (in the first row's order) and their columns
+    over all ``rows``: a float64 or int64 array when every value is a float
+    (every one an int); a list when no value is a number or null (a model's
+    part is then a list too); a list marked for :func:`typed_features` model
+    by model otherwise (a model's part may be an array where the whole is not)."""
+    names = _common_names(rows)
+    try:
+        return names, _columns(rows, names)
+    except KeyError:  # a candidate is not in every row: count them
+        counts = Counter(chain.from_iterable(rows))
+        names = [name for name in rows[0] if counts[name] == len(rows)]
+        return names, _columns(rows, names)
+
+
+def _columns(rows: list[dict[str, Any]], names: list[str]) -> dict[str, Any] | None:
+    """:func:`_common_columns` of ``names`` (KeyError if a row lacks one)."""
     if not names:
         return {}
     out: dict[str, Any] = {}
