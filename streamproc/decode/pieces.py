@@ -127,10 +127,10 @@ def _model_by_model(
     features = features_by_model(read.fields(events, "features"), model_ids)
     if features is None:
         return None
-    out = split([Piece(model_ids, versions, columns)])
-    for part, columns_of_model in zip(out, features, strict=True):
+    parts = split([Piece(model_ids, versions, columns)])
+    for part, columns_of_model in zip(parts, features, strict=True):
         part.features = columns_of_model
-    return out
+    return [*parts]
 
 
 def split(pieces: list[Piece]) -> list[EventColumns]:

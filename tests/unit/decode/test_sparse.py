@@ -112,6 +112,8 @@ def test_features_by_model_are_dict_feature_columns_per_model(rows_of: str) -> N
     models = list(dict.fromkeys(model_ids))
     assert len(out) == len(models)
     for model, features in zip(models, out, strict=True):
-        expected = dict_feature_columns([r for r, m in zip(rows, model_ids) if m == model])
+        expected = dict_feature_columns(
+            [r for r, m in zip(rows, model_ids, strict=True) if m == model]
+        )
         assert expected is not None and expected is not SPLIT
         same_form(features, expected[0])  # type: ignore[index]
