@@ -37,7 +37,7 @@ _WRAPPER = """
 import resource, subprocess, sys
 run = subprocess.run([sys.executable, "-m", "streamproc", "replay", "--input", sys.argv[1]],
                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True)
-print(run.stderr.strip().splitlines()[-1])
+print(next(line for line in reversed(run.stderr.splitlines()) if "events/s" in line))
 print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 """
 

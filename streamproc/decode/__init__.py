@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from streamproc.decode.batch import DecodedRecords, decode_chunks
 from streamproc.decode.nogc import no_gc
+from streamproc.decode.sparse_ship import Ranges
 
 __all__ = ["DecodedRecords", "decode_batch"]
 
@@ -24,6 +25,7 @@ def decode_batch(
     default_timestamps: Sequence[float],
     *,
     chunk_events: int = 256,
+    ranges: list[Ranges] | None = None,
 ) -> DecodedRecords:
     """Decode, validate and columnarise many record values at once.
 
@@ -32,7 +34,9 @@ def decode_batch(
     :func:`~streamproc.events.columns.columns_by_model`, several times faster.
     ``default_timestamps`` holds one Kafka record time per value (for events
     without a ``timestamp``); ``chunk_events`` is the size of a chunk of the
-    tiers (see :mod:`streamproc.decode.batch`). The cyclic GC is paused meanwhile
+    tiers (see :mod:`streamproc.decode.batch`). A ``ranges`` list gets where each
+    model's rare-name columns may hold values, for shipping them
+    (:mod:`streamproc.decode.sparse_ship`). The cyclic GC is paused meanwhile
     (:func:`~streamproc.decode.nogc.no_gc`).
 
     >>> from streamproc.events.columns import column_values
@@ -44,4 +48,4 @@ def decode_batch(
     (1, 'missing_model_id')
     """
     with no_gc():
-        return decode_chunks(values, default_timestamps, chunk_events)
+        return decode_chunks(values, default_timestamps, chunk_events, ranges=ranges)

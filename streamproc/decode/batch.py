@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from streamproc.decode.orjson_tier import orjson_chunk
 from streamproc.decode.pieces import Chunk, Piece, split
 from streamproc.decode.schema import schema_chunk
+from streamproc.decode.sparse_ship import Ranges, value_ranges
 from streamproc.decode.typed import typed_chunk
 from streamproc.events.columns import EventColumns
 from streamproc.events.shapes import Rejection
@@ -61,9 +62,11 @@ def decode_chunks(
     default_timestamps: Sequence[float],
     chunk_events: int = 256,
     bulk: bool = True,
+    ranges: list[Ranges] | None = None,
 ) -> DecodedRecords:
     """``decode_batch``; ``bulk=False`` turns off the orjson tier's bulk checks
-    (for measuring them: the result is the same)."""
+    (for measuring them: the result is the same); a ``ranges`` list gets the
+    :func:`~.sparse_ship.value_ranges` of each model's columns."""
     parts: dict[str, list[EventColumns]] = {}
     rejections: list[tuple[int, Rejection]] = []
     pieces: list[Piece] = []
@@ -113,4 +116,6 @@ def decode_chunks(
                 add(part)  # type: ignore[arg-type]
     flush()
     columns = [EventColumns.concat(group) for group in parts.values()]
+    if ranges is not None:
+        ranges += map(value_ranges, parts.values(), columns)
     return DecodedRecords(columns, rejections, sum(c.size for c in columns))

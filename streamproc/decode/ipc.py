@@ -45,13 +45,17 @@ def share_strings(decoded: DecodedRecords) -> None:
     distinct string of a model once and the receiver unpickles references (4x
     less time for the text columns); only columns of
     strings, nulls and absences are touched (equal numbers of different types,
-    such as 1 and True, must stay apart).
+    such as 1 and True, must stay apart), and not those that look like a name
+    flood's (absent at the start, the middle and the end: see
+    :func:`_looks_absent`). Values and types are unchanged either way.
     """
     for columns in decoded.columns:
         shared: dict[Any, Any] = {}
         intern = shared.setdefault
         for name, column in columns.features.items():
-            if type(column) is list and frozenset(map(type, column)) <= _TEXT_TYPES:
+            if type(column) is not list or _looks_absent(column):
+                continue  # a name flood's column: few strings to share, skip the scan
+            if frozenset(map(type, column)) <= _TEXT_TYPES:
                 columns.features[name] = list(map(intern, column, column))
         labels = columns.prediction_labels
         if frozenset(map(type, labels)) <= _TEXT_TYPES:
@@ -59,6 +63,19 @@ def share_strings(decoded: DecodedRecords) -> None:
 
 
 _TEXT_TYPES = frozenset({str, type(None), type(MISSING)})
+
+
+def _looks_absent(column: list[Any]) -> bool:
+    """Whether the first, middle and last entries are absences (O(1)): a rare
+    name's column (a name flood gives thousands), whose type scan would cost
+    more than sharing its few strings saves.
+
+    >>> _looks_absent([MISSING, "a", MISSING, MISSING]), _looks_absent(["a", MISSING, MISSING])
+    (True, False)
+    """
+    return not column or (
+        column[0] is MISSING and column[len(column) // 2] is MISSING and column[-1] is MISSING
+    )
 
 
 def _memfd_works() -> bool:

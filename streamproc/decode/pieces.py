@@ -4,7 +4,7 @@ that share their feature names (split by model once per batch, :func:`split`).""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain
 from operator import itemgetter
 from typing import Any
@@ -19,6 +19,7 @@ from streamproc.decode.columnar import (
     event_columns,
     kinds,
 )
+from streamproc.decode.sparse import features_by_model
 from streamproc.events.columns import EventColumns
 from streamproc.events.limits import MAX_ARRAY_EVENTS, MAX_RECORD_BYTES
 
@@ -102,21 +103,34 @@ def chunk_columns(events: list[Any], defaults: list[float], read: Reader) -> Chu
     if whole is not SPLIT:
         columns, versions, _ = whole  # type: ignore[misc]
         return [Piece(model_ids, versions, columns)] if several else [columns]
-    groups: dict[str, list[int]] = {}
-    for i, model_id in enumerate(model_ids):
-        groups.setdefault(model_id, []).append(i)
-    out: Chunk = []
-    for model_id, index in groups.items():
-        if len(index) == 1:
-            picked, stamps = [events[index[0]]], [defaults[index[0]]]
-        else:
-            pick = itemgetter(*index)
-            picked, stamps = list(pick(events)), list(pick(defaults))
-        part = event_columns(model_id, picked, stamps, False, read)
-        if part is None:
-            return None
-        out.append(part[0])  # type: ignore[index]
-    return out
+    return _model_by_model(model_ids, events, defaults, read)
+
+
+def _no_features(rows: list[Any], split: bool = False) -> tuple[dict[str, Any], bool]:
+    return {}, True
+
+
+def _model_by_model(
+    model_ids: list[str], events: list[Any], defaults: list[float], read: Reader
+) -> Chunk | None:
+    """Columns per model of events whose feature names differ (the reader's
+    features are dicts: only :func:`~.columnar.dict_feature_columns` splits).
+    The other fields are checked and columnarised once for the chunk and
+    split by model (the same checks: they are per event); the features by
+    :func:`~.sparse.features_by_model`."""
+    whole = event_columns(
+        model_ids[0], events, defaults, False, replace(read, feature_columns=_no_features)
+    )
+    if whole is None:
+        return None
+    columns, versions, _ = whole  # type: ignore[misc]
+    features = features_by_model(read.fields(events, "features"), model_ids)
+    if features is None:
+        return None
+    parts = split([Piece(model_ids, versions, columns)])
+    for part, columns_of_model in zip(parts, features, strict=True):
+        part.features = columns_of_model
+    return [*parts]
 
 
 def split(pieces: list[Piece]) -> list[EventColumns]:

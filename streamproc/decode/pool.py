@@ -45,7 +45,9 @@ from streamproc.decode.ipc import (
     share_strings,
     unpack_batch,
 )
+from streamproc.decode.nogc import no_gc
 from streamproc.decode.spans import FileSpan
+from streamproc.decode.sparse_ship import Ranges, pack_sparse
 
 log = logging.getLogger(__name__)
 
@@ -67,35 +69,44 @@ def _child(conn: Connection, memfd: bool, event_ids: bool, parent: int | None = 
             job = pickle.loads(receive(conn, memfd))
         except (EOFError, OSError):
             return  # the worker closed the pipe, or died (even SIGKILLed)
-        try:
-            if _is_poll(job):
-                job = (_POLL, unpack_batch(job[1]), job[2], job[3])
-            elif not isinstance(job, FileSpan):
-                job = unpack_batch(job)
-            result = _run(job, event_ids)
-            share_strings(_records_of(result))
-            reply: tuple[bool, Any] = (True, result)  # pickle sends each distinct string once
-        except Exception as exc:  # noqa: BLE001 - the worker decides what to do
-            reply = (False, f"{type(exc).__name__}: {exc}")
-        try:
-            send_pickled(conn, reply, memfd)
-        except OSError:
-            return
+        with no_gc():  # the batch is freed before the GC runs again: never scanned
+            reply = _reply(job, event_ids)
+            try:
+                send_pickled(conn, reply, memfd)
+            except OSError:
+                return
+            del job, reply
 
 
-def _run(job: Any, event_ids: bool) -> Any:
+def _reply(job: Any, event_ids: bool) -> tuple[bool, Any]:
+    """What a child sends back for a job: (True, its result), or (False, why not)."""
+    try:
+        if _is_poll(job):
+            job = (_POLL, unpack_batch(job[1]), job[2], job[3])
+        elif not isinstance(job, FileSpan):
+            job = unpack_batch(job)
+        ranges: list[Ranges] = []
+        result = _run(job, event_ids, ranges)
+        share_strings(_records_of(result))  # pickle sends each distinct string once
+        pack_sparse(_records_of(result), ranges)  # unpickles as it was
+        return True, result
+    except Exception as exc:  # noqa: BLE001 - the worker decides what to do
+        return False, f"{type(exc).__name__}: {exc}"
+
+
+def _run(job: Any, event_ids: bool, ranges: list[Ranges] | None = None) -> Any:
     """Decode one job: a batch ``(values, timestamps)`` gives its decoded
     records; a :class:`FileSpan` gives its line numbers and their decoded
     records; ``(_POLL, events, label values, label decoder)`` gives the events'
     decoded records and what the label decoder makes of the label values."""
     if isinstance(job, FileSpan):
         numbers, lines = job.read()
-        return numbers, _kept(decode_batch(lines, [0.0] * len(lines)), event_ids)
+        return numbers, _kept(decode_batch(lines, [0.0] * len(lines), ranges=ranges), event_ids)
     if _is_poll(job):
         _, events, labels, decode_labels = job
-        return _run(events, event_ids), decode_labels(labels)
+        return _run(events, event_ids, ranges), decode_labels(labels)
     values, timestamps = job
-    return _kept(decode_batch(values, timestamps), event_ids)
+    return _kept(decode_batch(values, timestamps, ranges=ranges), event_ids)
 
 
 def _is_poll(job: Any) -> bool:
@@ -306,7 +317,8 @@ class DecoderPool:
         if not decoder.ready:
             decoder.ready = message == b"ready"
         else:
-            ok, payload = pickle.loads(message)
+            with no_gc():  # a batch is many containers: scanned once, after
+                ok, payload = pickle.loads(message)
             future = decoder.queued.popleft()
             if not future.done():
                 if ok:

@@ -173,3 +173,15 @@ async def test_a_child_decodes_a_polls_labels_exactly_as_this_process(monkeypatc
     for events, _ in results[:2]:
         assert summary(events) == summary(events_here) == summary(decode_batch(VALUES, TIMES))
     assert results[2][0].events == 0
+
+
+async def test_a_child_decodes_a_name_flood_exactly_as_this_process():
+    values = [orjson.dumps(e) for e in wide_events(events=3000, models=5, name_flood=True)]
+    times = [float(i) for i in range(len(values))]
+    with DecoderPool(1) as pool:
+        decoded = await pool.decode(values, times)
+    here = decode_batch(values, times)
+    assert summary(decoded) == summary(here)
+    assert [c.overflow for c in decoded.columns] == [c.overflow for c in here.columns]
+    for a, b in zip(decoded.columns, here.columns, strict=True):
+        assert [type(v) for v in a.features.values()] == [type(v) for v in b.features.values()]
