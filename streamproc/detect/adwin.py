@@ -104,41 +104,30 @@ class _River:
         return float(self._adwin.estimation)
 
     def feed(self, values: list[float]) -> list[tuple[int, float]]:
-        """Update with each value; (index, estimate before it) of each flagged change.
-
-        The updates between two ``clock``-th ones go in as one run (their
-        results, never a change, unread); only the ``clock``-th are done one
-        by one, with the estimate read before.
-        """
+        """Update with each value; (index, estimate before it) of each flagged change."""
         flagged: list[tuple[int, float]] = []
         adwin = self._adwin
+        helper = adwin._helper
+        update, width, total = helper.update, helper.get_width, helper.get_total
         clock = self.clock
         tick = self._tick
-        i, n = 0, len(values)
-        while i < n:
+        for i, value in enumerate(values):
             if adwin._drift_detected:
                 adwin._reset()
+                helper = adwin._helper
+                update, width, total = helper.update, helper.get_width, helper.get_total
                 tick = 0
-            helper = adwin._helper
-            stop = min(n, i + clock - 1 - tick % clock)  # the next clock-th update's index
-            if stop > i:
-                _drain(map(helper.update, values[i:stop]))
-                tick += stop - i
-                i = stop
-                if i == n:
-                    break
             tick += 1
-            width = helper.get_width()
-            before = helper.get_total() / width if width else 0.0
-            if helper.update(values[i]):
+            if tick % clock:
+                update(value)
+                continue
+            n = width()
+            before = total() / n if n else 0.0
+            if update(value):
                 adwin._drift_detected = True
                 flagged.append((i, before))
-            i += 1
         self._tick = tick
         return flagged
-
-
-_drain = deque[object](maxlen=0).extend  # runs an iterator to its end, keeping nothing
 
 
 class BlockAdwin:
