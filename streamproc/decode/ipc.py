@@ -46,19 +46,35 @@ def share_strings(decoded: DecodedRecords) -> None:
     less time for the text columns); only columns of
     strings, nulls and absences are touched (equal numbers of different types,
     such as 1 and True, must stay apart).
+    Each such feature column also gets its codes into its distinct values
+    (``EventColumns.coded``), so the receiver counts labels without hashing
+    them again.
     """
     for columns in decoded.columns:
         shared: dict[Any, Any] = {}
         intern = shared.setdefault
         for name, column in columns.features.items():
             if type(column) is list and frozenset(map(type, column)) <= _TEXT_TYPES:
-                columns.features[name] = list(map(intern, column, column))
+                column = columns.features[name] = list(map(intern, column, column))
+                columns.coded[name] = text_codes(column)
         labels = columns.prediction_labels
         if frozenset(map(type, labels)) <= _TEXT_TYPES:
             columns.prediction_labels = list(map(intern, labels, labels))
 
 
 _TEXT_TYPES = frozenset({str, type(None), type(MISSING)})
+
+
+def text_codes(column: list[Any]) -> tuple[np.ndarray, list[Any]]:
+    """A column of hashable values as codes into its distinct values (first seen first).
+
+    >>> codes, values = text_codes(["a", None, "b", "a"])
+    >>> codes.tolist(), values
+    ([0, 1, 2, 0], ['a', None, 'b'])
+    """
+    position = {value: i for i, value in enumerate(dict.fromkeys(column))}
+    codes = np.fromiter(map(position.__getitem__, column), dtype=np.int32, count=len(column))
+    return codes, list(position)
 
 
 def _memfd_works() -> bool:
