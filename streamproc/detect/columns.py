@@ -122,7 +122,8 @@ def coded_counts(
 
     >>> from streamproc.detect.profiles import CategoricalProfile
     >>> p = CategoricalProfile.fit(["a", "b"], min_share=0.0)
-    >>> counts, nulls, missing, wrong = coded_counts(p, np.array([0, 1, 2, 3, 3]), ["a", None, MISSING, "z"])
+    >>> codes = np.array([0, 1, 2, 3, 3])
+    >>> counts, nulls, missing, wrong = coded_counts(p, codes, ["a", None, MISSING, "z"])
     >>> counts.tolist(), nulls, missing, wrong
     ([1, 0, 0, 2], 1, 1, 0)
     """
