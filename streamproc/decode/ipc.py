@@ -48,6 +48,9 @@ def share_strings(decoded: DecodedRecords) -> None:
     such as 1 and True, must stay apart), and not those that look like a name
     flood's (absent at the start, the middle and the end: see
     :func:`_looks_absent`). Values and types are unchanged either way.
+    Each shared column also gets its codes into its distinct values
+    (``EventColumns.coded``), so the receiver counts labels without hashing
+    them again.
     """
     for columns in decoded.columns:
         shared: dict[Any, Any] = {}
@@ -56,7 +59,8 @@ def share_strings(decoded: DecodedRecords) -> None:
             if type(column) is not list or _looks_absent(column):
                 continue  # a name flood's column: few strings to share, skip the scan
             if frozenset(map(type, column)) <= _TEXT_TYPES:
-                columns.features[name] = list(map(intern, column, column))
+                column = columns.features[name] = list(map(intern, column, column))
+                columns.coded[name] = text_codes(column)
         labels = columns.prediction_labels
         if frozenset(map(type, labels)) <= _TEXT_TYPES:
             columns.prediction_labels = list(map(intern, labels, labels))
@@ -76,6 +80,18 @@ def _looks_absent(column: list[Any]) -> bool:
     return not column or (
         column[0] is MISSING and column[len(column) // 2] is MISSING and column[-1] is MISSING
     )
+
+
+def text_codes(column: list[Any]) -> tuple[np.ndarray, list[Any]]:
+    """A column of hashable values as codes into its distinct values (first seen first).
+
+    >>> codes, values = text_codes(["a", None, "b", "a"])
+    >>> codes.tolist(), values
+    ([0, 1, 2, 0], ['a', None, 'b'])
+    """
+    position = {value: i for i, value in enumerate(dict.fromkeys(column))}
+    codes = np.fromiter(map(position.__getitem__, column), dtype=np.int32, count=len(column))
+    return codes, list(position)
 
 
 def _memfd_works() -> bool:

@@ -273,7 +273,7 @@ def update_rows(detectors: Sequence[BlockAdwin], rows: Sequence[np.ndarray]) -> 
             out[j] = detector.update(rows[j])
     for (block, clip, pending), members in groups.items():
         group = [detectors[stacked[k]] for k in members]
-        matrix = values[members]
+        matrix = values if len(members) == len(stacked) else values[members]  # (ours to clip)
         if pending:
             matrix = np.concatenate((np.stack([d._pending for d in group]), matrix), axis=1)
         full = matrix.shape[1] // block * block
@@ -282,11 +282,20 @@ def update_rows(detectors: Sequence[BlockAdwin], rows: Sequence[np.ndarray]) -> 
             detector._pending = rest[i].copy()
         if not full:
             continue
-        centers = np.array([d.center for d in group]).reshape(-1, 1)
-        scales = np.array([d.scale for d in group]).reshape(-1, 1)
-        z = (matrix[:, :full] - centers) / scales
+        if all(_unit_scale(d) for d in group):
+            z = matrix[:, :full]  # already standardized: (x - 0.0) / 1.0 is x, bit for bit
+        else:
+            centers = np.array([d.center for d in group]).reshape(-1, 1)
+            scales = np.array([d.scale for d in group]).reshape(-1, 1)
+            z = (matrix[:, :full] - centers) / scales
         np.clip(z, -clip, clip, out=z)
         sums = z.reshape(len(group), -1, block).sum(axis=2).tolist()
         for i, k in enumerate(members):
             out[stacked[k]] = group[i]._feed(sums[i], full)
     return out
+
+
+def _unit_scale(detector: BlockAdwin) -> bool:
+    """Whether the detector standardizes by center +0.0 and scale 1.0 (a no-op)."""
+    center = detector.center
+    return detector.scale == 1.0 and center == 0.0 and math.copysign(1.0, center) > 0  # type: ignore[arg-type]

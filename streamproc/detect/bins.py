@@ -29,16 +29,20 @@ class _NumericBlock:
     :func:`~streamproc.decode.decode_batch` builds them), they are stacked
     into one matrix: one ``isnan``, one ``bincount`` over all their bins (laid
     end to end in one count vector, feature ``j``'s from ``starts[j]``), and
-    the ADWIN streams are standardized together. Per feature only the
-    ``searchsorted`` remains: the same bins as :meth:`NumericProfile.bin_counts`.
+    the ADWIN streams are standardized together. A value's bin is the number
+    of its feature's edges at or below it (what ``searchsorted(side="right")``
+    gives, so the same bins as :meth:`NumericProfile.bin_counts`), counted
+    for all features at once: one comparison of the matrix per edge rank
+    (``thresholds[k]``: every feature's ``k``-th edge as a column, NaN where a
+    feature has fewer edges, which no value is at or above).
     """
 
     names: tuple[str, ...]
-    edges: tuple[np.ndarray, ...]
     starts: tuple[int, ...]
     size: int
     shift: np.ndarray  # starts as a column, added to the bin of each value
     rows: dict[str, int]
+    thresholds: tuple[np.ndarray, ...]  # per edge rank, a column of each feature's edge
 
     @classmethod
     def of(cls, baseline: Baseline) -> _NumericBlock:
@@ -49,11 +53,11 @@ class _NumericBlock:
         starts = [sum(bins[:j]) for j in range(len(bins))]
         return cls(
             names=tuple(name for name, _ in profiles),
-            edges=tuple(p.edge_array for _, p in profiles),
             starts=tuple(starts),
             size=sum(bins),
             shift=np.array(starts, dtype=np.intp).reshape(-1, 1),
             rows={name: j for j, (name, _) in enumerate(profiles)},
+            thresholds=_thresholds([p.edge_array for _, p in profiles]),
         )
 
     def stack(self, features: dict[str, Any]) -> np.ndarray | None:
@@ -66,16 +70,30 @@ class _NumericBlock:
 
     def counts(self, matrix: np.ndarray) -> tuple[np.ndarray, list[int] | None]:
         """Bin counts of the stacked values (NaN skipped), and the NaNs of each row."""
-        codes = np.empty(matrix.shape, dtype=np.intp)
-        for j, edges in enumerate(self.edges):
-            codes[j] = edges.searchsorted(matrix[j], side="right")
-        codes += self.shift
+        below = np.zeros(matrix.shape, np.uint8 if len(self.thresholds) < 256 else np.intp)
+        for column in self.thresholds:
+            below += (matrix >= column).view(np.uint8)
+        codes = below + self.shift
         nulls = None
         nan = np.isnan(matrix)
         if nan.any():
             codes[nan] = self.size  # counted past the end, then dropped
             nulls = nan.sum(axis=1).tolist()
         return np.bincount(codes.ravel(), minlength=self.size + 1)[: self.size], nulls
+
+
+def _thresholds(edges: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+    """Per edge rank ``k``, the ``k``-th edge of each feature as a column (NaN
+    past a feature's last edge), for :meth:`_NumericBlock.counts`.
+
+    >>> [c.ravel().tolist() for c in _thresholds([np.array([1.0, 2.0]), np.array([5.0])])]
+    [[1.0, 5.0], [2.0, nan]]
+    """
+    ranks = max((len(e) for e in edges), default=0)
+    table = np.full((len(edges), ranks), np.nan)
+    for j, e in enumerate(edges):
+        table[j, : len(e)] = e
+    return tuple(table[:, k : k + 1].copy() for k in range(ranks))
 
 
 @dataclass(frozen=True, slots=True)

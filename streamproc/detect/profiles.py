@@ -19,6 +19,7 @@ at most ``numeric_bins`` numbers or ``max_categories`` + 100 names per feature.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,7 +202,7 @@ class CategoricalProfile:
         """Counts per bin (categories, rest, unseen); null and absent are skipped."""
         return self.tally_counts(Counter(labels))
 
-    def tally_counts(self, tally: Counter[Any]) -> np.ndarray:
+    def tally_counts(self, tally: Mapping[Any, int]) -> np.ndarray:
         """:meth:`bin_counts` of the labels counted in ``tally``.
 
         Labels that a ``Counter`` merges (equal and of equal hash) are looked

@@ -31,12 +31,12 @@ import numpy as np
 from streamproc.detect.baseline import Baseline
 from streamproc.detect.bins import PsiPlan, _NumericBlock
 from streamproc.detect.closed import ClosedWindow, FeatureCounts, FeatureStats, JudgedFeature
-from streamproc.detect.columns import column_counts
+from streamproc.detect.columns import coded_counts, column_counts
 from streamproc.detect.cycle import PhaseMixer, phase_events
 from streamproc.detect.estimate import prediction_sums
 from streamproc.detect.policy import Key, Window
 from streamproc.detect.prediction import PredictionCounts
-from streamproc.detect.profiles import NumericProfile, Profile
+from streamproc.detect.profiles import CategoricalProfile, NumericProfile, Profile
 from streamproc.detect.psi import psi_threshold
 from streamproc.detect.rename import sample_new
 from streamproc.detect.settings import Settings
@@ -182,7 +182,11 @@ class WindowCounts:
                 continue
             if matrix is not None and name in block.rows:
                 continue
-            counts, nulls_, missing, wrong = column_counts(profile, column)
+            coded = chunk.coded.get(name)
+            if coded is not None and isinstance(profile, CategoricalProfile):
+                counts, nulls_, missing, wrong = coded_counts(profile, *coded)
+            else:
+                counts, nulls_, missing, wrong = column_counts(profile, column)
             state = w.features.get(name) or self._feature(name, profile)
             state.counts += counts
             state.nulls += nulls_

@@ -86,6 +86,13 @@ class EventColumns:
     one of only integers an int64 array: :func:`streamproc.decode.decode_batch` builds them so
     that the numbers leave Python objects early. :func:`column_values` gives
     the raw values of either form. Numeric arrays use NaN for "absent".
+
+    ``coded`` may hold, for a column of only strings, nulls and absences, the
+    same column as ``(codes, values)``: ``column[i] == values[codes[i]]``,
+    ``values`` distinct (the decoding child makes them, see
+    :func:`~streamproc.decode.ipc.share_strings`, so that the detectors count
+    a chunk's labels with one ``bincount``). The list stays the column; a
+    batch made otherwise (or concatenated) has none.
     """
 
     model_id: str
@@ -99,6 +106,7 @@ class EventColumns:
     event_ids: list[str | None] = field(default_factory=list)
     # distinct feature names past MAX_BATCH_FEATURES in this batch (no column)
     overflow: int = 0
+    coded: dict[str, tuple[np.ndarray, list[Any]]] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -227,6 +235,7 @@ class EventColumns:
             errors=self.errors[start:stop],
             event_ids=self.event_ids[start:stop],
             overflow=self.overflow,  # every part of an overflowing batch says so
+            coded={k: (c[start:stop], v) for k, (c, v) in self.coded.items()},
         )
 
 

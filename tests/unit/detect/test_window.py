@@ -99,3 +99,28 @@ def test_findings_are_ordered_by_subject_then_detector():
     # for one subject the detector order stays: psi (0) before schema (1)
     shuffled = [ordered[i] for i in (7, 6, 5, 3, 0, 2, 4, 1)]
     assert closed.in_order(shuffled) == ordered
+
+
+def test_text_columns_counted_by_codes_or_by_counter_give_the_same_results():
+    """Columns coded by the decoding child (share_strings: EventColumns.coded)
+    are counted with a bincount; the same columns without codes with a Counter."""
+    import copy
+
+    import orjson
+
+    from streamproc.decode import decode_batch
+    from streamproc.decode.ipc import share_strings
+
+    scenario = Scenario.demo(drift_at=12_000, error_rate=0.01)
+    coded, plain = Monitor(Settings(baseline_events=3000)), Monitor(Settings(baseline_events=3000))
+    got, expected = [], []
+    for chunk in generate(scenario, events=30_000, batch=700, seed=5):
+        decoded = decode_batch([orjson.dumps(e) for e in chunk], [0.0] * len(chunk))
+        shared = copy.deepcopy(decoded)
+        share_strings(shared)
+        assert shared.columns[0].coded and not decoded.columns[0].coded
+        got += coded.process(shared.columns, now=0.0)
+        expected += plain.process(decoded.columns, now=0.0)
+        a, b = coded.models["fraud-detector"].latest, plain.models["fraud-detector"].latest
+        assert repr(a) == repr(b)
+    assert got == expected and any(a.feature == "country" for a in got)
