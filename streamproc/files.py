@@ -240,6 +240,24 @@ class LineBatch:
         return self.span.read()[1]
 
 
+def decoder_pool(
+    path: str | Path,
+    *,
+    processes: int | None = None,
+    min_bytes: int = 16 << 20,
+    event_ids: bool = True,
+) -> DecoderPool:
+    """The :class:`~streamproc.decode.pool.DecoderPool` that :func:`decoded_lines`
+    reads ``path`` with: ``processes`` children (default: 2 on a machine with 2
+    or more CPUs, else none), none for a file under ``min_bytes``. Call its
+    ``spawn()`` to start the children before the caller's own start-up."""
+    if processes is None:
+        processes = 2 if (os.cpu_count() or 1) >= 2 else 0
+    if processes < 1 or os.path.getsize(path) < min_bytes:
+        processes = 0
+    return DecoderPool(processes, event_ids=event_ids)
+
+
 def decoded_lines(
     path: str | Path,
     *,
@@ -248,6 +266,7 @@ def decoded_lines(
     ahead: int = 3,
     min_bytes: int = 16 << 20,
     event_ids: bool = True,
+    pool: DecoderPool | None = None,
 ) -> Iterator[LineBatch]:
     """:func:`read_line_batches` decoded by :func:`streamproc.decode.decode_batch`, in order.
 
@@ -261,13 +280,12 @@ def decoded_lines(
     most ``ahead`` runs per process are in flight, so memory stays bounded);
     this process only scans for newlines (:mod:`streamproc.decode.spans`) and
     unpickles what the children send back. Smaller files are decoded here (a
-    child costs ~0.2 s to start).
+    child costs ~0.4 s to start). ``pool``: that of :func:`decoder_pool`,
+    whose children were started early (then ``processes``, ``min_bytes`` and
+    ``event_ids`` are its own).
     """
-    if processes is None:
-        processes = 2 if (os.cpu_count() or 1) >= 2 else 0
-    if processes < 1 or os.path.getsize(path) < min_bytes:
-        processes = 0
-    pool = DecoderPool(processes, event_ids=event_ids)
+    if pool is None:
+        pool = decoder_pool(path, processes=processes, min_bytes=min_bytes, event_ids=event_ids)
     spans = deque[FileSpan]()
 
     def each_span() -> Iterator[FileSpan]:

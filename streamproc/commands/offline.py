@@ -145,6 +145,26 @@ def cmd_replay(args: argparse.Namespace) -> int:
     the window's end, ``details.input_line`` its input line); rejected lines,
     the summary (:mod:`.replay_summary`) and warnings on stderr. Exit 2 (one
     line) when the input is not JSON lines or no event could be read."""
+    pool = _spawned_pool(args)
+    try:
+        return _replay(args, pool)
+    finally:
+        pool.close()
+
+
+def _spawned_pool(args: argparse.Namespace) -> Any:
+    """The decoder pool of ``replay``/``report``, its children started now: they
+    start up while this process loads the detectors and the baselines."""
+    from streamproc.decode.pool import DecoderPool
+    from streamproc.files import decoder_pool
+
+    try:
+        return decoder_pool(args.input, event_ids=bool(args.labels)).spawn()
+    except OSError:  # no such file: said by the input checks, with the others
+        return DecoderPool(0)
+
+
+def _replay(args: argparse.Namespace, pool: Any) -> int:
     from streamproc.commands.replay_summary import ReplaySummary
     from streamproc.detect.monitor import Monitor
 
@@ -159,7 +179,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     labels = ReplayLabels(args.labels, config) if args.labels else None
     counts: Counter[str] = Counter()
     try:
-        for columns, alerts in replay_batches(args.input, monitor, labels, counts):
+        for columns, alerts in replay_batches(args.input, monitor, labels, counts, pool):
             for model in columns:
                 summary.count(model.model_id, model.size)
             for alert in alerts:
@@ -222,7 +242,7 @@ def _warn_unused_baselines(source: str, given: dict[str, str], monitor: Any) -> 
 
 
 def replay_batches(
-    path: str, monitor: Any, labels: ReplayLabels | None, counts: Counter[str]
+    path: str, monitor: Any, labels: ReplayLabels | None, counts: Counter[str], pool: Any = None
 ) -> Iterator[tuple[list[Any], list[Any]]]:
     """Run the events of a JSON-lines file through ``monitor`` (and the label
     join): per batch its columns (one per model) and the alerts it raised; the
@@ -230,7 +250,8 @@ def replay_batches(
     rejected, firing and resolved; the first 20 rejections go to stderr, then
     how many more. An alert is detected at its window's end (replay's clock is
     the input's) and carries the input line of that end in ``details``.
-    ``streamproc replay`` and ``streamproc report`` both run this."""
+    ``streamproc replay`` and ``streamproc report`` both run this; ``pool``: a
+    decoder pool from :func:`streamproc.files.decoder_pool` (default: its own)."""
     from streamproc.decode.nogc import no_gc
     from streamproc.files import decoded_lines, event_lines
 
@@ -240,7 +261,7 @@ def replay_batches(
             counts[alert.status] += 1
         return alerts
 
-    for batch in decoded_lines(path, event_ids=labels is not None):
+    for batch in decoded_lines(path, event_ids=labels is not None, pool=pool):
         decoded, numbers = batch.decoded, batch.numbers
         lines_of: dict[str, list[int]] | None = None
 
@@ -280,6 +301,14 @@ def _baseline_origin(model_id: str, monitor: Any, given: dict[str, str]) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    pool = _spawned_pool(args)
+    try:
+        return _report(args, pool)
+    finally:
+        pool.close()
+
+
+def _report(args: argparse.Namespace, pool: Any) -> int:
     from streamproc.detect.monitor import Monitor
     from streamproc.report.collect import ReportCollector
     from streamproc.report.html import render
@@ -298,7 +327,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     labels = ReplayLabels(args.labels, config) if args.labels else None
     counts: Counter[str] = Counter()
     try:
-        for columns, alerts in replay_batches(args.input, monitor, labels, counts):
+        for columns, alerts in replay_batches(args.input, monitor, labels, counts, pool):
             collector.batch(columns, alerts)
         data = collector.finish(counts, labels.summary() if labels is not None else None)
         Path(args.output).write_text(render(data), encoding="utf-8")

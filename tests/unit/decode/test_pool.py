@@ -185,3 +185,19 @@ async def test_a_child_decodes_a_name_flood_exactly_as_this_process():
     assert [c.overflow for c in decoded.columns] == [c.overflow for c in here.columns]
     for a, b in zip(decoded.columns, here.columns, strict=True):
         assert [type(v) for v in a.features.values()] == [type(v) for v in b.features.values()]
+
+
+def test_children_spawned_before_a_loop_decode_a_file_and_a_pool_never_started_closes(tmp_path):
+    from streamproc.decode.spans import line_spans
+
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in wide_events(events=300)))
+    pool = DecoderPool(2).spawn()
+    children = [d.process for d in pool._decoders]
+    assert all(p.is_alive() for p in children)  # started before any event loop runs
+    decoded = [d.events for _, d in pool.decode_spans(line_spans(str(path), 100))]
+    assert decoded == [100, 100, 100]
+    assert not any(p.is_alive() for p in children)  # stopped at the end
+    unused = DecoderPool(1).spawn()
+    unused.close()  # spawned, never started: no event loop to leave
+    assert not unused._decoders
