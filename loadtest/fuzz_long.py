@@ -13,7 +13,9 @@ arrays mixing good and bad elements, names of a flood.
    detectors judge). A crash is any exception. Accounting per record: the
    reference path (``decode_record``) says how many events and rejections
    each record holds; the batch must have that many events, and a rejection
-   for every record with a rejected element. RSS sampled every 100,000 records.
+   for every record with a rejected element. RSS sampled every 100,000 records
+   (the records are generated a batch at a time, so that it is the detectors'
+   memory, not 100,000 records held here).
 2. Live (``--live``): the records sent to a real worker on the embedded broker
    (``STREAMPROC_BOOTSTRAP``: another), each record's partition and offset
    kept. Until the worker's committed offsets reach the end of every
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import random
@@ -38,6 +41,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -151,26 +155,30 @@ def mutate_bytes(rng: random.Random, value: bytes) -> bytes | None:
 
 def records(seed: int, n: int) -> list[bytes | None]:
     """``n`` record values, about half of them broken."""
+    return list(iter_records(seed, n))
+
+
+def iter_records(seed: int, n: int) -> Iterator[bytes | None]:
+    """The values of :func:`records`, one at a time (the in-process part holds
+    one batch of them, not 100,000: its RSS is then the detectors', not ours)."""
     rng = random.Random(seed)
     pool = base_events(seed)
-    out: list[bytes | None] = []
     for _ in range(n):
         r = rng.random()
         if r < 0.35:
-            out.append(dumps(rng.choice(pool)))
+            yield dumps(rng.choice(pool))
         elif r < 0.5:
-            out.append(dumps([rng.choice(pool) for _ in range(rng.randint(0, 5))]))
+            yield dumps([rng.choice(pool) for _ in range(rng.randint(0, 5))])
         elif r < 0.75:
-            out.append(dumps(mutate_event(rng, rng.choice(pool))))
+            yield dumps(mutate_event(rng, rng.choice(pool)))
         elif r < 0.85:
             elements = [
                 rng.choice(pool) if rng.random() < 0.6 else mutate_event(rng, rng.choice(pool))
                 for _ in range(rng.randint(1, 5))
             ]
-            out.append(dumps(elements))
+            yield dumps(elements)
         else:
-            out.append(mutate_bytes(rng, dumps(rng.choice(pool))))
-    return out
+            yield mutate_bytes(rng, dumps(rng.choice(pool)))
 
 
 def reference(value: bytes | None) -> tuple[int, int, list[str]]:
@@ -193,9 +201,10 @@ def in_process(n: int, seed: int, say) -> dict[str, Any]:
     started = time.perf_counter()
     chunk = 100_000
     for first in range(0, n, chunk):
-        values = records(seed + first, min(chunk, n - first))
-        for b in range(0, len(values), 5_000):
-            batch = values[b : b + 5_000]
+        size = min(chunk, n - first)
+        values = iter_records(seed + first, size)
+        for _ in range(0, size, 5_000):
+            batch = list(itertools.islice(values, 5_000))
             try:
                 decoded = decode_batch(batch, [1_763_766_000.0 + i for i in range(len(batch))])
                 monitor.process(decoded.columns, now=0.0)
@@ -211,7 +220,7 @@ def in_process(n: int, seed: int, say) -> dict[str, Any]:
             events += decoded.events
             rejected += len(decoded.rejections)
             reasons.update(r.reason for _, r in decoded.rejections)
-        done += len(values)
+        done += size
         rss.append(rss_self())
         say(f"in process: {done:,} records, RSS {rss[-1] / 2**20:.0f} MB")
     warm = rss[1:] or rss

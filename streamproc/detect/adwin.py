@@ -45,6 +45,8 @@ from dataclasses import dataclass
 import numpy as np
 from river.drift import ADWIN
 
+from streamproc.detect.moments import mean_sd
+
 
 @dataclass(frozen=True, slots=True)
 class Change:
@@ -202,15 +204,15 @@ class BlockAdwin:
                 self._pending = finite.copy()
                 return []
             head, finite = finite[: self.warmup], finite[self.warmup :]
-            self.center = float(head.mean())
-            std = float(head.std())
+            _, self.center, std = mean_sd(head)  # magnitudes past MOMENT_LIMIT left out
             self.scale = std if std > 0 else 1.0
             self._seen += self.warmup
         full = len(finite) // self.block * self.block
         self._pending = finite[full:].copy()
         if not full:
             return []
-        z = np.clip((finite[:full] - self.center) / self.scale, -self.clip, self.clip)
+        with np.errstate(over="ignore"):  # a value near 1e308 / a small scale: inf, clipped
+            z = np.clip((finite[:full] - self.center) / self.scale, -self.clip, self.clip)
         return self._feed(z.reshape(-1, self.block).sum(axis=1).tolist(), full)
 
     def _feed(self, sums: list[float], full: int) -> list[Change]:
@@ -287,7 +289,8 @@ def update_rows(detectors: Sequence[BlockAdwin], rows: Sequence[np.ndarray]) -> 
         else:
             centers = np.array([d.center for d in group]).reshape(-1, 1)
             scales = np.array([d.scale for d in group]).reshape(-1, 1)
-            z = (matrix[:, :full] - centers) / scales
+            with np.errstate(over="ignore"):  # see BlockAdwin.update
+                z = (matrix[:, :full] - centers) / scales
         np.clip(z, -clip, clip, out=z)
         sums = z.reshape(len(group), -1, block).sum(axis=2).tolist()
         for i, k in enumerate(members):

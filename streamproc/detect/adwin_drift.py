@@ -24,6 +24,7 @@ from streamproc.detect.adwin import BlockAdwin, adwin_delta, update_rows
 from streamproc.detect.baseline import Baseline
 from streamproc.detect.columns import numeric_view
 from streamproc.detect.cycle import LATENCY, PREDICTION, PhaseProfile, phase_of
+from streamproc.detect.moments import usable
 from streamproc.detect.policy import Finding, Key
 from streamproc.detect.profiles import NumericProfile, Profile
 from streamproc.detect.settings import Settings
@@ -133,18 +134,21 @@ class AdwinStreams:
         _, centre, scale = block
         first = int(phase[0])
         if (phase == first).all():
-            z = (matrix - centre[:, first : first + 1]) / scale[:, first : first + 1]
+            with np.errstate(over="ignore"):  # a value near 1e308: inf, clipped by the ADWIN
+                z = (matrix - centre[:, first : first + 1]) / scale[:, first : first + 1]
             if self._frozen is not None and not self._frozen[first]:
                 z[:] = np.nan
             return z
-        z = (matrix - centre[:, phase]) / scale[:, phase]
+        with np.errstate(over="ignore"):
+            z = (matrix - centre[:, phase]) / scale[:, phase]
         if self._frozen is not None:
             z[:, ~self._frozen[phase]] = np.nan
         return z
 
     def _standardize(self, key: Stream, numbers: np.ndarray, phase: np.ndarray) -> np.ndarray:
         centre, scale = self._tables[key]
-        z = (numbers - centre[phase]) / scale[phase]
+        with np.errstate(over="ignore"):
+            z = (numbers - centre[phase]) / scale[phase]
         if self._frozen is not None:
             z[~self._frozen[phase]] = np.nan
         return z
@@ -268,7 +272,7 @@ class AdwinStreams:
         else:
             raw = chunk.prediction_scores if signal == "prediction" else chunk.latency_ms
         tail = np.asarray(raw[-self.settings.adwin_block * self.settings.adwin_clock :], float)
-        tail = tail[~np.isnan(tail)]
+        tail = tail[usable(tail)]  # NaN and magnitudes past MOMENT_LIMIT left out
         after = float(tail.mean()) if tail.size else math.nan
         before = change.mean_before
         if phase is not None and key in self._tables:

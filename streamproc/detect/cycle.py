@@ -12,6 +12,8 @@ mean and sd of each numeric stream. A window is then judged against the
 >>> ts = np.array([0.0, 3599.0, 3600.0, 2 * 86400.0 + 7200.0])  # 1970-01-01 was a Thursday
 >>> phase_of(ts, 24).tolist(), phase_of(ts, 48).tolist(), phase_of(ts, 1).tolist()
 ([0, 0, 1, 2], [0, 0, 1, 26], [0, 0, 0, 0])
+>>> phase_of(np.array([1e308, -1e308]), 48).tolist()  # 9999-12-31 a Friday, 0001-01-01 a Monday
+[23, 0]
 >>> period_for_span(3600.0), period_for_span(2 * 86400.0), period_for_span(6 * 86400.0)
 (1, 24, 48)
 >>> q = np.array([[[1.0, 0.0], [0.0, 1.0]]])  # one feature, two phases, two bins
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from streamproc.detect.columns import categorical_view, numeric_view
+from streamproc.detect.moments import usable
 from streamproc.detect.psi import SMOOTHING
 from streamproc.events.shapes import MISSING
 
@@ -42,6 +45,9 @@ DAY = 86_400.0
 PREDICTION, LATENCY = "$prediction", "$latency"  # moments of the prediction score, latency
 SD_FLOOR = 0.05  # a phase's sd is at least this share of the global sd (``hour`` is constant)
 MIN_PHASE_VALUES = 30  # fewer reference values in a phase: its moments are the global ones
+# A timestamp before year 1 or after year 9999 (the contract accepts any epoch
+# seconds, up to 1e308) takes the phase of the nearer bound; NaN that of 0.
+EARLIEST, LATEST = -62_135_596_800.0, 253_402_300_799.0  # 0001-01-01, 9999-12-31T23:59:59Z
 
 
 def period_for_span(span: float) -> int:
@@ -55,6 +61,7 @@ def period_for_span(span: float) -> int:
 
 def phase_of(timestamps: np.ndarray, period: int) -> np.ndarray:
     """The phase of each timestamp: UTC hour (24), + 24 on Saturday and Sunday (48).
+    Timestamps outside [``EARLIEST``, ``LATEST``] take the phase of the bound.
 
     A chunk within one hour (the usual case) costs two reductions; the last
     answer is kept, as the window, the ADWINs and the learner ask for the same
@@ -68,7 +75,11 @@ def phase_of(timestamps: np.ndarray, period: int) -> np.ndarray:
         phase = np.zeros(n, dtype=np.intp)
     else:
         ts = np.asarray(timestamps, dtype=np.float64)
-        lo, hi = float(ts.min()) // HOUR, float(ts.max()) // HOUR
+        lo, hi = float(ts.min()), float(ts.max())
+        if not (EARLIEST <= lo and hi <= LATEST):  # also NaN: see EARLIEST
+            ts = np.clip(np.nan_to_num(ts, nan=0.0), EARLIEST, LATEST)
+            lo, hi = float(ts.min()), float(ts.max())
+        lo, hi = lo // HOUR, hi // HOUR
         if lo == hi:
             phase = np.full(n, _phase_of_hour(int(lo), period), dtype=np.intp)
         else:
@@ -120,8 +131,9 @@ def event_codes(profile: Profile, column: Any) -> tuple[np.ndarray, np.ndarray |
 
 
 def moments(phase: np.ndarray, numbers: np.ndarray, period: int) -> np.ndarray:
-    """Per phase (count, mean, sd) of the non-NaN ``numbers``: shape ``(period, 3)``."""
-    ok = ~np.isnan(numbers)
+    """Per phase (count, mean, sd) of the non-NaN ``numbers`` of magnitude at most
+    :data:`~.moments.MOMENT_LIMIT`: shape ``(period, 3)``."""
+    ok = usable(numbers)
     ph, x = phase[ok], numbers[ok]
     n = np.bincount(ph, minlength=period).astype(np.float64)
     s1 = np.bincount(ph, weights=x, minlength=period)

@@ -54,6 +54,7 @@ from streamproc.detect.cycle import (
     event_codes,
     phase_of,
 )
+from streamproc.detect.moments import usable
 from streamproc.events.columns import EventColumns
 
 PERIOD = 48
@@ -168,7 +169,7 @@ class PhaseLearner:
             self._snapshot()
 
     def _moments(self, name: str, phase: np.ndarray, numbers: np.ndarray) -> None:
-        ok = ~np.isnan(numbers)
+        ok = usable(numbers)  # NaN and magnitudes past MOMENT_LIMIT: their squares overflow
         ph, x = phase[ok], numbers[ok]
         sums = self.sums.setdefault(name, np.zeros((PERIOD, 3)))
         sums[:, 0] += np.bincount(ph, minlength=PERIOD)

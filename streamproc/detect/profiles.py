@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from streamproc.detect.columns import categorical_view, numeric_view
+from streamproc.detect.moments import usable
 from streamproc.events.columns import column_values
 from streamproc.events.shapes import MISSING
 
@@ -73,6 +74,8 @@ class NumericProfile:
         quantiles = np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1])
         edges = np.unique(quantiles)
         counts = np.bincount(np.searchsorted(edges, finite, side="right"), minlength=len(edges) + 1)
+        ok = usable(finite)  # magnitudes past MOMENT_LIMIT stay out of mean and sd
+        moderate = finite if ok.all() else finite[ok]
         return cls(
             edges=tuple(float(e) for e in edges),
             proportions=tuple(float(c) for c in counts / len(finite)),
@@ -80,8 +83,8 @@ class NumericProfile:
             count=len(finite),
             minimum=float(finite.min()),
             maximum=float(finite.max()),
-            mean=float(finite.mean()),
-            std=float(finite.std()),
+            mean=float(moderate.mean()) if len(moderate) else 0.0,
+            std=float(moderate.std()) if len(moderate) else 0.0,
         )
 
     @property

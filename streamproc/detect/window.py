@@ -134,9 +134,10 @@ class WindowCounts:
         low, high = min(w.start, float(timestamps.min())), max(w.end, float(timestamps.max()))
         if high - low < s.window_seconds or w.events + n < s.min_window_events:
             return n
-        span = np.fmax.accumulate(np.maximum(timestamps, w.end)) - np.fmin.accumulate(
-            np.minimum(timestamps, w.start)
-        )
+        with np.errstate(over="ignore"):  # timestamps of +-1e308: a span of inf, due
+            span = np.fmax.accumulate(np.maximum(timestamps, w.end)) - np.fmin.accumulate(
+                np.minimum(timestamps, w.start)
+            )
         count = w.events + np.arange(1, n + 1)
         due = (span >= s.window_seconds) & (count >= s.min_window_events)
         return int(np.argmax(due)) + 1 if due.any() else n
