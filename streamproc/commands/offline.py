@@ -172,7 +172,12 @@ def _replay(args: argparse.Namespace, pool: Any) -> int:
         config, baselines, given = _replay_inputs(args)
     except (OSError, ValueError) as exc:
         return fail(describe_error(exc))
-    monitor = Monitor(config.detectors, overrides=config.model_overrides, baselines=baselines)
+    monitor = Monitor(
+        config.detectors,
+        overrides=config.model_overrides,
+        baselines=baselines,
+        max_models=config.max_models_judged,
+    )
     out = sys.stdout.buffer
     summary = ReplaySummary()
     started = time.perf_counter()
@@ -203,6 +208,12 @@ def _replay(args: argparse.Namespace, pool: Any) -> int:
     if labels is not None:
         print(labels.summary(), file=sys.stderr)
     _warn_unused_baselines(args.input, given, monitor)
+    if monitor.untracked_events:
+        print(
+            f"warning: {monitor.untracked_events} events of models past max_models_judged "
+            f"({config.max_models_judged}) were counted, not judged",
+            file=sys.stderr,
+        )
     if counts["events"] == 0:
         return fail(
             f"--input {args.input}: no valid event could be read "
@@ -323,6 +334,7 @@ def _report(args: argparse.Namespace, pool: Any) -> int:
         overrides=config.model_overrides,
         baselines=baselines,
         observer=collector,
+        max_models=config.max_models_judged,
     )
     labels = ReplayLabels(args.labels, config) if args.labels else None
     counts: Counter[str] = Counter()

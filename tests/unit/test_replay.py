@@ -95,3 +95,19 @@ def test_learned_baseline_and_an_unused_given_baseline_are_told(drifted, tmp_pat
         "warning: --baseline for model(s) 'fraud-detector' matches no model in "
         f"{path} (its models: 'fraud-v3')"
     ) in result.stderr
+
+
+def test_models_past_max_models_judged_are_counted_not_judged(tmp_path, monkeypatch):
+    path = tmp_path / "events.jsonl"
+    lines = [
+        orjson.dumps({"model_id": f"m{k % 3}", "features": {"x": float(k)}}) for k in range(30)
+    ]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    monkeypatch.setenv("STREAMPROC_MAX_MODELS_JUDGED", "2")
+    done = replay("--input", str(path))
+    assert done.returncode == 0, done.stderr
+    assert "replayed 30 events of 2 model(s)" in done.stderr
+    assert (
+        "warning: 10 events of models past max_models_judged (2) were counted, not judged"
+        in done.stderr
+    )
