@@ -25,6 +25,7 @@ from faust.web import Request, Response, View
 from streamproc.config import WorkerConfig
 from streamproc.kafka_security import faust_credentials
 from streamproc.stream.ingest import IngestService
+from streamproc.stream.status import service_status
 from streamproc.stream.stopping import Worker
 
 CONTENT_TYPE_LATEST = "text/plain; version=0.0.4"  # aiohttp adds the charset itself
@@ -72,7 +73,7 @@ def create_app(config: WorkerConfig) -> tuple[faust.App, IngestService]:
 
     @app.page("/status")
     async def status(web: View, request: Request) -> Response:
-        return web.json(ingest.status())
+        return web.json(service_status(ingest))
 
     return app, ingest
 

@@ -41,8 +41,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import os
-import socket
 import time
 from typing import Any
 
@@ -82,7 +80,7 @@ from streamproc.stream.labels import (
 )
 from streamproc.stream.metrics import Metrics
 from streamproc.stream.state import StateReader
-from streamproc.stream.status import Activity, worker_status
+from streamproc.stream.status import Activity
 from streamproc.stream.topics import partitions_of
 
 log = logging.getLogger(__name__)
@@ -112,7 +110,7 @@ class IngestService(Service):
             max_models=config.max_models, max_feature_series=config.max_feature_series
         )
         self._state = StateReader(config, self.monitor, self.metrics)
-        self._consumer: AIOKafkaConsumer | None = None
+        self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self.partition_of: dict[bytes, int] = {}  # record key (model id) -> partition
         self._newest_event_time: float | None = None
@@ -148,23 +146,6 @@ class IngestService(Service):
         self._overrides_checked = not config.model_overrides
         self.activity = Activity()  # events and rates per model, for /status
 
-    def status(self) -> dict[str, Any]:
-        """The ``/status`` document (stream/status.py, docs/contract.md)."""
-        consumer = self._consumer
-        assigned = consumer.assignment() if consumer is not None else set()
-        events = self.config.topics.events
-        host = socket.gethostname()
-        return worker_status(
-            self.monitor,
-            self.activity,
-            worker_id=f"{host}:{os.getpid()}",
-            host=host,
-            group=self.config.group_id,
-            partitions=[tp.partition for tp in assigned if tp.topic == events],
-            now=time.time(),
-            ready=not self.readiness.why(),
-        )
-
     async def on_start(self) -> None:
         c = self.config
         limit_log_rate()  # a lost broker makes the Kafka clients log hundreds of lines a second
@@ -195,8 +176,8 @@ class IngestService(Service):
         self.producer = await start_producer(c)
         await self._state.start()
         topics = [c.topics.events] + ([c.topics.labels] if self.labels is not None else [])
-        self._consumer = await start_consumer(c, topics, self.handover)
-        self.committer.consumer = self._consumer
+        self.consumer = await start_consumer(c, topics, self.handover)
+        self.committer.consumer = self.consumer
         self.decoders.start()
         # Everything allocated so far (Faust, aiokafka, river, the baselines) lives
         # as long as the worker: keep it out of the cyclic GC's full collections,
@@ -207,17 +188,17 @@ class IngestService(Service):
     def _check_overrides(self) -> None:
         """Once a window was judged: warn once of per-model overrides for models
         that sent nothing here (a misspelt model id, or another worker's model)."""
-        if self._overrides_checked:
+        if self._overrides_checked or not any(
+            m.windows_judged for m in self.monitor.models.values()
+        ):
             return
-        if any(m.windows_judged for m in self.monitor.models.values()):
-            self._overrides_checked = True
-            unseen = self.monitor.models_not_seen()
-            if unseen:
-                log.warning(
-                    "[models] overrides for model(s) with no events here by the first judged "
-                    "window: %s (misspelt model id? or another worker's partitions)",
-                    ", ".join(unseen),
-                )
+        self._overrides_checked = True
+        if unseen := self.monitor.models_not_seen():
+            log.warning(
+                "[models] overrides for model(s) with no events here by the first judged "
+                "window: %s (misspelt model id? or another worker's partitions)",
+                ", ".join(unseen),
+            )
 
     async def on_stop(self) -> None:
         self.readiness.assigned = False
@@ -225,7 +206,7 @@ class IngestService(Service):
         self._drop_pending()
         self.decoders.close()
         await self.handover.at_stop()
-        for client in (self._consumer, self._state.consumer, self.producer):
+        for client in (self.consumer, self._state.consumer, self.producer):
             if client is not None:
                 try:
                     await client.stop()
@@ -285,7 +266,7 @@ class IngestService(Service):
     async def _poll(self) -> None:
         """Poll records and start decoding them, while :meth:`_judge` works."""
         while not self.should_stop:
-            consumer = self._consumer
+            consumer = self.consumer
             if consumer is None:
                 await self.sleep(0.1)
                 continue

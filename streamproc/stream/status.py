@@ -23,12 +23,17 @@ worker w1 on h, group g, partitions [0, 2]: 1 model(s), 300 events (http://h:910
 from __future__ import annotations
 
 import math
+import os
+import socket
 import time
 from collections import deque
 from collections.abc import Callable, Container, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streamproc.detect.monitor import ModelMonitor, Monitor
+
+if TYPE_CHECKING:
+    from streamproc.stream.ingest import IngestService
 
 RATE_SECONDS = 30.0  # events/s is measured over about the last this many seconds
 
@@ -164,6 +169,24 @@ def worker_status(
         "untracked_events": monitor.untracked_events,
         "generated_at": now,
     }
+
+
+def service_status(ingest: IngestService) -> dict[str, Any]:
+    """The ``/status`` document of a running worker's ingest service."""
+    consumer = ingest.consumer
+    assigned = consumer.assignment() if consumer is not None else set()
+    events = ingest.config.topics.events
+    host = socket.gethostname()
+    return worker_status(
+        ingest.monitor,
+        ingest.activity,
+        worker_id=f"{host}:{os.getpid()}",
+        host=host,
+        group=ingest.config.group_id,
+        partitions=[tp.partition for tp in assigned if tp.topic == events],
+        now=time.time(),
+        ready=not ingest.readiness.why(),
+    )
 
 
 def _age(seconds: float | None) -> str:
