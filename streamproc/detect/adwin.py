@@ -43,7 +43,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from river.drift import ADWIN
+from river._river_rust.drift import AdaptiveWindowing
 
 from streamproc.detect.moments import mean_sd
 
@@ -78,46 +78,59 @@ def adwin_delta(*, false_alarm_events: float, streams: int, block: int, clock: i
 
 class _River:
     """river's ADWIN behind the one call :class:`BlockAdwin` needs: feed many
-    values, get the positions flagged as changes. All of river's internals used
-    here (``_helper``, ``_drift_detected``, ``_reset``) stay in this class.
+    values, get the positions flagged as changes.
 
-    river's ADWIN.update and .estimation are Python wrappers (properties calling
-    properties) around its compiled AdaptiveWindowing; calling the helper
-    directly does the same updates at a third of the cost. As in ADWIN.update,
-    the window is reset on the update after a detection. The helper tests for a
-    change only on every ``clock``-th update since its reset (``_tick`` counts
-    them), so ADWIN's estimate before an update, which a change reports, is read
-    only before those updates.
+    It drives ``AdaptiveWindowing``, the compiled engine inside
+    ``river.drift.ADWIN``, as ``ADWIN.update`` does: one ``update`` per value,
+    and a fresh engine (ADWIN's ``_reset``) on the update after a detection.
+    Two reasons not to go through ``ADWIN`` itself: its ``update`` and
+    ``estimation`` are Python wrappers (properties calling properties) that
+    triple the cost of an update, and ``import river.drift`` loads scipy
+    through river's other detectors and datasets (1.2 s of every start-up,
+    measured with ``python -X importtime``; the engine alone loads in 1 ms).
+    ``tests/unit/detect/test_adwin.py`` checks that the flags and estimates
+    equal ``river.drift.ADWIN``'s. The engine tests for a change only on every
+    ``clock``-th update since its reset (``_tick`` counts them), so the
+    estimate before an update, which a change reports, is read only before
+    those updates.
 
     >>> river = _River(delta=0.002, clock=4)
     >>> [(i, round(before, 3)) for i, before in river.feed([0.0] * 200 + [10.0] * 40)]
     [(203, 0.148)]
     """
 
-    __slots__ = ("_adwin", "_tick", "clock")
+    __slots__ = ("_engine", "_tick", "_detected", "delta", "clock")
 
     def __init__(self, *, delta: float, clock: int) -> None:
-        self._adwin = ADWIN(delta=delta, clock=clock)
-        self._tick = 0  # updates of the current ADWIN helper
+        self.delta = delta
         self.clock = clock
+        self._reset()
+
+    def _reset(self) -> None:
+        # river.drift.ADWIN's defaults for the other parameters
+        self._engine = AdaptiveWindowing(
+            delta=self.delta, clock=self.clock, max_buckets=5, min_window_length=5, grace_period=10
+        )
+        self._tick = 0  # updates of the current engine
+        self._detected = False
 
     @property
     def estimation(self) -> float:
-        return float(self._adwin.estimation)
+        n = self._engine.get_width()
+        return float(self._engine.get_total() / n) if n else 0.0
 
     def feed(self, values: list[float]) -> list[tuple[int, float]]:
         """Update with each value; (index, estimate before it) of each flagged change."""
         flagged: list[tuple[int, float]] = []
-        adwin = self._adwin
-        helper = adwin._helper
-        update, width, total = helper.update, helper.get_width, helper.get_total
+        engine = self._engine
+        update, width, total = engine.update, engine.get_width, engine.get_total
         clock = self.clock
         tick = self._tick
         for i, value in enumerate(values):
-            if adwin._drift_detected:
-                adwin._reset()
-                helper = adwin._helper
-                update, width, total = helper.update, helper.get_width, helper.get_total
+            if self._detected:
+                self._reset()
+                engine = self._engine
+                update, width, total = engine.update, engine.get_width, engine.get_total
                 tick = 0
             tick += 1
             if tick % clock:
@@ -126,7 +139,7 @@ class _River:
             n = width()
             before = total() / n if n else 0.0
             if update(value):
-                adwin._drift_detected = True
+                self._detected = True
                 flagged.append((i, before))
         self._tick = tick
         return flagged

@@ -57,6 +57,7 @@ def test_a_change_reports_adwin_estimate_before_the_update():
     for piece in np.array_split(stream, 13):
         got += [(c.values_seen, c.mean_before) for c in ours.update(piece)]
     assert len(expected) > 1 and got == expected
+    assert ours.mean == river.estimation
 
 
 def _state(d: BlockAdwin):
