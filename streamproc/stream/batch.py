@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from operator import attrgetter
 from collections.abc import Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ from streamproc.labels.decode import decode_labels_grouped
 log = logging.getLogger("streamproc.stream.ingest")
 
 POLL_BATCHES = 8  # batches a poll may take at most
+_key, _value = attrgetter("key"), attrgetter("value")  # of a record
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +131,7 @@ def start_decoding(
     """Start decoding a polled batch; ``labels``: the labels topic (None: labels
     off), whose records are decoded with the events, in a decoder process."""
     records = [r for tp, part in batch.items() if tp.topic != labels for r in part]
-    keys = {tp: {r.key for r in part} - {None} for tp, part in batch.items()}
+    keys = {tp: set(map(_key, part)) - {None} for tp, part in batch.items()}
     offsets = {tp: part[-1].offset + 1 for tp, part in batch.items()}
     if labels is None:
         decoding = decoders.decode(*record_values(records))
@@ -139,7 +141,7 @@ def start_decoding(
     return PolledBatch(
         records,
         decoders.decode_poll(
-            values, stamps, [r.value for r in label_records], decode_labels_grouped
+            values, stamps, list(map(_value, label_records)), decode_labels_grouped
         ),
         offsets,
         generation,

@@ -136,6 +136,7 @@ class IngestService(Service):
         # Polled batches being decoded, oldest first; the poller waits when it is full.
         self._pending: asyncio.Queue[PolledBatch] = asyncio.Queue(maxsize=max(1, config.decoders))
         self._events_per_record = 1.0  # smoothed
+        self._records_per_event_record = 1.0  # all records / event records, 1 to 2, smoothed
         # Offsets of judged and published batches, committed by _commit in the
         # background (a commit round trip is off the judge's path).
         self.committer = Committer(stopping=lambda: self.should_stop)
@@ -274,6 +275,9 @@ class IngestService(Service):
             # events, not ``max_batch`` records (which could be millions of events).
             max_batch = self.config.max_batch
             per_batch = max(1, min(max_batch, int(max_batch / self._events_per_record)))
+            # Label records ride along: up to as many again as the events' records
+            # (a batch's fixed costs are then not paid twice per event).
+            per_batch = int(per_batch * self._records_per_event_record)
             # Take several batches' worth of what is fetched: aiokafka fetches a
             # partition again only once its fetched records are all taken, so
             # taking them early overlaps the next fetch with judging these.
@@ -281,6 +285,11 @@ class IngestService(Service):
                 timeout_ms=self.config.poll_ms, max_records=per_batch * POLL_BATCHES
             )
             taken = sum(map(len, polled.values()))
+            labels = self.config.topics.labels if self.labels is not None else None
+            if labels is not None and taken:
+                label_records = sum(len(p) for tp, p in polled.items() if tp.topic == labels)
+                ratio = taken / max(taken - label_records, taken / 2)  # 1 to 2
+                self._records_per_event_record = 0.8 * self._records_per_event_record + 0.2 * ratio
             if taken >= per_batch:
                 self._backlogged = True
             elif not taken and self._backlogged and not self._in_flight:
@@ -290,7 +299,6 @@ class IngestService(Service):
             self.readiness.assigned = bool(assigned)
             events = self.config.topics.events
             self.metrics.assigned_partitions.set(sum(tp.topic == events for tp in assigned))
-            labels = self.config.topics.labels if self.labels is not None else None
             for part in batches(polled, per_batch):
                 batch = start_decoding(part, self.decoders, self.generation, labels=labels)
                 for tp, keys in batch.keys.items():
