@@ -85,6 +85,8 @@ from streamproc.stream.topics import partitions_of
 
 log = logging.getLogger(__name__)
 
+YOUNG_GC_ALLOCATIONS = 50_000  # the worker's first GC threshold (Python's default: 700)
+
 
 class IngestService(Service):
     """The worker's batch consumer: events in, alerts, dead letters, metrics out.
@@ -185,6 +187,12 @@ class IngestService(Service):
         # which otherwise walk it again and again while batches churn objects.
         gc.collect()
         gc.freeze()
+        # The consumer makes an object per record (events and labels), held until
+        # its batch is judged: with the default 700 allocations between young
+        # collections, each is scanned two or three times before it is freed
+        # (~6 % of the worker's time with a label per event). Objects in cycles
+        # now wait up to YOUNG_GC_ALLOCATIONS allocations to be freed.
+        gc.set_threshold(YOUNG_GC_ALLOCATIONS, *gc.get_threshold()[1:])
 
     def _check_overrides(self) -> None:
         """Once a window was judged: warn once of per-model overrides for models
