@@ -253,7 +253,8 @@ class ModelJoin:
             and early.keys().isdisjoint(fresh)
             and all(seen.isdisjoint(fresh) for seen in (matched, dropped, matched_old, dropped_old))
         ):  # all new and distinct (the common case): all wait, in bulk
-            early.update(zip(event_ids, zip(values, label_times.tolist(), strict=True), strict=True))
+            waiting = zip(values, label_times.tolist(), strict=True)
+            early.update(zip(event_ids, waiting, strict=True))
             event_ids = []
         for k, event_id in enumerate(event_ids):
             # matched before (or twice in this batch), or dropped: the newer generation first

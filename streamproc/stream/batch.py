@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
-from operator import attrgetter
 from collections.abc import Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -114,6 +114,25 @@ def batches(
                 batch, room = {}, size
     if batch:
         yield batch
+
+
+def records_per_event_record(
+    polled: dict[TopicPartition, list[ConsumerRecord]], labels: str | None
+) -> float | None:
+    """All records of a poll per record of events, from 1 (no labels) to 2 (at
+    least as many label records as event records; more are not counted), or
+    None for an empty poll. The worker takes that many records per batch of
+    events, so that label records ride along instead of taking the events' room.
+
+    >>> e, l = TopicPartition("events", 0), TopicPartition("labels", 0)
+    >>> [records_per_event_record(p, "labels") for p in ({e: [1, 2], l: [3]}, {l: [1]}, {})]
+    [1.5, 2.0, None]
+    """
+    taken = sum(map(len, polled.values()))
+    if not taken:
+        return None
+    label_records = sum(len(part) for tp, part in polled.items() if tp.topic == labels)
+    return taken / max(taken - label_records, taken / 2)
 
 
 def record_values(records: Sequence[ConsumerRecord]) -> tuple[list[bytes | None], list[float]]:

@@ -59,6 +59,7 @@ from streamproc.stream.batch import (
     outputs,
     process_safely,
     record_values,
+    records_per_event_record,
     start_decoding,
 )
 from streamproc.stream.checkpoints import Checkpointer
@@ -294,9 +295,8 @@ class IngestService(Service):
             )
             taken = sum(map(len, polled.values()))
             labels = self.config.topics.labels if self.labels is not None else None
-            if labels is not None and taken:
-                label_records = sum(len(p) for tp, p in polled.items() if tp.topic == labels)
-                ratio = taken / max(taken - label_records, taken / 2)  # 1 to 2
+            ratio = records_per_event_record(polled, labels) if labels is not None else None
+            if ratio is not None:
                 self._records_per_event_record = 0.8 * self._records_per_event_record + 0.2 * ratio
             if taken >= per_batch:
                 self._backlogged = True
