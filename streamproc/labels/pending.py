@@ -116,16 +116,14 @@ class ModelJoin:
         if not self.early:
             return None
         early = self.early
-        if len(early) <= k:
-            hits = [e for e in early if e in index]
+        if len(early) <= k:  # (filter and map: no Python code per label)
+            hits = list(filter(index.__contains__, early))
         else:
-            hits = list(dict.fromkeys(e for e in ids if e in early))
+            hits = list(dict.fromkeys(filter(early.__contains__, ids)))
         if not hits:
             return None
-        waiting = [early.pop(e) for e in hits]
-        return self.match(
-            hits, [w[0] for w in waiting], np.array([w[1] for w in waiting], dtype=np.float64)
-        )
+        values, label_times = zip(*map(early.pop, hits), strict=True)
+        return self.match(hits, list(values), np.array(label_times, dtype=np.float64))
 
     def _codes(self, labels: list) -> np.ndarray:
         codes = self.class_codes
@@ -231,6 +229,9 @@ class ModelJoin:
         positions = np.fromiter(map(pop, event_ids, repeat(-1)), dtype=np.intp, count=n)
         if n and positions.min() < 0:
             found = positions >= 0
+            if not found.any():  # none pending (labels before their predictions, say)
+                self._misses(event_ids, values, label_times)
+                return None
             hit, miss = np.flatnonzero(found).tolist(), np.flatnonzero(~found).tolist()
             positions = positions[found]
             ids = [event_ids[k] for k in hit]
@@ -246,6 +247,15 @@ class ModelJoin:
         early, counts = self.early, self.counts
         matched, dropped = self._matched, self._dropped
         matched_old, dropped_old = self._matched_old, self._dropped_old
+        fresh = set(event_ids)
+        if (
+            len(fresh) == len(event_ids)
+            and early.keys().isdisjoint(fresh)
+            and all(seen.isdisjoint(fresh) for seen in (matched, dropped, matched_old, dropped_old))
+        ):  # all new and distinct (the common case): all wait, in bulk
+            waiting = zip(values, label_times.tolist(), strict=True)
+            early.update(zip(event_ids, waiting, strict=True))
+            event_ids = []
         for k, event_id in enumerate(event_ids):
             # matched before (or twice in this batch), or dropped: the newer generation first
             if event_id in matched:

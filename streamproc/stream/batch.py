@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -29,6 +30,7 @@ from streamproc.labels.decode import decode_labels_grouped
 log = logging.getLogger("streamproc.stream.ingest")
 
 POLL_BATCHES = 8  # batches a poll may take at most
+_key, _value = attrgetter("key"), attrgetter("value")  # of a record
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +116,25 @@ def batches(
         yield batch
 
 
+def records_per_event_record(
+    polled: dict[TopicPartition, list[ConsumerRecord]], labels: str | None
+) -> float | None:
+    """All records of a poll per record of events, from 1 (no labels) to 2 (at
+    least as many label records as event records; more are not counted), or
+    None for an empty poll. The worker takes that many records per batch of
+    events, so that label records ride along instead of taking the events' room.
+
+    >>> e, l = TopicPartition("events", 0), TopicPartition("labels", 0)
+    >>> [records_per_event_record(p, "labels") for p in ({e: [1, 2], l: [3]}, {l: [1]}, {})]
+    [1.5, 2.0, None]
+    """
+    taken = sum(map(len, polled.values()))
+    if not taken:
+        return None
+    label_records = sum(len(part) for tp, part in polled.items() if tp.topic == labels)
+    return taken / max(taken - label_records, taken / 2)
+
+
 def record_values(records: Sequence[ConsumerRecord]) -> tuple[list[bytes | None], list[float]]:
     """Values and Kafka timestamps (seconds) of records, for decoding."""
     return [r.value for r in records], [r.timestamp / 1000.0 for r in records]
@@ -129,7 +150,7 @@ def start_decoding(
     """Start decoding a polled batch; ``labels``: the labels topic (None: labels
     off), whose records are decoded with the events, in a decoder process."""
     records = [r for tp, part in batch.items() if tp.topic != labels for r in part]
-    keys = {tp: {r.key for r in part} - {None} for tp, part in batch.items()}
+    keys = {tp: set(map(_key, part)) - {None} for tp, part in batch.items()}
     offsets = {tp: part[-1].offset + 1 for tp, part in batch.items()}
     if labels is None:
         decoding = decoders.decode(*record_values(records))
@@ -139,7 +160,7 @@ def start_decoding(
     return PolledBatch(
         records,
         decoders.decode_poll(
-            values, stamps, [r.value for r in label_records], decode_labels_grouped
+            values, stamps, list(map(_value, label_records)), decode_labels_grouped
         ),
         offsets,
         generation,

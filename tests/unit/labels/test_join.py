@@ -57,6 +57,30 @@ def test_label_before_its_prediction_waits_and_matches():
     assert join.early == 0 and join.pending == 1
 
 
+def test_a_batch_of_early_labels_waits_in_bulk_and_matches_in_label_order():
+    join = LabelJoin()
+    assert join.match(labels(["x", "y", "z"], ["1", "2", "3"], [50.0, 51.0, 52.0])) == []
+    assert join.early == 3 and not join.take_counts()
+    (batch,) = join.add([predictions(["z", "y", "x", "w"], [10, 11, 12, 13])])
+    assert batch.event_ids == ["x", "y", "z"] and batch.truth == ["1", "2", "3"]
+    assert batch.label_times.tolist() == [50.0, 51.0, 52.0]
+    assert batch.predicted == ["ok"] * 3 and batch.timestamps.tolist() == [12.0, 11.0, 10.0]
+    assert join.early == 0 and join.pending == 1
+
+
+def test_early_labels_with_a_repeated_or_known_id_are_counted_one_by_one():
+    join = LabelJoin()
+    join.add([predictions(["a"])])
+    join.match(labels(["a"]))
+    join.match(labels(["p", "q", "p"]))  # p twice in one batch: the second is a duplicate
+    join.match(labels(["a", "r"]))  # a matched before: a duplicate; r waits
+    join.match(labels(["q", "s"]))  # q waiting already: a duplicate; s waits
+    assert join.early == 4
+    assert dict(join.take_counts()) == {"matched": 1, "duplicate": 3}
+    (batch,) = join.add([predictions(["s", "r", "q", "p"], [1, 2, 3, 4])])
+    assert batch.event_ids == ["p", "q", "r", "s"]  # the order they arrived in
+
+
 def test_early_labels_give_up_after_early_seconds_of_prediction_time():
     join = LabelJoin(JoinSettings(early_seconds=60))
     join.match(labels(["x"], times=[100.0]))
