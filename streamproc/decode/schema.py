@@ -176,7 +176,10 @@ def schema_chunk(
         return None, i, False
     records: list[Any] = []
     refused = False
-    sizes = [MAX_RECORD_BYTES + 1 if v is None else len(v) for v in values[i:stop]]
+    try:  # one C-level pass (a list comprehension costs ~0.15 us an event)
+        sizes = list(map(len, values[i:stop]))
+    except TypeError:  # a null value (a tombstone)
+        sizes = [MAX_RECORD_BYTES + 1 if v is None else len(v) for v in values[i:stop]]
     if max(sizes) > MAX_RECORD_BYTES:  # decode up to the first record past the limit
         stop = i + next(k for k, size in enumerate(sizes) if size > MAX_RECORD_BYTES)
         refused = True
@@ -187,7 +190,11 @@ def schema_chunk(
             return None, i, True
         stop = i + len(records)
         refused = True
-    long = [k for k, r in enumerate(records) if type(r) is list and len(r) > MAX_ARRAY_EVENTS]
+    long = (
+        [k for k, r in enumerate(records) if type(r) is list and len(r) > MAX_ARRAY_EVENTS]
+        if list in set(map(type, records))  # a C-level pass: arrays are rare
+        else None
+    )
     if long:
         records = records[: long[0]]
         stop = i + len(records)
