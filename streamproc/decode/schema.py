@@ -114,13 +114,16 @@ def schema_decoder(schema: Schema) -> tuple[Callable[[Any], Any], Any]:
         per feature, all in C: 0.6 us an event of 16 floats and 4 strings,
         where one ``attrgetter`` pass for the floats (into a matrix, then
         transposed) and one for the rest took 1.6 us. A float feature's
-        values are floats and nulls only (the decoder refuses the rest), so
-        ``np.array`` makes its float64 column with NaN for null.
+        values are floats and nulls only (the decoder refuses the rest): its
+        column is float64, NaN for null.
         """
         columns: list[Any] = []
         for kind, column in zip(kinds, zip(*map(astuple, rows)), strict=True):
             if kind == "f":
-                columns.append(np.array(column, dtype=np.float64))
+                try:  # floats only (fromiter: 0.025 us a value, np.array: 0.03)
+                    columns.append(np.fromiter(column, dtype=np.float64, count=len(column)))
+                except TypeError:  # nulls: None becomes NaN
+                    columns.append(np.array(column, dtype=np.float64))
             elif kind == "t":
                 if too_long(column):
                     return None
