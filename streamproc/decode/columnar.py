@@ -54,7 +54,15 @@ DICT_KINDS: Final = frozenset({dict})
 SPARSE_NAMES: Final = 24  # more names than this in a chunk, most in few rows: sparse
 _STRS = frozenset({str})
 
-_EVENT_FIELDS = ("features", "prediction", "latency_ms", "error", "model_version", "timestamp", "event_id")
+_EVENT_FIELDS = (
+    "features",
+    "prediction",
+    "latency_ms",
+    "error",
+    "model_version",
+    "timestamp",
+    "event_id",
+)
 # (columns, each event's model_version, whether all events have the same feature names)
 Columns = tuple[EventColumns, list[Any], bool]
 FeatureColumns = Callable[[list[Any], bool], "tuple[dict[str, Any], bool] | None | _Split"]
@@ -235,11 +243,11 @@ def _attribute(name: str) -> Callable[[Any], Any]:
     return operator.attrgetter(name)
 
 
-def _dict_fields(items: list[Any], name: str) -> list[Any]:
+def _dict_fields(items: Sequence[Any], name: str) -> list[Any]:
     return list(map(dict.get, items, repeat(name)))
 
 
-def _struct_fields(items: list[Any], name: str) -> list[Any]:
+def _struct_fields(items: Sequence[Any], name: str) -> list[Any]:
     return list(map(_attribute(name), items))
 
 
@@ -255,7 +263,7 @@ def _struct_table(items: list[Any], names: tuple[str, ...]) -> list[Sequence[Any
     if not items or len(kinds(items)) != 1:
         return [_struct_fields(items, name) for name in names]
     order = type(items[0]).__struct_fields__
-    columns = list(zip(*map(msgspec.structs.astuple, items)))
+    columns = list(zip(*map(msgspec.structs.astuple, items), strict=True))
     return [columns[order.index(name)] for name in names]
 
 
@@ -270,7 +278,7 @@ class Reader:
     ``table(items, names)``: the fields ``names`` at once (lists or tuples).
     """
 
-    fields: Callable[[list[Any], str], list[Any]]
+    fields: Callable[[Sequence[Any], str], list[Any]]
     prediction: type
     untyped: bool
     feature_columns: FeatureColumns = dict_feature_columns

@@ -119,7 +119,7 @@ def schema_decoder(schema: Schema) -> tuple[Callable[[Any], Any], Any]:
         the floats (``np.fromiter`` into a matrix, transposed) and one for
         the rest took 1.6 us.
         """
-        per_name = list(zip(*map(astuple, rows)))
+        per_name = list(zip(*map(astuple, rows), strict=True))
         columns: list[Any] = per_name
         if floats:
             matrix = _float_matrix([per_name[i] for i in floats])
@@ -182,7 +182,7 @@ def schema_chunk(
     records: list[Any] = []
     refused = False
     try:  # one C-level pass (a list comprehension costs ~0.15 us an event)
-        sizes = list(map(len, values[i:stop]))
+        sizes = list(map(len, values[i:stop]))  # type: ignore[arg-type]
     except TypeError:  # a null value (a tombstone)
         sizes = [MAX_RECORD_BYTES + 1 if v is None else len(v) for v in values[i:stop]]
     if max(sizes) > MAX_RECORD_BYTES:  # decode up to the first record past the limit
