@@ -29,6 +29,7 @@ from typing import Any, Final
 import msgspec
 import numpy as np
 
+from streamproc.decode.floats import float_array
 from streamproc.events.columns import EventColumns
 from streamproc.events.limits import MAX_FEATURES, MAX_NAME_CHARS, MAX_STRING_CHARS
 from streamproc.events.shapes import MISSING, MODEL_ID_PATTERN, category
@@ -53,6 +54,7 @@ _INTS = frozenset({int})
 DICT_KINDS: Final = frozenset({dict})
 SPARSE_NAMES: Final = 24  # more names than this in a chunk, most in few rows: sparse
 _STRS = frozenset({str})
+_NONES = frozenset({_NONE})
 
 _EVENT_FIELDS = (
     "features",
@@ -87,10 +89,14 @@ class ModelIdCache:
         self._valid: set[str] = set()
 
     def all_valid(self, model_ids: list[Any]) -> bool:
-        if kinds(model_ids) != _STRS:
+        try:  # the distinct ids, then their types: one pass over the ids, not two
+            distinct = set(model_ids)
+        except TypeError:  # an unhashable id (a list or an object): not a string
+            return False
+        if kinds(distinct) != _STRS:
             return False
         valid = self._valid
-        for model_id in set(model_ids):
+        for model_id in distinct:
             if model_id not in valid:
                 if not MODEL_ID_PATTERN.fullmatch(model_id):
                     return False
@@ -304,12 +310,22 @@ def _prediction_columns(
             if not label_kinds <= _LABEL_TYPES:
                 return None
             labels = [None if v is None else category(v) for v in labels]
-        return np.array(scores, dtype=np.float64), labels
+        return float_array(scores), labels
     if types <= _NUMBER_OR_NONE:
-        return np.array(predictions, dtype=np.float64), [None] * n
+        return float_array(predictions), [None] * n
     if types <= _STR_OR_NONE:
         return np.full(n, np.nan), list(predictions)
     return None
+
+
+def _errors(errors: Sequence[Any], error_kinds: frozenset[type]) -> np.ndarray:
+    """Whether each event has an error (not null); no pass over the values when
+    the kinds say all or none (the usual case)."""
+    if error_kinds == _NONES:
+        return np.zeros(len(errors), dtype=bool)
+    if _NONE not in error_kinds:
+        return np.ones(len(errors), dtype=bool)
+    return np.fromiter(map(operator.is_not, errors, repeat(None)), dtype=bool, count=len(errors))
 
 
 def event_columns(
@@ -332,28 +348,28 @@ def event_columns(
         return None
     if not kinds(latency) <= _NUMBER_OR_NONE:
         return None
-    latency_ms = np.array(latency, dtype=np.float64)
+    latency_ms = float_array(latency)
     if (latency_ms < 0).any():
         return None
-    if not kinds(errors) <= _STR_OR_NONE:
+    error_kinds = kinds(errors)
+    if not error_kinds <= _STR_OR_NONE:
         return None
     if not kinds(versions) <= _STR_OR_NONE:
         return None
-    if not kinds(stamps) <= _NUMBER_OR_NONE:
+    stamp_kinds = kinds(stamps)
+    if not stamp_kinds <= _NUMBER_OR_NONE:
         return None  # RFC 3339 strings (or invalid values): the reference path
-    if None in stamps:
+    if _NONE in stamp_kinds:
         stamps = [d if t is None else t for t, d in zip(stamps, defaults, strict=True)]
     columns = EventColumns(
         model_id=model_id,
         model_version=versions[-1] or "unknown",
-        timestamps=np.array(stamps, dtype=np.float64),
+        timestamps=float_array(stamps),
         features=typed[0],
         prediction_scores=prediction[0],
         prediction_labels=prediction[1],
         latency_ms=latency_ms,
-        errors=np.fromiter(
-            map(operator.is_not, errors, repeat(None)), dtype=bool, count=len(errors)
-        ),
+        errors=_errors(errors, error_kinds),
         event_ids=list(event_ids),
     )
     return columns, list(versions), typed[1]
