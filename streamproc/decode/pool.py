@@ -38,6 +38,7 @@ from streamproc.decode import decode_batch
 from streamproc.decode.batch import DecodedRecords
 from streamproc.decode.ipc import MEMFD as _MEMFD
 from streamproc.decode.ipc import (
+    pack_coded,
     packed_batch,
     receive,
     send,
@@ -87,8 +88,9 @@ def _reply(job: Any, event_ids: bool) -> tuple[bool, Any]:
             job = unpack_batch(job)
         ranges: list[Ranges] = []
         result = _run(job, event_ids, ranges)
-        share_strings(_records_of(result))  # pickle sends each distinct string once
+        share_strings(_records_of(result))  # the text columns' codes
         pack_sparse(_records_of(result), ranges)  # unpickles as it was
+        pack_coded(_records_of(result))  # text columns as their codes: unpickle as they were
         return True, result
     except Exception as exc:  # noqa: BLE001 - the worker decides what to do
         return False, f"{type(exc).__name__}: {exc}"
