@@ -26,6 +26,7 @@ def decode_batch(
     *,
     chunk_events: int = 256,
     ranges: list[Ranges] | None = None,
+    event_ids: bool = True,
 ) -> DecodedRecords:
     """Decode, validate and columnarise many record values at once.
 
@@ -37,7 +38,8 @@ def decode_batch(
     tiers (see :mod:`streamproc.decode.batch`). A ``ranges`` list gets where each
     model's rare-name columns may hold values, for shipping them
     (:mod:`streamproc.decode.sparse_ship`). The cyclic GC is paused meanwhile
-    (:func:`~streamproc.decode.nogc.no_gc`).
+    (:func:`~streamproc.decode.nogc.no_gc`). ``event_ids=False``: the columns
+    have no event ids (the detectors do not read them).
 
     >>> from streamproc.events.columns import column_values
     >>> out = decode_batch([b'{"model_id": "m", "features": {"x": 1.5}}', b'{"features": {}}',
@@ -48,4 +50,6 @@ def decode_batch(
     (1, 'missing_model_id')
     """
     with no_gc():
-        return decode_chunks(values, default_timestamps, chunk_events, ranges=ranges)
+        return decode_chunks(
+            values, default_timestamps, chunk_events, ranges=ranges, event_ids=event_ids
+        )

@@ -63,10 +63,13 @@ def decode_chunks(
     chunk_events: int = 256,
     bulk: bool = True,
     ranges: list[Ranges] | None = None,
+    event_ids: bool = True,
 ) -> DecodedRecords:
     """``decode_batch``; ``bulk=False`` turns off the orjson tier's bulk checks
     (for measuring them: the result is the same); a ``ranges`` list gets the
-    :func:`~.sparse_ship.value_ranges` of each model's columns."""
+    :func:`~.sparse_ship.value_ranges` of each model's columns; with
+    ``event_ids=False`` the columns have no event ids (dropped chunk by chunk,
+    so that they are not concatenated and split by model for nothing)."""
     parts: dict[str, list[EventColumns]] = {}
     rejections: list[tuple[int, Rejection]] = []
     pieces: list[Piece] = []
@@ -107,6 +110,8 @@ def decode_chunks(
             mixed = False
             last = 0
         for part in chunk:
+            if not event_ids:
+                (part.columns if type(part) is Piece else part).event_ids = []  # type: ignore[union-attr]
             if type(part) is Piece:
                 if pieces and part.signature != pieces[0].signature:
                     flush()

@@ -143,7 +143,8 @@ def split(pieces: list[Piece]) -> list[EventColumns]:
     codes = np.fromiter(map(code.__getitem__, model_ids), dtype=np.intp, count=len(model_ids))
     order = np.argsort(codes, kind="stable")
     ends = np.cumsum(np.bincount(codes, minlength=len(models))).tolist()
-    pick = itemgetter(*order.tolist())
+    positions = order.tolist()
+    pick = itemgetter(*positions)
 
     def arrange(column: Any) -> Any:
         return column[order] if type(column) is np.ndarray else pick(column)
@@ -151,8 +152,8 @@ def split(pieces: list[Piece]) -> list[EventColumns]:
     features = {name: arrange(c) for name, c in columns.features.items()}
     timestamps, scores = columns.timestamps[order], columns.prediction_scores[order]
     latency, errors = columns.latency_ms[order], columns.errors[order]
-    labels, event_ids = pick(columns.prediction_labels), pick(columns.event_ids)
-    versions = list(pick(versions))
+    labels = pick(columns.prediction_labels)
+    event_ids = pick(columns.event_ids) if columns.event_ids else ()  # (none: not kept)
     out = []
     start = 0
     for model_id, end in zip(models, ends, strict=True):
@@ -163,7 +164,7 @@ def split(pieces: list[Piece]) -> list[EventColumns]:
         out.append(
             EventColumns(
                 model_id=model_id,
-                model_version=versions[end - 1] or "unknown",
+                model_version=versions[positions[end - 1]] or "unknown",  # its last event's
                 timestamps=timestamps[start:end],
                 features={name: cut(c) for name, c in features.items()},
                 prediction_scores=scores[start:end],

@@ -38,6 +38,7 @@ from streamproc.decode import decode_batch
 from streamproc.decode.batch import DecodedRecords
 from streamproc.decode.ipc import MEMFD as _MEMFD
 from streamproc.decode.ipc import (
+    pack_coded,
     packed_batch,
     receive,
     send,
@@ -87,8 +88,9 @@ def _reply(job: Any, event_ids: bool) -> tuple[bool, Any]:
             job = unpack_batch(job)
         ranges: list[Ranges] = []
         result = _run(job, event_ids, ranges)
-        share_strings(_records_of(result))  # pickle sends each distinct string once
+        share_strings(_records_of(result))  # the text columns' codes
         pack_sparse(_records_of(result), ranges)  # unpickles as it was
+        pack_coded(_records_of(result))  # text columns as their codes: unpickle as they were
         return True, result
     except Exception as exc:  # noqa: BLE001 - the worker decides what to do
         return False, f"{type(exc).__name__}: {exc}"
@@ -101,12 +103,13 @@ def _run(job: Any, event_ids: bool, ranges: list[Ranges] | None = None) -> Any:
     decoded records and what the label decoder makes of the label values."""
     if isinstance(job, FileSpan):
         numbers, lines = job.read()
-        return numbers, _kept(decode_batch(lines, [0.0] * len(lines), ranges=ranges), event_ids)
+        decoded = decode_batch(lines, [0.0] * len(lines), ranges=ranges, event_ids=event_ids)
+        return numbers, decoded
     if _is_poll(job):
         _, events, labels, decode_labels = job
         return _run(events, event_ids, ranges), decode_labels(labels)
     values, timestamps = job
-    return _kept(decode_batch(values, timestamps, ranges=ranges), event_ids)
+    return decode_batch(values, timestamps, ranges=ranges, event_ids=event_ids)
 
 
 def _is_poll(job: Any) -> bool:
@@ -118,15 +121,6 @@ def _records_of(result: Any) -> DecodedRecords:
     if isinstance(result, DecodedRecords):
         return result
     return result[0] if isinstance(result[0], DecodedRecords) else result[1]
-
-
-def _kept(decoded: DecodedRecords, event_ids: bool) -> DecodedRecords:
-    """``decoded``, without event ids unless ``event_ids``: the detectors do not
-    read them, and they are a tenth of what a decoded batch weighs when pickled."""
-    if not event_ids:
-        for columns in decoded.columns:
-            columns.event_ids = []
-    return decoded
 
 
 @dataclass(eq=False)

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Union
 
 import msgspec
 
-from streamproc.decode.columnar import Reader, _struct_fields
+from streamproc.decode.columnar import Reader, _struct_fields, _struct_table
 from streamproc.decode.pieces import Chunk, chunk_columns, take_records
 from streamproc.events.columns import flatten
 
@@ -45,7 +45,7 @@ class Event(msgspec.Struct, forbid_unknown_fields=True):
 
 decode_typed = msgspec.json.Decoder(Union[Event, list[Event]]).decode  # noqa: UP007
 TYPED_ERRORS = (msgspec.DecodeError, ValueError, TypeError)
-STRUCTS = Reader(_struct_fields, Prediction, False)
+STRUCTS = Reader(_struct_fields, Prediction, False, table=_struct_table)
 
 
 def typed_chunk(

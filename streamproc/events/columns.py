@@ -37,7 +37,7 @@ def flatten(records: Sequence[Any], stamps: Sequence[float]) -> tuple[list[Any],
     >>> flatten([{"a": 1}, [{"b": 2}, {"c": 3}]], [1.0, 2.0])
     ([{'a': 1}, {'b': 2}, {'c': 3}], [1.0, 2.0, 2.0])
     """
-    if not any(type(r) is list for r in records):
+    if list not in set(map(type, records)):  # one C-level pass
         return list(records), list(stamps)
     events: list[Any] = []
     defaults: list[float] = []

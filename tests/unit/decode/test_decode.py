@@ -56,6 +56,12 @@ def check(values: list[bytes | None], chunk_events: int = 256) -> None:
     for a, b in zip(fast.columns, slow_columns, strict=True):
         same_columns(a, b)
     assert fast.events == sum(c.size for c in slow_columns)
+    without = decode_records(values, stamps, chunk_events=chunk_events, event_ids=False)
+    assert without.rejections == slow_rejections
+    for a, b in zip(without.columns, fast.columns, strict=True):
+        assert a.event_ids == []
+        a.event_ids = b.event_ids
+        same_columns(a, b)
 
 
 def events(n: int = 40, models: int = 3) -> list[dict[str, Any]]:
@@ -284,3 +290,15 @@ def test_models_with_their_own_features_and_kinds_in_one_chunk() -> None:
         check(values, chunk_events=chunk)
     values[50] = b"[1]"
     check(values)
+
+
+def test_interleaved_models_keep_the_version_of_their_last_event() -> None:
+    """Models interleaved in one chunk are split by model once per batch: each
+    keeps the model_version of its own last event, with or without event ids."""
+    evs = events(300, models=3)
+    for i, e in enumerate(evs):
+        e["model_version"] = f"v{i}"
+    evs[-1]["model_version"] = None  # the last model's last event has none: "unknown"
+    check(dumps_each_plain(evs))
+    decoded = decode_records(dumps_each_plain(evs), [0.0] * len(evs), event_ids=False)
+    assert [c.model_version for c in decoded.columns] == ["v297", "v298", "unknown"]
