@@ -36,7 +36,7 @@ from streamproc.decode.orjson_tier import orjson_chunk
 from streamproc.decode.pieces import Chunk, Piece, split
 from streamproc.decode.schema import schema_chunk
 from streamproc.decode.sparse import BATCH_NAMES, BatchNames
-from streamproc.decode.sparse_ship import Ranges, value_ranges
+from streamproc.decode.sparse_ship import Ranges, shipped_column, value_ranges
 from streamproc.decode.typed import typed_chunk
 from streamproc.events.columns import EventColumns
 from streamproc.events.shapes import Rejection
@@ -134,7 +134,9 @@ def _decode_chunks(
                 flush()
                 add(part)  # type: ignore[arg-type]
     flush()
-    columns = [EventColumns.concat(group) for group in parts.values()]
+    # shipped (``ranges`` wanted): a name flood's columns made sparse at once
+    sparse = shipped_column if ranges is not None else None
+    columns = [EventColumns.concat(group, sparse=sparse) for group in parts.values()]
     for model, group in zip(columns, parts.values(), strict=True):
         model.overflow += names.overflow(model.model_id, group)  # rare names given no column
     if ranges is not None:
