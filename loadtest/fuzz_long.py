@@ -319,6 +319,7 @@ def live(bootstrap: str, n: int, seed: int, say) -> dict[str, Any]:
             "last": round(warm[-1] / 2**20),
             "max": round(max(warm) / 2**20),
         },
+        "rss_mb_each_10k_sent": [round(r / 2**20) for r in rss[: n // 10_000]],
         "tracebacks": (logs / "worker.log").read_text(errors="replace").count("Traceback"),
     }
 

@@ -35,7 +35,8 @@ from dataclasses import dataclass
 from streamproc.decode.orjson_tier import orjson_chunk
 from streamproc.decode.pieces import Chunk, Piece, split
 from streamproc.decode.schema import schema_chunk
-from streamproc.decode.sparse_ship import Ranges, value_ranges
+from streamproc.decode.sparse import BATCH_NAMES, BatchNames
+from streamproc.decode.sparse_ship import Ranges, shipped_column, value_ranges
 from streamproc.decode.typed import typed_chunk
 from streamproc.events.columns import EventColumns
 from streamproc.events.shapes import Rejection
@@ -70,11 +71,32 @@ def decode_chunks(
     :func:`~.sparse_ship.value_ranges` of each model's columns; with
     ``event_ids=False`` the columns have no event ids (dropped chunk by chunk,
     so that they are not concatenated and split by model for nothing)."""
+    names = BatchNames()
+    token = BATCH_NAMES.set(names)
+    try:
+        return _decode_chunks(
+            values, default_timestamps, chunk_events, bulk, ranges, event_ids, names
+        )
+    finally:
+        BATCH_NAMES.reset(token)
+
+
+def _decode_chunks(
+    values: Sequence[bytes | None],
+    default_timestamps: Sequence[float],
+    chunk_events: int,
+    bulk: bool,
+    ranges: list[Ranges] | None,
+    event_ids: bool,
+    names: BatchNames,
+) -> DecodedRecords:
+    """:func:`decode_chunks`, the names of each model's chunks noted in ``names``."""
     parts: dict[str, list[EventColumns]] = {}
     rejections: list[tuple[int, Rejection]] = []
     pieces: list[Piece] = []
 
     def add(columns: EventColumns) -> None:
+        names.add(columns)
         group = parts.get(columns.model_id)
         if group is None:
             parts[columns.model_id] = [columns]
@@ -120,7 +142,11 @@ def decode_chunks(
                 flush()
                 add(part)  # type: ignore[arg-type]
     flush()
-    columns = [EventColumns.concat(group) for group in parts.values()]
+    # shipped (``ranges`` wanted): a name flood's columns made sparse at once
+    sparse = shipped_column if ranges is not None else None
+    columns = [EventColumns.concat(group, sparse=sparse) for group in parts.values()]
+    for model, group in zip(columns, parts.values(), strict=True):
+        model.overflow += names.overflow(model.model_id, group)  # rare names given no column
     if ranges is not None:
         ranges += map(value_ranges, parts.values(), columns)
     return DecodedRecords(columns, rejections, sum(c.size for c in columns))

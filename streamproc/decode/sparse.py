@@ -11,6 +11,16 @@ has are columnarised in bulk over the chunk's rows grouped by model, and a
 model's part of such a column is a slice; each other name is looked up only
 in the rows that have it, so a rare name costs what its rows cost.
 
+A model's batch keeps columns for its first ``MAX_BATCH_FEATURES`` names
+only (:meth:`EventColumns.concat <streamproc.events.columns.EventColumns.concat>`
+counts the others into ``overflow``). While :func:`decode_chunks
+<streamproc.decode.batch.decode_chunks>` runs, :data:`BATCH_NAMES` knows the
+names of each model's earlier chunks: once they are that many, a rare name
+not among them gets no column (it could not be kept), only its checks, and
+is remembered so that the batch's ``overflow`` still counts it
+(:meth:`BatchNames.overflow`): the same columns and counts, without
+building thousands of columns that would be dropped.
+
 >>> rows = [{"x": 1.5, "f_1": 1.0}, {"x": 2.5, "f_2": "a"}, {"x": 3.5}]
 >>> from streamproc.events.columns import column_values
 >>> [{k: column_values(v) for k, v in f.items()} for f in features_by_model(rows, ["a", "b", "a"])]
@@ -20,6 +30,8 @@ in the rows that have it, so a rare name costs what its rows cost.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
+from contextvars import ContextVar
 from itertools import chain
 from operator import itemgetter
 from typing import Any
@@ -34,12 +46,61 @@ from streamproc.decode.columnar import (
     too_long,
     typed_features,
 )
+from streamproc.events import columns as _columns_module
+from streamproc.events.columns import EventColumns
 from streamproc.events.limits import MAX_FEATURES
 from streamproc.events.shapes import MISSING
 
 _FLOAT = frozenset({float})
 _INT = frozenset({int})
 _NUMBERS_OR_NONE = frozenset({float, int, type(None)})
+
+
+class BatchNames:
+    """The feature names of each model's chunks of one batch so far (in order,
+    until there are ``MAX_BATCH_FEATURES``), and the rare names that got no
+    column because there were (:func:`features_by_model`).
+
+    >>> names = BatchNames()
+    >>> names.full("m") is None
+    True
+    """
+
+    __slots__ = ("names", "dropped")
+
+    def __init__(self) -> None:
+        self.names: dict[str, dict[str, None]] = {}
+        self.dropped: dict[str, set[str]] = {}
+
+    def add(self, columns: EventColumns) -> None:
+        """Note the names of a chunk's columns of one model (in batch order)."""
+        names = self.names.get(columns.model_id)
+        if names is None:
+            self.names[columns.model_id] = dict.fromkeys(columns.features)
+        elif len(names) < _columns_module.MAX_BATCH_FEATURES:
+            names.update(dict.fromkeys(columns.features))
+
+    def full(self, model_id: str) -> dict[str, None] | None:
+        """The names of the model's earlier chunks if there are at least
+        ``MAX_BATCH_FEATURES`` (a name not among them can get no column), else None."""
+        names = self.names.get(model_id)
+        if names is None or len(names) < _columns_module.MAX_BATCH_FEATURES:
+            return None
+        return names
+
+    def overflow(self, model_id: str, parts: Iterable[EventColumns]) -> int:
+        """The names of the model dropped without a column that no part has a
+        column for (each is one more name past the cap)."""
+        dropped = self.dropped.get(model_id)
+        if not dropped:
+            return 0
+        with_column: set[str] = set()
+        for part in parts:
+            with_column.update(part.features)
+        return len(dropped - with_column)
+
+
+BATCH_NAMES: ContextVar[BatchNames | None] = ContextVar("batch_names", default=None)
 
 
 def features_by_model(rows: list[Any], model_ids: list[str]) -> list[dict[str, Any]] | None:
@@ -63,14 +124,23 @@ def features_by_model(rows: list[Any], model_ids: list[str]) -> list[dict[str, A
     width = len(common)
     seen: list[Any] = []  # the values of the other names, checked at the end
     out = []
-    for start, end in zip(bounds, bounds[1:]):  # noqa: B905 (one shorter)
-        features = _model_features(grouped[start:end], whole, start, known, width, seen)
+    batch = BATCH_NAMES.get()
+    dropped: list[tuple[str, set[str]]] = []
+    for model_id, start, end in zip(groups, bounds, bounds[1:]):  # noqa: B905 (one shorter)
+        full = batch.full(model_id) if batch is not None else None
+        drop: set[str] = set()
+        features = _model_features(grouped[start:end], whole, start, known, width, seen, full, drop)
         if features is None:
             return None
         out.append(features)
+        if drop:
+            dropped.append((model_id, drop))
     types = kinds(seen)
     if not types <= FEATURE_TYPES or (str in types and too_long(seen)):
         return None
+    if batch is not None:  # only once the chunk is valid: its columns are then kept
+        for model_id, drop in dropped:
+            batch.dropped.setdefault(model_id, set()).update(drop)
     return out
 
 
@@ -147,9 +217,13 @@ def _model_features(
     known: set[str],
     width: int,
     seen: list[Any],
+    full: dict[str, None] | None = None,
+    dropped: set[str] | None = None,
 ) -> dict[str, Any] | None:
     """The columns of one model's ``rows`` (from ``start`` in the grouped rows),
-    in order of first appearance: the first row's names, then the others."""
+    in order of first appearance: the first row's names, then the others.
+    With ``full`` (the names of the model's earlier chunks, as many as a batch
+    keeps), a rare name not in it gets no column: it goes to ``dropped``."""
     n = len(rows)
     order = dict.fromkeys(rows[0])
     others: dict[str, Any] = {}
@@ -160,6 +234,11 @@ def _model_features(
             if len(extra) > 1:
                 extra = [name for name in row if name in extra]  # in the row's order
             for name in extra:
+                if full is not None and name not in full:  # past the cap: no column
+                    assert dropped is not None
+                    dropped.add(name)
+                    seen.append(row[name])
+                    continue
                 column = others.get(name)
                 if column is None:
                     column = others[name] = [MISSING] * n
@@ -168,11 +247,13 @@ def _model_features(
                     again.add(name)
                 value = column[i] = row[name]
                 seen.append(value)
-    if bad_names(order):
+    if bad_names(order) or (dropped and bad_names(dropped)):
         return None
     features: dict[str, Any] = {}
     end = start + n
     for name in order:
+        if dropped and name in dropped:
+            continue
         column = whole.get(name)
         if column is None:
             column = others[name]

@@ -52,6 +52,24 @@ class SparseList:
         return spread, (self.total, self.pieces)
 
 
+def shipped_column(total: int, pieces: list[tuple[int, list[Any]]]) -> SparseList | None:
+    """The sparse form, made straight from the parts (``EventColumns.concat``'s
+    ``sparse``), of a list column that :func:`pack_sparse` would pack and that
+    :func:`~.ipc.share_strings` would leave alone (absent at its first, middle
+    and last entry): the same :class:`SparseList`, without making the plain
+    list of absences first. None for any other column.
+
+    >>> shipped_column(10, [(3, ["a", MISSING])]).pieces, shipped_column(10, [(0, ["a"])])
+    ([(3, ['a', MISSING])], None)
+    """
+    if len(pieces) < 1 or 2 * sum(len(values) for _, values in pieces) >= total:
+        return None
+    for row in (0, total // 2, total - 1):
+        if any(start <= row < start + len(values) for start, values in pieces):
+            return None
+    return SparseList(total, pieces)
+
+
 def value_ranges(parts: Sequence[EventColumns], whole: EventColumns) -> Ranges:
     """For ``whole = EventColumns.concat(parts)``: the list columns whose values
     are all within parts that have the name, where those parts cover less

@@ -390,7 +390,9 @@ def _tracked(columns: EventColumns, s: Settings) -> EventColumns:
     """
     n = columns.size
     present = {
-        name: len(c) if type(c) is np.ndarray else len(c) - list(c).count(MISSING)
+        name: len(c) - (c if type(c) is list else list(c)).count(MISSING)
+        if type(c) is not np.ndarray
+        else len(c)
         for name, c in columns.features.items()
     }
     floor = max(1, math.ceil(s.min_category_share * n))

@@ -37,9 +37,24 @@ SHARE_GAP = 0.2  # largest difference of the missing and present shares of a ren
 MIN_SAMPLE = 20  # fewer values than this: no verdict
 
 
-def sample_new(samples: dict[str, list[Any]], name: str, column: Any) -> None:
+def sample_new(
+    samples: dict[str, list[Any]], name: str, column: Any, present: int | None = None
+) -> None:
     """Keep the first :data:`SAMPLE` values (nulls and absences skipped) of the
-    new feature ``name`` from one chunk's ``column``."""
+    new feature ``name`` from one chunk's ``column``; ``present``: how many of
+    its entries are not :data:`MISSING`, if known.
+
+    A list with few values among many absences (a name flood's column: one
+    event of the chunk has the name) is searched by halves, each counted
+    in C (``list.count`` of :data:`MISSING` is an identity test per entry),
+    instead of a Python-level walk over every entry.
+
+    >>> samples = {}
+    >>> sample_new(samples, "f_1", [MISSING] * 40 + [None, "a"] + [MISSING] * 60)
+    >>> sample_new(samples, "f_1", [1.5, MISSING, 2.5], present=2)
+    >>> samples
+    {'f_1': ['a', 1.5, 2.5]}
+    """
     kept = samples.setdefault(name, [])
     need = SAMPLE - len(kept)
     if need <= 0:
@@ -48,11 +63,37 @@ def sample_new(samples: dict[str, list[Any]], name: str, column: Any) -> None:
         values = column[~np.isnan(column)][:need] if column.dtype.kind == "f" else column[:need]
         kept += values.tolist()
         return
+    if type(column) is list:
+        if present is None:
+            present = len(column) - column.count(MISSING)
+        if present * _SPARSE < len(column):
+            found: list[Any] = []
+            _present_values(column, 0, len(column), present, found)
+            kept += [v for v in found if v is not None][:need]
+            return
     for value in column:
         if value is not None and value is not MISSING:
             kept.append(value)
             if len(kept) >= SAMPLE:
                 return
+
+
+_SPARSE = 16  # fewer values than one entry in this many: search by halves
+_LEAF = 32  # entries walked in Python once a part is this short
+
+
+def _present_values(column: list[Any], start: int, stop: int, present: int, out: list[Any]) -> None:
+    """Append to ``out``, in order, the entries of ``column[start:stop]`` that are
+    not :data:`MISSING` (``present`` of them)."""
+    if stop - start <= _LEAF:
+        out += [v for v in column[start:stop] if v is not MISSING]
+        return
+    middle = (start + stop) // 2
+    left = middle - start - column[start:middle].count(MISSING)
+    if left:
+        _present_values(column, start, middle, left, out)
+    if present - left:
+        _present_values(column, middle, stop, present - left, out)
 
 
 def likely_renames(

@@ -177,7 +177,7 @@ class WindowCounts:
                     )
                     if present:  # a column of absences (a slice of a batch) is no feature
                         w.new_features[name] = w.new_features.get(name, 0) + present
-                        sample_new(w.new_samples, name, column)
+                        sample_new(w.new_samples, name, column, present)
                 else:  # past the cap of tracked names: one overflow bucket
                     w.overflow += 1
                 continue

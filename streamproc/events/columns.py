@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate, chain
 from typing import Any
@@ -28,6 +28,8 @@ __all__ = ["EventColumns", "columns_by_model", "column_values", "flatten", "MAX_
 # n values each. At least a model's tracked features (``max_tracked_features``, 200);
 # environment STREAMPROC_MAX_BATCH_FEATURES (read once, by each process).
 MAX_BATCH_FEATURES = int(os.environ.get("STREAMPROC_MAX_BATCH_FEATURES", "256"))
+# (length, [(start, values), ...]) -> another form of a list column, or None
+SparseColumn = Callable[[int, list[tuple[int, list[Any]]]], Any]
 
 
 def flatten(records: Sequence[Any], stamps: Sequence[float]) -> tuple[list[Any], list[float]]:
@@ -161,8 +163,15 @@ class EventColumns:
         )
 
     @classmethod
-    def concat(cls, batches: Sequence[EventColumns]) -> EventColumns:
+    def concat(
+        cls, batches: Sequence[EventColumns], *, sparse: SparseColumn | None = None
+    ) -> EventColumns:
         """One batch from several batches of the same model, in order.
+
+        ``sparse(total, pieces)``: given the length of a list column and its
+        (start, values) pieces (the parts that have the name), another form
+        of that column, or None for the plain list (a decoding child ships a
+        name flood's columns so, see :mod:`streamproc.decode.sparse_ship`).
 
         >>> a = EventColumns.from_events("m", [{"model_id": "m", "features": {"x": 1.5}}],
         ...                              default_timestamp=1.0)
@@ -196,10 +205,13 @@ class EventColumns:
             ):
                 features[name] = np.concatenate(parts)
             else:
-                column: list[Any] = [MISSING] * total
-                for k, p in zip(ks, parts, strict=True):
-                    column[starts[k] : starts[k] + sizes[k]] = column_values(p)
-                features[name] = column
+                pieces = [(starts[k], column_values(p)) for k, p in zip(ks, parts, strict=True)]
+                shaped = sparse(total, pieces) if sparse is not None else None
+                if shaped is None:
+                    shaped = [MISSING] * total
+                    for start, values in pieces:
+                        shaped[start : start + len(values)] = values
+                features[name] = shaped
         return cls(
             model_id=batches[-1].model_id,
             model_version=batches[-1].model_version,

@@ -117,3 +117,57 @@ def test_features_by_model_are_dict_feature_columns_per_model(rows_of: str) -> N
         )
         assert expected is not None and expected is not SPLIT
         same_form(features, expected[0])  # type: ignore[index]
+
+
+def capped_flood() -> list[dict[str, Any]]:
+    """Two models with far more names in a batch than a batch keeps
+    (``MAX_BATCH_FEATURES``), and the cases of the names past the cap: one
+    seen again later (in a row, then in every row of a chunk), one past
+    :data:`MAX_NAME_CHARS` is tested apart."""
+    evs = copy.deepcopy(flood(1800, models=2))
+    for k, e in enumerate(evs):
+        if 1200 <= k < 1300:
+            e["features"]["f_late"] = 0.5  # a name first seen past the cap, in many rows
+        if k in (1500, 1700):
+            e["features"][next(n for n in evs[900]["features"] if n.startswith("f_"))] = "x"
+        if k >= 1664:  # a name dropped earlier, then in every row of the last chunks
+            e["features"]["f_again"] = 1.5
+        if k == 700:
+            e["features"]["f_again"] = 2.5
+    return evs
+
+
+@pytest.fixture
+def own_schemas(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The schemas these floods meet are forgotten afterwards: the shared
+    SCHEMAS_SEEN would otherwise be filled towards its limit (its clearing
+    mid-batch changes which tier decodes what in later tests)."""
+    from streamproc.decode import schema
+
+    monkeypatch.setattr(schema.SCHEMAS_SEEN, "_seen", set(schema.SCHEMAS_SEEN._seen))
+
+
+@pytest.mark.usefixtures("own_schemas")
+@pytest.mark.parametrize("chunk", [64, 256])
+def test_names_past_the_batch_cap_are_counted_not_columnarised(chunk: int) -> None:
+    """The columns past MAX_BATCH_FEATURES are left out while decoding, with
+    the same columns, column order and overflow count as the reference path."""
+    from streamproc.decode import decode_batch
+    from streamproc.events.columns import MAX_BATCH_FEATURES, columns_by_model
+
+    evs = capped_flood()
+    values = [orjson.dumps(e) for e in evs]
+    check(values, chunk_events=chunk)
+    fast = decode_batch(values, [0.0] * len(values), chunk_events=chunk)
+    slow = columns_by_model(evs, default_timestamp=0.0)
+    assert [c.overflow for c in fast.columns] == [c.overflow for c in slow]
+    assert [list(c.features) for c in fast.columns] == [list(c.features) for c in slow]
+    assert all(len(c.features) == MAX_BATCH_FEATURES for c in fast.columns)
+    assert fast.columns[0].overflow > 600
+
+
+@pytest.mark.usefixtures("own_schemas")
+def test_a_name_too_long_past_the_batch_cap_is_rejected_as_record_by_record() -> None:
+    evs = capped_flood()
+    evs[1601]["features"]["x" * (MAX_NAME_CHARS + 1)] = 1.0
+    check([orjson.dumps(e) for e in evs], chunk_events=64)

@@ -10,7 +10,7 @@ import orjson
 
 from streamproc.decode import DecodedRecords, decode_batch
 from streamproc.decode.ipc import share_strings
-from streamproc.decode.sparse_ship import SparseList, pack_sparse
+from streamproc.decode.sparse_ship import SparseList, pack_sparse, spread
 from streamproc.simulate import wide_events
 from tests.unit.decode.test_decode import same_columns
 from tests.unit.decode.test_sparse import odd_flood
@@ -20,10 +20,11 @@ def shipped(values: list[bytes | None]) -> tuple[int, object, object]:
     stamps = [float(i) for i in range(len(values))]
     ranges: list = []
     packed = decode_batch(values, stamps, chunk_events=16, ranges=ranges)
-    # the batch as decoded (a second decode may differ in form, array or list:
-    # which tier takes a chunk depends on the schemas met before)
+    # the batch as decoded, its flood columns (made sparse at once) as plain lists
+    # (a second decode may differ in form, array or list: which tier takes a
+    # chunk depends on the schemas met before)
     here = DecodedRecords(
-        [replace(c, features=dict(c.features), coded=dict(c.coded)) for c in packed.columns],
+        [replace(c, features=plain(c.features), coded=dict(c.coded)) for c in packed.columns],
         list(packed.rejections),
         packed.events,
     )
@@ -31,6 +32,13 @@ def shipped(values: list[bytes | None]) -> tuple[int, object, object]:
     pack_sparse(packed, ranges)
     sparse = sum(type(c) is SparseList for m in packed.columns for c in m.features.values())
     return sparse, here, pickle.loads(pickle.dumps(packed, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def plain(features: dict) -> dict:
+    return {
+        name: spread(c.total, c.pieces) if type(c) is SparseList else c
+        for name, c in features.items()
+    }
 
 
 def same(a, b) -> None:
