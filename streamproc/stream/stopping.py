@@ -43,6 +43,10 @@ def _hard_exit(deadline: float) -> None:
     os._exit(0)
 
 
+def _ignored(sig: signal.Signals) -> None:
+    log.warning("%s received: ignored (a worker opens no debugger)", sig.name)
+
+
 class Worker(faust.Worker):
     """A Faust worker that stops within :data:`STOP_DEADLINE_S` of SIGTERM/SIGINT."""
 
@@ -66,6 +70,10 @@ class Worker(faust.Worker):
         super().install_signal_handlers()
         for sig in (signal.SIGINT, signal.SIGTERM):
             self.loop.add_signal_handler(sig, self._on_stop_signal, sig)
+        # mode's SIGUSR2 opens pdb in the event loop: the stream would stop in a
+        # debugger (with a terminal) or log a BdbQuit traceback (without one).
+        # SIGUSR1 (mode: log every task's stack) is kept.
+        self.loop.add_signal_handler(signal.SIGUSR2, _ignored, signal.SIGUSR2)
 
     def _on_stop_signal(self, sig: signal.Signals) -> None:
         if self._watchdog is not None:

@@ -111,6 +111,11 @@ def test_a_judging_worker_stops_within_10_s_and_commits_what_it_judged(bootstrap
     assert status == 200 and body["ready"] and body["brokers_reachable"], body
     produce_events(bootstrap, topics.events, wide_events(events=60_000, models=20))
     assert wait_for(lambda: metric(scrape(port), "streamproc_events_total") > 0, 30)
+    # SIGUSR1 logs the tasks' stacks (mode); SIGUSR2 would open a debugger (mode): ignored
+    for sig in (signal.SIGUSR1, signal.SIGUSR2):
+        process.send_signal(sig)
+    assert wait_for(lambda: "SIGUSR2 received: ignored" in log.read_text(errors="replace"), 10)
+    assert process.poll() is None
     took = stop_time(process, signal.SIGTERM)
     text = log.read_text(errors="replace")
     assert took < 10.0, text[-3000:]
