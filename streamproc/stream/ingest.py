@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import time
 from typing import Any
@@ -48,7 +47,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from mode import Service
 
 from streamproc.config import WorkerConfig
-from streamproc.decode.nogc import no_gc
+from streamproc.decode.nogc import no_gc, settle_gc
 from streamproc.decode.pool import DecoderPool
 from streamproc.detect.monitor import Monitor
 from streamproc.stream.batch import (
@@ -85,8 +84,6 @@ from streamproc.stream.status import Activity
 from streamproc.stream.topics import partitions_of
 
 log = logging.getLogger(__name__)
-
-YOUNG_GC_ALLOCATIONS = 50_000  # the worker's first GC threshold (Python's default: 700)
 
 
 class IngestService(Service):
@@ -183,17 +180,7 @@ class IngestService(Service):
         self.consumer = await start_consumer(c, topics, self.handover)
         self.committer.consumer = self.consumer
         self.decoders.start()
-        # Everything allocated so far (Faust, aiokafka, river, the baselines) lives
-        # as long as the worker: keep it out of the cyclic GC's full collections,
-        # which otherwise walk it again and again while batches churn objects.
-        gc.collect()
-        gc.freeze()
-        # The consumer makes an object per record (events and labels), held until
-        # its batch is judged: with the default 700 allocations between young
-        # collections, each is scanned two or three times before it is freed
-        # (~6 % of the worker's time with a label per event). Objects in cycles
-        # now wait up to YOUNG_GC_ALLOCATIONS allocations to be freed.
-        gc.set_threshold(YOUNG_GC_ALLOCATIONS, *gc.get_threshold()[1:])
+        settle_gc()  # what the worker made so far lives as long as it does
 
     def _check_overrides(self) -> None:
         """Once a window was judged: warn once of per-model overrides for models
