@@ -205,27 +205,6 @@ def read_line_batches(
             yield numbers, lines
 
 
-def decoded_line_batches(
-    path: str | Path,
-    *,
-    lines_per_batch: int = 10_000,
-    processes: int | None = None,
-    ahead: int = 3,
-    min_bytes: int = 16 << 20,
-    event_ids: bool = True,
-) -> Iterator[tuple[Sequence[int], DecodedRecords]]:
-    """:func:`decoded_lines` as (line numbers, decoded records)."""
-    for batch in decoded_lines(
-        path,
-        lines_per_batch=lines_per_batch,
-        processes=processes,
-        ahead=ahead,
-        min_bytes=min_bytes,
-        event_ids=event_ids,
-    ):
-        yield batch.numbers, batch.decoded
-
-
 @dataclass(slots=True)
 class LineBatch:
     """A run of input lines: the numbers of its non-blank lines, what they

@@ -1,4 +1,4 @@
-"""decoded_line_batches: child processes reading their own runs of lines give
+"""decoded_lines: child processes reading their own runs of lines give
 exactly what decoding the file's line batches here gives."""
 
 from __future__ import annotations
@@ -10,12 +10,17 @@ import pytest
 
 from streamproc.decode import decode_batch
 from streamproc.events.columns import column_values
-from streamproc.files import decoded_line_batches, read_line_batches
+from streamproc.files import decoded_lines, read_line_batches
 from streamproc.simulate import wide_events
 
 
 def lines_of(events: int) -> list[bytes]:
     return [orjson.dumps(e) for e in wide_events(events=events, models=3)]
+
+
+def decoded_line_batches(path: Path, **options: object) -> list:
+    """(line numbers, decoded records) of each batch of ``decoded_lines``."""
+    return [(b.numbers, b.decoded) for b in decoded_lines(path, **options)]  # type: ignore[arg-type]
 
 
 def summary(batches) -> list:
