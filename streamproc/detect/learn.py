@@ -38,6 +38,8 @@ events, which are the provisional baseline's: the windows are judged as before.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from typing import Any
 
 import numpy as np
@@ -55,7 +57,9 @@ from streamproc.detect.cycle import (
     phase_of,
 )
 from streamproc.detect.moments import usable
+from streamproc.detect.settings import Settings
 from streamproc.events.columns import EventColumns
+from streamproc.events.shapes import MISSING
 
 PERIOD = 48
 _Snapshot = tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]
@@ -258,3 +262,26 @@ def _take(chunk: EventColumns, picked: np.ndarray) -> EventColumns:
         errors=chunk.errors[picked],
         event_ids=pick(chunk.event_ids) if chunk.event_ids else [],
     )
+
+
+def tracked_features(columns: EventColumns, s: Settings) -> EventColumns:
+    """The features of learning events worth a learned baseline: present in at
+    least ``min_category_share`` of the events, and at most ``max_tracked_features``
+    of them (the most present first). A producer that puts ids into feature
+    names (a new name per event) would otherwise fill the baseline with names
+    seen once, each "missing" from then on.
+    """
+    n = columns.size
+    present = {
+        name: len(c) - (c if type(c) is list else list(c)).count(MISSING)
+        if type(c) is not np.ndarray
+        else len(c)
+        for name, c in columns.features.items()
+    }
+    floor = max(1, math.ceil(s.min_category_share * n))
+    keep = [name for name in columns.features if present[name] >= floor]
+    if len(keep) > s.max_tracked_features:
+        keep = sorted(keep, key=lambda name: -present[name])[: s.max_tracked_features]
+    if len(keep) == len(columns.features):
+        return columns
+    return dataclasses.replace(columns, features={name: columns.features[name] for name in keep})

@@ -21,22 +21,18 @@ and ``streamproc replay`` both drive :meth:`Monitor.process`.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
-
-import numpy as np
 
 from streamproc.detect.adwin_drift import AdwinStreams
 from streamproc.detect.baseline import Baseline
 from streamproc.detect.calibrate import MIN_WINDOWS
 from streamproc.detect.closed import WindowReport
 from streamproc.detect.detector import WINDOW_DETECTORS
-from streamproc.detect.learn import PhaseLearner
+from streamproc.detect.learn import PhaseLearner, tracked_features
 from streamproc.detect.observer import Locate, WindowObserver
 from streamproc.detect.performance_drift import RealizedPerformance
 from streamproc.detect.policy import AlertPolicy, Finding, Window
@@ -45,7 +41,6 @@ from streamproc.detect.window import WindowCounts
 from streamproc.events.alerts import Alert
 from streamproc.events.columns import EventColumns
 from streamproc.events.labels import LabelledPredictions
-from streamproc.events.shapes import MISSING
 
 
 class ModelMonitor:
@@ -185,7 +180,7 @@ class ModelMonitor:
         self._learned += min(need, batch.size)
         if self._learned < s.baseline_events:
             return batch.slice(0, 0)
-        learned = _tracked(EventColumns.concat(self._learning), s)
+        learned = tracked_features(EventColumns.concat(self._learning), s)
         baseline = Baseline.fit(
             learned,
             bins=s.numeric_bins,
@@ -379,26 +374,3 @@ class Monitor:
         for batch in batches:
             alerts += self.model(batch.model_id).update_labels(batch, now=now)
         return alerts
-
-
-def _tracked(columns: EventColumns, s: Settings) -> EventColumns:
-    """The features of learning events worth a learned baseline: present in at
-    least ``min_category_share`` of the events, and at most ``max_tracked_features``
-    of them (the most present first). A producer that puts ids into feature
-    names (a new name per event) would otherwise fill the baseline with names
-    seen once, each "missing" from then on.
-    """
-    n = columns.size
-    present = {
-        name: len(c) - (c if type(c) is list else list(c)).count(MISSING)
-        if type(c) is not np.ndarray
-        else len(c)
-        for name, c in columns.features.items()
-    }
-    floor = max(1, math.ceil(s.min_category_share * n))
-    keep = [name for name in columns.features if present[name] >= floor]
-    if len(keep) > s.max_tracked_features:
-        keep = sorted(keep, key=lambda name: -present[name])[: s.max_tracked_features]
-    if len(keep) == len(columns.features):
-        return columns
-    return dataclasses.replace(columns, features={name: columns.features[name] for name in keep})

@@ -135,6 +135,16 @@ def records_per_event_record(
     return taken / max(taken - label_records, taken / 2)
 
 
+def smoothed(average: float, value: float) -> float:
+    """The next value of an exponential moving average (0.2 on the new value):
+    the worker's events per record and records per event record.
+
+    >>> round(smoothed(1.0, 2.0), 6)
+    1.2
+    """
+    return 0.8 * average + 0.2 * value
+
+
 def record_values(records: Sequence[ConsumerRecord]) -> tuple[list[bytes | None], list[float]]:
     """Values and Kafka timestamps (seconds) of records, for decoding."""
     return [r.value for r in records], [r.timestamp / 1000.0 for r in records]

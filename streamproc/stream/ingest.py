@@ -59,6 +59,7 @@ from streamproc.stream.batch import (
     process_safely,
     record_values,
     records_per_event_record,
+    smoothed,
     start_decoding,
 )
 from streamproc.stream.checkpoints import Checkpointer
@@ -282,9 +283,9 @@ class IngestService(Service):
             )
             taken = sum(map(len, polled.values()))
             labels = self.config.topics.labels if self.labels is not None else None
-            ratio = records_per_event_record(polled, labels) if labels is not None else None
+            ratio = records_per_event_record(polled, labels)
             if ratio is not None:
-                self._records_per_event_record = 0.8 * self._records_per_event_record + 0.2 * ratio
+                self._records_per_event_record = smoothed(self._records_per_event_record, ratio)
             if taken >= per_batch:
                 self._backlogged = True
             elif not taken and self._backlogged and not self._in_flight:
@@ -332,7 +333,7 @@ class IngestService(Service):
             events = sum(c.size for c in result.columns)
             if events:
                 per = max(1.0, events / len(polled.records))
-                self._events_per_record = 0.8 * self._events_per_record + 0.2 * per
+                self._events_per_record = smoothed(self._events_per_record, per)
 
     @Service.task
     async def _take_checkpoints(self) -> None:
