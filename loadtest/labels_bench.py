@@ -52,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 import orjson  # noqa: E402
-from aiokafka import ConsumerRecord  # noqa: E402
+from aiokafka import ConsumerRecord, TopicPartition  # noqa: E402
 
 from streamproc.config import WorkerConfig  # noqa: E402
 from streamproc.decode import decode_batch  # noqa: E402
@@ -69,6 +69,7 @@ from streamproc.stream.labels import LabelStage  # noqa: E402
 from streamproc.stream.metrics import Metrics  # noqa: E402
 
 BATCH = 5000
+SOURCE = TopicPartition("inference.events", 0)  # the partition the dead letters would name
 
 
 def record(topic: str, offset: int, key: bytes, value: bytes, ts: int) -> ConsumerRecord:
@@ -159,10 +160,14 @@ def run(polls, replies: list[int], labels: bool) -> dict[str, float]:
             decoded, rows = received(replies[k])
         t1 = clock()
         with no_gc():  # as the worker's judge
-            result = process_records(ev, monitor, now=0.0, decoded=decoded)
+            result = process_records(
+                ev, monitor, sources=[SOURCE] * len(ev), now=0.0, decoded=decoded
+            )
             t2 = clock()
             if stage is not None:
-                stage.process(lab, result, monitor, now=0.0, decoded=rows)
+                stage.process(
+                    lab, result, monitor, sources=[SOURCE] * len(lab), now=0.0, decoded=rows
+                )
         t3 = clock()
         spent["ipc"] += t1 - t0
         spent["judge"] += t2 - t1

@@ -16,7 +16,7 @@ from operator import attrgetter
 from typing import Any
 
 import orjson
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import TopicPartition
 
 from streamproc.config import Topics
 from streamproc.decode import DecodedRecords, decode_batch
@@ -31,6 +31,10 @@ log = logging.getLogger("streamproc.stream.ingest")
 
 POLL_BATCHES = 8  # batches a poll may take at most
 _key, _value = attrgetter("key"), attrgetter("value")  # of a record
+# A fetched record: ``offset``, ``timestamp`` (ms), ``key``, ``value``. The worker's
+# consumer hands out aiokafka's C records, which do not know their topic and
+# partition (:mod:`streamproc.stream.fetch`): those travel beside them ("sources").
+Record = Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,15 +58,16 @@ class BatchResult:
 
 
 def dead_letter(
-    record: ConsumerRecord, reason: str, detail: str, index: int | None = None
+    record: Record, source: TopicPartition, reason: str, detail: str, index: int | None = None
 ) -> DeadLetter:
-    """The DLQ copy of a record (or of element ``index`` of an array record)."""
+    """The DLQ copy of a record of partition ``source`` (or of element ``index``
+    of an array record)."""
     value = record.value
     headers = [
         ("error", detail.encode()),
         ("error.reason", reason.encode()),
-        ("source.topic", record.topic.encode()),
-        ("source.partition", str(record.partition).encode()),
+        ("source.topic", source.topic.encode()),
+        ("source.partition", str(source.partition).encode()),
         ("source.offset", str(record.offset).encode()),
     ]
     if index is not None:
@@ -77,30 +82,33 @@ class PolledBatch:
 
     ``generation`` counts the rebalances before the poll: a batch polled before
     partitions moved is dropped (see :class:`~streamproc.stream.ingest.IngestService`).
-    ``records`` are the events topic's, ``labels`` the labels topic's. ``decoded``
+    ``records`` are the events topic's, ``labels`` the labels topic's, each
+    with the partition of each record (``sources``, ``label_sources``). ``decoded``
     gives the events' :class:`DecodedRecords`, or with labels on (``DecoderPool.decode_poll``)
     those and the labels' rows and rejections.
     """
 
-    records: list[ConsumerRecord]
+    records: list[Record]
+    sources: list[TopicPartition]
     decoded: Coroutine[Any, Any, Any]
     offsets: dict[TopicPartition, int]
     generation: int
-    labels: list[ConsumerRecord] = field(default_factory=list)  # of the labels topic
+    labels: list[Record] = field(default_factory=list)  # of the labels topic
+    label_sources: list[TopicPartition] = field(default_factory=list)
     keys: dict[TopicPartition, set[bytes]] = field(default_factory=dict)  # record keys
     polled_at: float = field(default_factory=time.perf_counter)
 
 
 def batches(
-    polled: dict[TopicPartition, list[ConsumerRecord]], size: int
-) -> Iterator[dict[TopicPartition, list[ConsumerRecord]]]:
+    polled: dict[TopicPartition, list[Record]], size: int
+) -> Iterator[dict[TopicPartition, list[Record]]]:
     """``polled`` cut into batches of ``size`` records, each partition's in order.
 
     >>> tp0, tp1 = TopicPartition("t", 0), TopicPartition("t", 1)
     >>> [{tp.partition: n for tp, n in b.items()} for b in batches({tp0: [1, 2, 3], tp1: [4]}, 2)]
     [{0: [1, 2]}, {0: [3], 1: [4]}]
     """
-    batch: dict[TopicPartition, list[ConsumerRecord]] = {}
+    batch: dict[TopicPartition, list[Record]] = {}
     room = size
     for tp, records in polled.items():
         start = 0
@@ -117,7 +125,7 @@ def batches(
 
 
 def records_per_event_record(
-    polled: dict[TopicPartition, list[ConsumerRecord]], labels: str | None
+    polled: dict[TopicPartition, list[Record]], labels: str | None
 ) -> float | None:
     """All records of a poll per record of events, from 1 (no labels) to 2 (at
     least as many label records as event records; more are not counted), or
@@ -145,13 +153,39 @@ def smoothed(average: float, value: float) -> float:
     return 0.8 * average + 0.2 * value
 
 
-def record_values(records: Sequence[ConsumerRecord]) -> tuple[list[bytes | None], list[float]]:
+def sources_of(
+    batch: dict[TopicPartition, list[Record]], labels: str | None = None
+) -> tuple[list[Record], list[TopicPartition], list[Record], list[TopicPartition]]:
+    """The records of a batch in one list, each one's partition in another, for
+    the events topic and for the labels topic (``labels``; None: none).
+
+    >>> tp0, tp1, tl = TopicPartition("e", 0), TopicPartition("e", 1), TopicPartition("l", 0)
+    >>> batch = {tp0: ["a"], tp1: ["b", "c"], tl: ["x"]}
+    >>> records, sources, _, label_sources = sources_of(batch, "l")
+    >>> records, [tp.partition for tp in sources], label_sources == [tl]
+    (['a', 'b', 'c'], [0, 1, 1], True)
+    """
+    records: list[Record] = []
+    sources: list[TopicPartition] = []
+    label_records: list[Record] = []
+    label_sources: list[TopicPartition] = []
+    for tp, part in batch.items():
+        if tp.topic == labels:
+            label_records += part
+            label_sources += [tp] * len(part)
+        else:
+            records += part
+            sources += [tp] * len(part)
+    return records, sources, label_records, label_sources
+
+
+def record_values(records: Sequence[Record]) -> tuple[list[bytes | None], list[float]]:
     """Values and Kafka timestamps (seconds) of records, for decoding."""
     return [r.value for r in records], [r.timestamp / 1000.0 for r in records]
 
 
 def start_decoding(
-    batch: dict[TopicPartition, list[ConsumerRecord]],
+    batch: dict[TopicPartition, list[Record]],
     decoders: DecoderPool,
     generation: int,
     *,
@@ -159,30 +193,32 @@ def start_decoding(
 ) -> PolledBatch:
     """Start decoding a polled batch; ``labels``: the labels topic (None: labels
     off), whose records are decoded with the events, in a decoder process."""
-    records = [r for tp, part in batch.items() if tp.topic != labels for r in part]
+    records, sources, label_records, label_sources = sources_of(batch, labels)
     keys = {tp: set(map(_key, part)) - {None} for tp, part in batch.items()}
     offsets = {tp: part[-1].offset + 1 for tp, part in batch.items()}
     if labels is None:
         decoding = decoders.decode(*record_values(records))
-        return PolledBatch(records, decoding, offsets, generation, keys=keys)
-    label_records = [r for tp, part in batch.items() if tp.topic == labels for r in part]
+        return PolledBatch(records, sources, decoding, offsets, generation, keys=keys)
     values, stamps = record_values(records)
     return PolledBatch(
         records,
+        sources,
         decoders.decode_poll(
             values, stamps, list(map(_value, label_records)), decode_labels_grouped
         ),
         offsets,
         generation,
         labels=label_records,
+        label_sources=label_sources,
         keys=keys,
     )
 
 
 def process_safely(
-    records: list[ConsumerRecord],
+    records: list[Record],
     monitor: Monitor,
     *,
+    sources: Sequence[TopicPartition],
     now: float,
     decoded: DecodedRecords | None = None,
 ) -> BatchResult:
@@ -193,16 +229,16 @@ def process_safely(
     batch that were already counted before the failure may be counted twice.
     """
     try:
-        return process_records(records, monitor, now=now, decoded=decoded)
+        return process_records(records, monitor, sources=sources, now=now, decoded=decoded)
     except Exception:  # noqa: BLE001 - a bug must not stop the stream
         log.exception("batch of %d records failed; redoing it record by record", len(records))
     result = BatchResult()
-    for record in records:
+    for record, source in zip(records, sources, strict=True):
         try:
-            part = process_records([record], monitor, now=now)
+            part = process_records([record], monitor, sources=[source], now=now)
         except Exception as exc:  # noqa: BLE001
             detail = f"processing failed: {type(exc).__name__}: {exc}".splitlines()[0]
-            result.dead_letters.append(dead_letter(record, "processing_error", detail))
+            result.dead_letters.append(dead_letter(record, source, "processing_error", detail))
             continue
         result.alerts += part.alerts
         result.dead_letters += part.dead_letters
@@ -213,20 +249,24 @@ def process_safely(
 
 
 def process_records(
-    records: list[ConsumerRecord],
+    records: list[Record],
     monitor: Monitor,
     *,
+    sources: Sequence[TopicPartition],
     now: float,
     decoded: DecodedRecords | None = None,
 ) -> BatchResult:
     """Decode (unless ``decoded`` holds what :func:`~streamproc.decode.decode_batch` made of the
-    records) and judge a batch of event records (no I/O)."""
+    records) and judge a batch of event records (no I/O); ``sources[i]`` is the
+    partition of ``records[i]``."""
     result = BatchResult()
     if decoded is None:
         decoded = decode_batch(*record_values(records))
     for index, rejection in decoded.rejections:
         result.dead_letters.append(
-            dead_letter(records[index], rejection.reason, rejection.detail, rejection.index)
+            dead_letter(
+                records[index], sources[index], rejection.reason, rejection.detail, rejection.index
+            )
         )
     if decoded.columns:
         result.columns = decoded.columns

@@ -175,24 +175,28 @@ class Checkpointer:
         """Whether restored checkpoints hold records not judged here yet."""
         return bool(self._skipping)
 
-    def unseen(self, records: list[Any]) -> list[Any]:
-        """``records`` (in offset order per partition) without those that a
-        restored checkpoint already holds."""
+    def unseen(
+        self, records: list[Any], sources: list[TopicPartition]
+    ) -> tuple[list[Any], list[TopicPartition]]:
+        """``records`` (in offset order per partition; ``sources[i]`` the partition
+        of ``records[i]``) without those that a restored checkpoint already
+        holds, and the partitions of those kept."""
         if not self._skipping:
-            return records
+            return records, sources
         kept = []
+        kept_sources = []
         newest: dict[TopicPartition, int] = {}
-        for record in records:
-            tp = TopicPartition(record.topic, record.partition)
+        for record, tp in zip(records, sources, strict=True):
             if tp in self._skipping:
                 newest[tp] = record.offset
                 if record.offset < self._restored[tp].get(record.key, 0):
                     continue
             kept.append(record)
+            kept_sources.append(tp)
         for tp, offset in newest.items():
             if offset + 1 >= max(self._restored[tp].values()):
                 self._skipping.discard(tp)  # past every restored checkpoint
-        return kept
+        return kept, kept_sources
 
     def release(self, partitions: Iterable[int]) -> None:
         """Forget what was noted for partitions taken away."""

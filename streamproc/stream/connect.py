@@ -12,6 +12,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 from streamproc.config import WorkerConfig
 from streamproc.kafka_security import client_options, describe_failure, start_client
 from streamproc.stream.checkpoints import MAX_CHECKPOINT_BYTES
+from streamproc.stream.fetch import take_whole_batches
 from streamproc.stream.topics import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -87,4 +88,5 @@ async def start_consumer(
     )
     consumer.subscribe(topics, listener=listener)
     await start_client(consumer)
+    take_whole_batches(consumer)  # records without a ConsumerRecord each
     return consumer

@@ -368,23 +368,35 @@ class IngestService(Service):
     async def _judge_batch(self, polled: PolledBatch, decoded: Any) -> BatchResult:
         """Run a batch's events and labels through the detectors and the join."""
         records, labels = polled.records, polled.labels
+        sources, label_sources = polled.sources, polled.label_sources
         label_rows = None  # decoded with the events, in a decoder process
         if self.labels is not None:
             decoded, label_rows = decoded
         checkpoints = self.checkpoints
         if checkpoints is not None and checkpoints.skipping:
             # right after a restore: drop what the models' checkpoints already hold
-            kept, kept_labels = checkpoints.unseen(records), checkpoints.unseen(labels)
+            kept, kept_sources = checkpoints.unseen(records, sources)
+            kept_labels, kept_label_sources = checkpoints.unseen(labels, label_sources)
             if len(kept) != len(records):
-                records = kept
+                records, sources = kept, kept_sources
                 decoded = await self.decoders.decode(*record_values(records))
             if len(kept_labels) != len(labels):
-                labels, label_rows = kept_labels, None  # decoded again, here
+                labels, label_sources = kept_labels, kept_label_sources
+                label_rows = None  # decoded again, here
         with no_gc():
             now = time.time()
-            result = process_safely(records, self.monitor, now=now, decoded=decoded)
+            result = process_safely(
+                records, self.monitor, sources=sources, now=now, decoded=decoded
+            )
             if self.labels is not None:
-                self.labels.process(labels, result, self.monitor, now=now, decoded=label_rows)
+                self.labels.process(
+                    labels,
+                    result,
+                    self.monitor,
+                    sources=label_sources,
+                    now=now,
+                    decoded=label_rows,
+                )
         if checkpoints is not None:
             checkpoints.judged(polled.keys, polled.offsets)
         return result

@@ -20,10 +20,10 @@ published with the batch's.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
-from aiokafka import ConsumerRecord
+from aiokafka import TopicPartition
 from prometheus_client import Counter, Gauge
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
@@ -33,7 +33,7 @@ from streamproc.detect.monitor import Monitor
 from streamproc.events.labels import LabelledPredictions
 from streamproc.labels import UNMATCHED_REASONS, JoinSettings, LabelJoin, decode_labels
 from streamproc.labels.decode import DecodedLabels
-from streamproc.stream.batch import BatchResult, dead_letter
+from streamproc.stream.batch import BatchResult, Record, dead_letter
 from streamproc.stream.metrics import Metrics
 
 log = logging.getLogger("streamproc.stream.ingest")
@@ -166,7 +166,7 @@ class _Stamps:
 
     __slots__ = ("records",)
 
-    def __init__(self, records: list[ConsumerRecord]) -> None:
+    def __init__(self, records: list[Record]) -> None:
         self.records = records
 
     def __getitem__(self, index: int) -> float:
@@ -187,15 +187,17 @@ class LabelStage:
 
     def process(
         self,
-        records: list[ConsumerRecord],
+        records: list[Record],
         result: BatchResult,
         monitor: Monitor,
         *,
+        sources: Sequence[TopicPartition],
         now: float,
         decoded: DecodedLabels | None = None,
     ) -> None:
-        """Join the batch's predictions (``result.columns``) and label ``records``;
-        add the alerts and dead letters to ``result``. ``decoded``: the records'
+        """Join the batch's predictions (``result.columns``) and label ``records``
+        (``sources[i]``: the partition of ``records[i]``); add the alerts and
+        dead letters to ``result``. ``decoded``: the records'
         :func:`~streamproc.labels.decode.decode_labels_grouped` if done already
         (by a decoder process); else they are decoded here."""
         try:
@@ -211,7 +213,13 @@ class LabelStage:
                     decoded[0].fill_times(lambda index: records[index].timestamp / 1000.0)
                 rows, rejections = decoded
                 letters = [
-                    dead_letter(records[index], problem.reason, problem.detail, problem.index)
+                    dead_letter(
+                        records[index],
+                        sources[index],
+                        problem.reason,
+                        problem.detail,
+                        problem.index,
+                    )
                     for index, problem in rejections
                 ]
                 pairs += self.join.match(rows)
@@ -221,7 +229,10 @@ class LabelStage:
         except Exception as exc:  # noqa: BLE001 - a bug must not stop the stream
             log.exception("label join failed for a batch of %d label records", len(records))
             detail = f"processing failed: {type(exc).__name__}: {exc}".splitlines()[0]
-            result.dead_letters += [dead_letter(r, "processing_error", detail) for r in records]
+            result.dead_letters += [
+                dead_letter(r, source, "processing_error", detail)
+                for r, source in zip(records, sources, strict=True)
+            ]
             pairs = []
         self.metrics.observe(pairs, self.join)
         for model_id in {batch.model_id for batch in pairs}:

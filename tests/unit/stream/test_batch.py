@@ -21,6 +21,10 @@ def record(value: bytes, offset: int = 0, key: bytes = b"m") -> ConsumerRecord:
     )
 
 
+def sources_of(records: list[ConsumerRecord]) -> list[TopicPartition]:
+    return [TopicPartition(r.topic, r.partition) for r in records]
+
+
 def event(model: str = "m", **features) -> dict:
     return {"model_id": model, "features": features or {"x": 1.0}}
 
@@ -31,7 +35,7 @@ def test_bad_records_become_dead_letters_with_headers():
         record(b"[1, 2", 1),
         record(orjson.dumps([event(), {"model_id": "m"}]), 2),
     ]
-    result = process_records(records, Monitor(), now=0.0)
+    result = process_records(records, Monitor(), sources=sources_of(records), now=0.0)
     assert sum(c.size for c in result.columns) == 2
     assert result.newest_event_time == 1000.0  # the record time stands in
     whole, element = result.dead_letters
@@ -59,7 +63,7 @@ def test_a_detector_failure_dead_letters_only_the_record_that_caused_it():
         record(orjson.dumps(event("poison")), 1),
         record(orjson.dumps(event()), 2),
     ]
-    result = process_safely(records, FailsFor(), now=0.0)
+    result = process_safely(records, FailsFor(), sources=sources_of(records), now=0.0)
     assert [c.model_id for c in result.columns] == ["m", "m"]
     (dead,) = result.dead_letters
     assert dead.reason == "processing_error"

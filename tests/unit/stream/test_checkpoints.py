@@ -68,10 +68,10 @@ def test_a_restored_model_skips_the_records_its_checkpoint_holds():
     assert "a" in monitor2.models and "a" in join2.models
     assert checkpointer2.skipping
     polled = [record(o, k) for o, k in [(100, b"a"), (101, b"b"), (119, b"a"), (120, b"a")]]
-    kept = checkpointer2.unseen(polled)
-    assert [(r.offset, r.key) for r in kept] == [(101, b"b"), (120, b"a")]
+    kept, sources = checkpointer2.unseen(polled, [tp] * len(polled))
+    assert [(r.offset, r.key) for r in kept] == [(101, b"b"), (120, b"a")] and sources == [tp] * 2
     assert not checkpointer2.skipping  # past every restored offset: no more filtering
-    assert checkpointer2.unseen(polled) is polled
+    assert checkpointer2.unseen(polled, [tp] * 4)[0] is polled
 
 
 def test_a_model_written_again_keeps_its_restored_offset_as_a_floor():

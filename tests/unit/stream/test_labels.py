@@ -1,5 +1,5 @@
 import orjson
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
 
 from streamproc.config import WorkerConfig
 from streamproc.detect.monitor import Monitor
@@ -24,6 +24,10 @@ def record(value: bytes, offset: int = 0) -> ConsumerRecord:
         serialized_value_size=len(value),
         headers=(),
     )
+
+
+def sources_of(records: list[ConsumerRecord]) -> list[TopicPartition]:
+    return [TopicPartition(r.topic, r.partition) for r in records]
 
 
 def columns(ids: list[str]) -> EventColumns:
@@ -53,7 +57,7 @@ def test_labels_are_joined_judged_and_measured(monkeypatch):
         record(orjson.dumps([{"model_id": "m", "event_id": "b", "label": "no"}, {"x": 1}]), 2),
         record(orjson.dumps({"model_id": "m", "event_id": "a", "label": "ok"}), 3),
     ]
-    stage.process(records, result, monitor, now=0.0)
+    stage.process(records, result, monitor, sources=sources_of(records), now=0.0)
     assert [b.event_ids for b in got] == [["a", "b"]]
     assert got[0].label_delays().tolist() == [1000.0, 1000.0]  # Kafka time 2000 s
     letters = result.dead_letters
@@ -94,7 +98,9 @@ def test_labels_decoded_by_a_decoder_process_are_joined_as_those_decoded_here(mo
             default_timestamp=0.0,
         )
         result = BatchResult(columns=[columns(["a", "b"]), other])
-        stage.process(records, result, Monitor(), now=0.0, decoded=decoded)
+        stage.process(
+            records, result, Monitor(), sources=sources_of(records), now=0.0, decoded=decoded
+        )
         outcomes.append(
             (
                 [(b.model_id, b.event_ids, b.label_delays().tolist()) for b in got],
@@ -115,12 +121,8 @@ def test_a_failing_join_dead_letters_the_label_records(monkeypatch):
 
     monkeypatch.setattr(Monitor, "process_labels", boom, raising=False)
     result = BatchResult(columns=[columns(["a"])])
-    stage.process(
-        [record(orjson.dumps({"model_id": "m", "event_id": "a", "label": "ok"}))],
-        result,
-        Monitor(),
-        now=0.0,
-    )
+    records = [record(orjson.dumps({"model_id": "m", "event_id": "a", "label": "ok"}))]
+    stage.process(records, result, Monitor(), sources=sources_of(records), now=0.0)
     (letter,) = result.dead_letters
     assert letter.reason == "processing_error" and b"detector bug" in dict(letter.headers)["error"]
 
