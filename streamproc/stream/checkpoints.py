@@ -45,10 +45,12 @@ from streamproc.kafka_security import client_options, start_client
 from streamproc.labels import LabelJoin
 from streamproc.stream.checkpoint import Checkpoint, CheckpointError, decode, encode, snapshot, thaw
 from streamproc.stream.metrics import Metrics
+from streamproc.stream.topics import STATE_RECORD_BYTES
 
 log = logging.getLogger("streamproc.stream.ingest")
 
 MAX_CHECKPOINT_BYTES = 8 * 1024 * 1024  # a bigger one is written without its label join
+assert MAX_CHECKPOINT_BYTES < STATE_RECORD_BYTES  # what the state topic takes
 
 StateRecord = tuple[int, bytes, bytes]  # state partition, key, value
 

@@ -10,13 +10,19 @@ from aiokafka.errors import TopicAlreadyExistsError
 from streamproc.config import WorkerConfig
 from streamproc.kafka_security import client_options, start_client
 
+# A checkpoint record at most (streamproc.stream.checkpoints.MAX_CHECKPOINT_BYTES,
+# 8 MiB, and the record's framing): the state topic's max.message.bytes.
+STATE_RECORD_BYTES = 9 * 1024 * 1024
+
 
 async def ensure_topics(config: WorkerConfig) -> None:
     """Create the contract's topics that do not exist yet.
 
     Events, labels, alerts and dead letters get ``config.partitions`` partitions;
     baselines one partition, compacted (the newest baseline of each model is kept);
-    the state topic (checkpoints) ``config.partitions`` partitions, compacted.
+    the state topic (checkpoints) ``config.partitions`` partitions, compacted,
+    taking records of up to :data:`STATE_RECORD_BYTES` (a broker's default
+    limit is 1 MiB; a model's checkpoint with its label join may be larger).
     """
     t = config.topics
     admin = AIOKafkaAdminClient(bootstrap_servers=config.bootstrap, **client_options(config))
@@ -31,9 +37,8 @@ async def ensure_topics(config: WorkerConfig) -> None:
         if t.baselines not in existing:
             wanted.append(NewTopic(t.baselines, 1, 1, topic_configs={"cleanup.policy": "compact"}))
         if t.state not in existing and config.checkpoint_seconds > 0:
-            wanted.append(
-                NewTopic(t.state, config.partitions, 1, topic_configs={"cleanup.policy": "compact"})
-            )
+            state = {"cleanup.policy": "compact", "max.message.bytes": str(STATE_RECORD_BYTES)}
+            wanted.append(NewTopic(t.state, config.partitions, 1, topic_configs=state))
         if wanted:
             try:
                 await admin.create_topics(wanted)

@@ -186,6 +186,38 @@ def test_pending_predictions_of_the_join_survive():
     assert state(copy) == state(join)
 
 
+def test_a_join_with_gaps_history_and_early_labels_survives_compacted():
+    """Pending slots with holes (matched, expired), recent ids of both
+    generations and early labels: the packed checkpoint (only the pending slots,
+    ids as one string, uncompressed) restores a join that answers the next
+    labels exactly as the original: matches, duplicates, expiries, early ones."""
+    events = [e for b in generate(Scenario(), events=2_000, batch=500, seed=5) for e in b]
+    for i, event in enumerate(events):
+        event["timestamp"] = float(i)
+    settings = JoinSettings(ttl_seconds=1_500.0, recent_ids=1_000)
+    join = ModelJoin("fraud-detector", settings, Counter())
+    for start in range(0, 2_000, 500):
+        join.add(columns(events[start : start + 500])[0])
+    truth = labels_for(events)
+    rows, _ = decode_labels([orjson.dumps(x) for x in truth[1_000:1_900:3]], [0.0] * 300)
+    join.match(rows.event_ids, rows.values, rows.times)  # holes among the pending slots
+    join.match(["early-1", "early-2"], ["yes", "no"], np.array([5.0, 6.0]))  # before their events
+    assert join.early and join._matched_old and join.live[: join.head].sum() < join.head - join.tail
+    data = freeze(join, compress=False)
+    assert data[:1] == pickle.PROTO and len(data) < 100 * len(join.index) + 100_000
+    copy = thaw(data)
+    assert copy.index.keys() == join.index.keys() and copy.early == join.early
+    # the next labels: pending (some twice), already matched, expired, and the early ones' events
+    rows, _ = decode_labels([orjson.dumps(x) for x in truth[:2_000:7] * 2], [0.0] * 572)
+    late = columns([{**events[0], "event_id": "early-1", "timestamp": 2_000.0}])[0]
+    for j in (join, copy):
+        j.counts.clear()
+    a = join.match(rows.event_ids, rows.values, rows.times), join.add(late)
+    b = copy.match(rows.event_ids, rows.values, rows.times), copy.add(late)
+    assert state(a) == state(b) and a[0] is not None and a[1] is not None
+    assert join.counts == copy.counts and join.counts["duplicate"] and join.counts["expired"]
+
+
 def test_changed_settings_refuse_the_checkpoint():
     model = ModelMonitor("m", Settings(window_events=500))
     monitor = Monitor(Settings(window_events=1000))
