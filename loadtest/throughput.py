@@ -780,14 +780,17 @@ def labels_run(n: int, as_json: bool, per_record: int = 1) -> int:
         del events
         suffix = uuid.uuid4().hex[:8]
         t_single, t_labels = f"lt.single.{suffix}", f"lt.labels.{suffix}"
-        asyncio.run(create_topics(bootstrap, [t_single, t_labels]))
+        t_no_labels = f"lt.nolabels.{suffix}"
+        asyncio.run(create_topics(bootstrap, [t_single, t_labels, t_no_labels]))
         asyncio.run(produce(bootstrap, t_single, single))
         asyncio.run(produce(bootstrap, t_labels, labels))  # after the events
         label_count = len(labels)
         del single, labels
         gc.collect()
-        log("streamproc worker, single-event records, no label records")
-        r["without_labels_events_per_s"], _ = run_workers(bootstrap, t_single, n)
+        log("streamproc worker, single-event records, an empty labels topic")
+        r["without_labels_events_per_s"], _ = run_workers(
+            bootstrap, t_single, n, labels=(t_no_labels, 0)
+        )
         log(f"streamproc worker, single-event records, a label per event, {per_record} a record")
         r["with_labels_events_per_s"], _ = run_workers(
             bootstrap, t_single, n, labels=(t_labels, label_count)
