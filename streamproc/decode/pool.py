@@ -52,6 +52,8 @@ from streamproc.decode.sparse_ship import Ranges, pack_sparse
 
 log = logging.getLogger(__name__)
 
+QUEUED_PER_CHILD = 4  # batches sent to a child whose replies are not read yet, at most
+
 Spanned = tuple[Sequence[int], DecodedRecords]  # line numbers, and what they decode to
 _POLL = "poll"  # tags a job of events and labels: (_POLL, events, label values, label decoder)
 LabelDecoder = Callable[[list[bytes | None]], Any]
@@ -302,7 +304,9 @@ class DecoderPool:
             if not ready:
                 return
             decoder = min(ready, key=lambda d: len(d.queued))
-            if len(decoder.queued) >= (2 if self._memfd else 1):
+            # (with memory files a child may hold several: it decodes on while the
+            # parent is busy, and its replies wait in their files to be read)
+            if len(decoder.queued) >= (QUEUED_PER_CHILD if self._memfd else 1):
                 return
             message, future = self._waiting.popleft()
             if future.cancelled():

@@ -135,7 +135,11 @@ class IngestService(Service):
         self._in_flight = 0  # batches polled and not judged yet
         self.generation = 0
         # Polled batches being decoded, oldest first; the poller waits when it is full.
-        self._pending: asyncio.Queue[PolledBatch] = asyncio.Queue(maxsize=max(1, config.decoders))
+        # Two more than the decoders: while the judge runs the detectors (tens of ms
+        # without yielding), the decoder still has batches to work ahead on.
+        self._pending: asyncio.Queue[PolledBatch] = asyncio.Queue(
+            maxsize=max(1, config.decoders) + 2
+        )
         self._events_per_record = 1.0  # smoothed
         self._records_per_event_record = 1.0  # all records / event records, 1 to 2, smoothed
         # Offsets of judged and published batches, committed by _commit in the
