@@ -17,9 +17,10 @@ is aiokafka's own. It keeps aiokafka's rules: records before the fetch offset
 are skipped, control batches are skipped, and the consumed position moves as
 aiokafka moves it (past the last record handed out; to the fetch's end once
 all are). A batch whose CRC fails raises ``CorruptRecordException`` as in
-aiokafka, but none of that fetch's records is lost: the position stays at the
-fetch's start (aiokafka moves it past the records before the bad batch, which
-it never handed out).
+aiokafka, and the partition is fetched again from the last record handed out
+(aiokafka moves past the records before the bad batch without handing them
+out). Batches are unpacked only as records are asked for: a fetch of
+megabytes is not held twice, as bytes and as records.
 A fetch that carries aborted transactions (``read_committed``) is taken by
 aiokafka's own ``getall``. If this aiokafka's fetcher is not the one this was
 written for (its private attributes differ), nothing is replaced:
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import sys
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
@@ -88,16 +90,19 @@ def _usable(result: Any) -> bool:
 
 
 class _Taker:
-    """``getall`` of one fetch result: its records unpacked at the first call,
-    handed out in order, ``max_records`` at most at a time."""
+    """``getall`` of one fetch result: its record batches unpacked one at a time,
+    as records are asked for (at most ``max_records`` at a time), so that a
+    fetch of megabytes is not made into records all at once."""
 
-    __slots__ = ("result", "records", "taken", "end")
+    __slots__ = ("result", "rest", "at", "end", "fallback", "broken")
 
     def __init__(self, result: Any) -> None:
         self.result = result
-        self.records: list[Any] | None = None
-        self.taken = 0
-        self.end = 0  # the position after the last batch
+        self.rest: list[Any] = []  # the records of the batch being handed out
+        self.at = 0  # ... from this index on
+        self.end = result._partition_records.next_fetch_offset  # after the last batch unpacked
+        self.fallback: bool | None = None  # aiokafka's own getall (aborted transactions)
+        self.broken = False  # a batch failed its CRC check
 
     def __call__(self, max_records: int | None = None) -> list[Any]:
         result = self.result
@@ -105,43 +110,53 @@ class _Taker:
         if not result.check_assignment(tp) or not result.has_more():
             return []
         part = result._partition_records
-        if self.records is None:
-            if part._aborted_transactions:  # read_committed with aborts: aiokafka's way
-                return FetchResult.getall(result, max_records)  # type: ignore[no-any-return]
-            try:
-                self.records, self.end = _unpack(part, tp)
-            except CorruptRecordException:  # none handed out; refetched from the same place
-                self.records, self.end = [], part.next_fetch_offset
-                raise
-        records, start = self.records, self.taken
-        left = len(records) - start
-        if max_records is None or left <= max_records:
-            part.next_fetch_offset = self.end
-            result._update_position()
-            result._partition_records = None
-            self.records = None
-            return records[start:] if start else records
-        out = records[start : start + max_records]
-        self.taken = start + max_records
+        if self.fallback is None:  # read_committed with aborts: aiokafka's way
+            self.fallback = bool(part._aborted_transactions)
+        if self.fallback:
+            return FetchResult.getall(result, max_records)  # type: ignore[no-any-return]
+        if self.broken:  # refetched from the last record handed out
+            _release(result, part)
+            return []
+        room = max_records if max_records is not None else sys.maxsize
+        out: list[Any] = []
+        while len(out) < room:
+            if self.at < len(self.rest):
+                taken = self.rest[self.at : self.at + room - len(out)]
+                self.at += len(taken)
+                out += taken
+            elif not self._unpack_next(part, tp):  # every record handed out
+                part.next_fetch_offset = self.end
+                result._update_position()
+                _release(result, part)
+                return out
         part.next_fetch_offset = out[-1].offset + 1
         result._update_position()
         return out
 
+    def _unpack_next(self, part: Any, tp: Any) -> bool:
+        """The records of the next batch with records into ``rest`` (aiokafka's
+        ``PartitionRecords._unpack_records``, a batch at a time); False at the end."""
+        batches = part._records
+        while batches.has_next():
+            batch = batches.next_batch()
+            if part._check_crcs and not batch.validate_crc():
+                self.broken = True
+                raise CorruptRecordException(f"Invalid CRC - {tp}")
+            records = [] if batch.is_control_batch else list(batch)
+            if records and records[0].offset < self.end:  # fetched from its middle
+                records = [r for r in records if r.offset >= self.end]
+            self.end = batch.next_offset
+            if records:
+                self.rest, self.at = records, 0
+                return True
+        return False
 
-def _unpack(part: Any, tp: Any) -> tuple[list[Any], int]:
-    """All records of a fetch from its fetch offset on, and the position after
-    them (aiokafka's ``PartitionRecords._unpack_records``, a batch at a time)."""
-    batches = part._records
-    offset = part.next_fetch_offset
-    records: list[Any] = []
-    while batches.has_next():
-        batch = batches.next_batch()
-        if part._check_crcs and not batch.validate_crc():
-            raise CorruptRecordException(f"Invalid CRC - {tp}")
-        if not batch.is_control_batch:
-            taken = list(batch)
-            if taken and taken[0].offset < offset:  # a batch fetched from its middle
-                taken = [r for r in taken if r.offset >= offset]
-            records += taken
-        offset = batch.next_offset
-    return records, offset
+
+def _release(result: Any, part: Any) -> None:
+    """Done with a fetch result: drop its records and the reference cycles that
+    would keep its fetched bytes (megabytes) alive until the cyclic GC runs,
+    which the worker runs rarely: aiokafka's record generator, never started
+    here, holds its ``PartitionRecords``, and the result holds its taker."""
+    result._partition_records = None
+    part._records_iterator = None
+    del result.getall
