@@ -52,7 +52,11 @@ from streamproc.decode.sparse_ship import Ranges, pack_sparse
 
 log = logging.getLogger(__name__)
 
-QUEUED_PER_CHILD = 4  # batches sent to a child whose replies are not read yet, at most
+# Batches sent to the children whose replies are not read yet, at most (shared
+# among them): the worker's one child works ahead while the judge runs the
+# detectors; replay's two children (on two cores) would only take CPU from the
+# process that has to read and judge what they send.
+QUEUED = 4
 
 Spanned = tuple[Sequence[int], DecodedRecords]  # line numbers, and what they decode to
 _POLL = "poll"  # tags a job of events and labels: (_POLL, events, label values, label decoder)
@@ -306,7 +310,8 @@ class DecoderPool:
             decoder = min(ready, key=lambda d: len(d.queued))
             # (with memory files a child may hold several: it decodes on while the
             # parent is busy, and its replies wait in their files to be read)
-            if len(decoder.queued) >= (QUEUED_PER_CHILD if self._memfd else 1):
+            most = max(1, QUEUED // len(self._decoders)) if self._memfd else 1
+            if len(decoder.queued) >= most:
                 return
             message, future = self._waiting.popleft()
             if future.cancelled():
