@@ -74,7 +74,7 @@ def take_whole_batches(consumer: AIOKafkaConsumer) -> bool:
 
 class _WholeBatchResults(collections.OrderedDict):  # type: ignore[type-arg]
     """The fetcher's results by partition; a fetch result stored here takes its
-    records whole (:func:`_take`)."""
+    records a record batch at a time (:class:`_Taker`)."""
 
     def __setitem__(self, tp: Any, result: Any) -> None:
         if type(result) is FetchResult and _usable(result):

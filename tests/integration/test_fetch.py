@@ -128,7 +128,9 @@ async def test_a_fetch_taken_whole_frees_its_bytes_without_the_cyclic_gc(bootstr
     gc.disable()
     try:
         got, _ = await drain(bootstrap, topic, whole=True, max_records=100, expected=4_000)
-        assert len(got) == 4_000 and len(fetched) > 4
+        # (how many fetches the broker answers with varies: more than one a partition)
+        assert len(got) == 4_000 and len(fetched) > PARTITIONS
+        # all freed but the last one of each partition (the consumer may still hold it)
         assert [ref() for ref in fetched].count(None) >= len(fetched) - PARTITIONS
     finally:
         gc.enable()
