@@ -63,6 +63,14 @@ def broker_answers(
     return struct.unpack(">ii", header)[1] == 11
 
 
+def any_broker_answers(bootstrap: str, security: KafkaSecurity | None = None) -> bool:
+    """True when one of the ``bootstrap`` brokers answers (:func:`broker_answers`)."""
+    return any(
+        broker_answers(host, port, security=security)
+        for host, port in bootstrap_addresses(bootstrap)
+    )
+
+
 def bootstrap_addresses(bootstrap: str) -> list[tuple[str, int]]:
     """``host:port[,host:port]`` as (host, port) pairs (port 9092 if absent).
 

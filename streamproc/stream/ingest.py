@@ -70,8 +70,7 @@ from streamproc.stream.health import (
     PROBE_INTERVAL_S,
     Connectivity,
     Readiness,
-    bootstrap_addresses,
-    broker_answers,
+    any_broker_answers,
     limit_log_rate,
 )
 from streamproc.stream.labels import (
@@ -243,15 +242,11 @@ class IngestService(Service):
     @Service.task
     async def _probe(self) -> None:
         """Probe the brokers every few seconds (stream/health.py); log readiness changes."""
-        addresses = bootstrap_addresses(self.config.bootstrap)
-        security = self.config.security
         loop = asyncio.get_running_loop()
-
-        def answers() -> bool:
-            return any(broker_answers(host, port, security=security) for host, port in addresses)
-
+        bootstrap, security = self.config.bootstrap, self.config.security
         while not self.should_stop:
-            self.connectivity.observe(await loop.run_in_executor(None, answers))
+            answers = await loop.run_in_executor(None, any_broker_answers, bootstrap, security)
+            self.connectivity.observe(answers)
             self.readiness.report()
             await self.sleep(PROBE_INTERVAL_S)
 
@@ -371,22 +366,19 @@ class IngestService(Service):
 
     async def _judge_batch(self, polled: PolledBatch, decoded: Any) -> BatchResult:
         """Run a batch's events and labels through the detectors and the join."""
-        records, labels = polled.records, polled.labels
-        sources, label_sources = polled.sources, polled.label_sources
         label_rows = None  # decoded with the events, in a decoder process
         if self.labels is not None:
             decoded, label_rows = decoded
         checkpoints = self.checkpoints
         if checkpoints is not None and checkpoints.skipping:
             # right after a restore: drop what the models' checkpoints already hold
-            kept, kept_sources = checkpoints.unseen(records, sources)
-            kept_labels, kept_label_sources = checkpoints.unseen(labels, label_sources)
-            if len(kept) != len(records):
-                records, sources = kept, kept_sources
-                decoded = await self.decoders.decode(*record_values(records))
-            if len(kept_labels) != len(labels):
-                labels, label_sources = kept_labels, kept_label_sources
+            events_cut, labels_cut = checkpoints.drop_restored(polled)
+            if events_cut:
+                decoded = await self.decoders.decode(*record_values(polled.records))
+            if labels_cut:
                 label_rows = None  # decoded again, here
+        records, labels = polled.records, polled.labels
+        sources, label_sources = polled.sources, polled.label_sources
         with no_gc():
             now = time.time()
             result = process_safely(

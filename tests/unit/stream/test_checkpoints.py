@@ -12,6 +12,7 @@ from streamproc.detect.monitor import Monitor
 from streamproc.events.columns import columns_by_model
 from streamproc.labels import LabelJoin
 from streamproc.simulate import Scenario, generate
+from streamproc.stream.batch import PolledBatch
 from streamproc.stream.checkpoint import decode
 from streamproc.stream.checkpoints import Checkpointer
 from streamproc.stream.metrics import Metrics
@@ -67,11 +68,13 @@ def test_a_restored_model_skips_the_records_its_checkpoint_holds():
     assert checkpointer2._adopt(decode(value))
     assert "a" in monitor2.models and "a" in join2.models
     assert checkpointer2.skipping
-    polled = [record(o, k) for o, k in [(100, b"a"), (101, b"b"), (119, b"a"), (120, b"a")]]
-    kept, sources = checkpointer2.unseen(polled, [tp] * len(polled))
-    assert [(r.offset, r.key) for r in kept] == [(101, b"b"), (120, b"a")] and sources == [tp] * 2
+    records = [record(o, k) for o, k in [(100, b"a"), (101, b"b"), (119, b"a"), (120, b"a")]]
+    polled = PolledBatch(records, [tp] * 4, decoded=None, offsets={tp: 121}, generation=0)  # type: ignore[arg-type]
+    assert checkpointer2.drop_restored(polled) == (True, False)  # events cut, no labels
+    kept = [(r.offset, r.key) for r in polled.records]
+    assert kept == [(101, b"b"), (120, b"a")] and polled.sources == [tp] * 2
     assert not checkpointer2.skipping  # past every restored offset: no more filtering
-    assert checkpointer2.unseen(polled, [tp] * 4)[0] is polled
+    assert checkpointer2.unseen(records, [tp] * 4)[0] is records
 
 
 def test_a_model_written_again_keeps_its_restored_offset_as_a_floor():
