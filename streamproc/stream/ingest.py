@@ -3,7 +3,7 @@
 Faust's per-message machinery costs about 100 µs a record, so the worker does
 not consume through Faust agents. :class:`IngestService` is a ``mode`` service
 started by the Faust worker; it owns an aiokafka consumer in the worker's
-consumer group, and six tasks:
+consumer group, and seven tasks:
 
 1. the poller (:meth:`~IngestService._poll`): ``getmany`` about ``max_batch``
    events, and hand their values (and the poll's labels) to the
@@ -21,7 +21,8 @@ consumer group, and six tasks:
    batches, when checkpoints are on;
 5. the state follower (:meth:`~IngestService._follow_state`), which keeps
    applying new baselines and alerts (:class:`~streamproc.stream.state.StateReader`);
-6. the probe (:meth:`~IngestService._probe`) of the brokers, for ``/ready``.
+6. the probe (:meth:`~IngestService._probe`) of the brokers, for ``/ready``;
+7. the heap trimmer (:meth:`~IngestService._trim_heap`, :mod:`streamproc.stream.heap`).
 
 Offsets advance only after a batch is fully processed and its outputs are
 delivered (:mod:`~streamproc.stream.delivery`): a crash replays at most the
@@ -73,6 +74,7 @@ from streamproc.stream.health import (
     any_broker_answers,
     limit_log_rate,
 )
+from streamproc.stream.heap import TRIM_EVERY_S, trim_heap
 from streamproc.stream.labels import (
     CopartitionError,
     LabelStage,
@@ -237,7 +239,7 @@ class IngestService(Service):
             self._pending.get_nowait().decoded.close()
             self._in_flight -= 1
 
-    # -- the six tasks -----------------------------------------------------------
+    # -- the seven tasks -----------------------------------------------------------
 
     @Service.task
     async def _probe(self) -> None:
@@ -249,6 +251,13 @@ class IngestService(Service):
             self.connectivity.observe(answers)
             self.readiness.report()
             await self.sleep(PROBE_INTERVAL_S)
+
+    @Service.task
+    async def _trim_heap(self) -> None:
+        """Give the memory that batches freed back to the OS (stream/heap.py)."""
+        while not self.should_stop:
+            await self.sleep(TRIM_EVERY_S)
+            trim_heap()
 
     @Service.task
     async def _follow_state(self) -> None:
