@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import math
 import sys
 import time
 from collections import Counter
@@ -267,7 +268,12 @@ def replay_batches(
     from streamproc.files import decoded_lines, event_lines
 
     def counted(alerts: list[Any]) -> list[Any]:
-        alerts = [dataclasses.replace(a, detected_at=a.window_end) for a in alerts]
+        # in input order (a batch's alerts come model by model), so that the
+        # output does not depend on where the batches end
+        alerts = sorted(
+            (dataclasses.replace(a, detected_at=a.window_end) for a in alerts),
+            key=lambda a: (a.details or {}).get("input_line", math.inf),
+        )
         for alert in alerts:
             counts[alert.status] += 1
         return alerts

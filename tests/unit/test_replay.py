@@ -111,3 +111,21 @@ def test_models_past_max_models_judged_are_counted_not_judged(tmp_path, monkeypa
         "warning: 10 events of models past max_models_judged (2) were counted, not judged"
         in done.stderr
     )
+
+
+def test_alerts_come_in_input_order_across_models(tmp_path):
+    """Model "a" comes first in the file (so first in each batch's model order)
+    and drifts later than model "b": its alerts still come after b's."""
+    path = tmp_path / "two.jsonl"
+    a = [e for c in generate(Scenario.demo(drift_at=3_600), events=4_900, seed=3) for e in c]
+    b = [e for c in generate(Scenario.demo(drift_at=2_400), events=4_900, seed=4) for e in c]
+    with path.open("wb") as f:
+        for ea, eb in zip(a, b, strict=True):
+            f.write(orjson.dumps(ea | {"model_id": "a"}) + b"\n")
+            f.write(orjson.dumps(eb | {"model_id": "b"}) + b"\n")
+    result = replay("--input", str(path))
+    assert result.returncode == 0, result.stderr
+    alerts = [orjson.loads(line) for line in result.stdout.splitlines()]
+    lines = [alert["details"]["input_line"] for alert in alerts]
+    assert {alert["model_id"] for alert in alerts} == {"a", "b"}
+    assert lines == sorted(lines)
