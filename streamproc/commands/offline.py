@@ -142,8 +142,8 @@ def _read_baseline(path: str) -> Any:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    """``streamproc replay``: alerts on stdout (``detected_at`` the event time of
-    the window's end, ``details.input_line`` its input line); rejected lines,
+    """``streamproc replay``: alerts on stdout in input order (``detected_at`` the
+    event time of the window's end, ``details.input_line`` its input line); rejected lines,
     the summary (:mod:`.replay_summary`) and warnings on stderr. Exit 2 (one
     line) when the input is not JSON lines or no event could be read."""
     pool = _spawned_pool(args)
@@ -280,7 +280,8 @@ def replay_batches(
 
     # What exists now (detectors, baselines) lives as long as the replay, as in a
     # worker; and the GC waits longer: each collection scans the unpickled batches
-    # that are still young (a name flood's hundreds of sparse lists: ~15 % of its replay).
+    # that are still young (a name flood's hundreds of sparse lists: 18 % of this
+    # process's py-spy samples).
     settle_gc()
     for batch in decoded_lines(path, event_ids=labels is not None, pool=pool):
         decoded, numbers = batch.decoded, batch.numbers
