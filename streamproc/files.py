@@ -29,8 +29,6 @@ from streamproc.decode import DecodedRecords
 from streamproc.decode.pool import DecoderPool
 from streamproc.decode.spans import FileSpan, line_spans
 
-DECODER_NICE = 10  # the niceness increment of a file's decoder processes (see decoder_pool)
-
 
 def _cell(text: str) -> Any:
     if text == "":
@@ -236,10 +234,7 @@ def decoder_pool(
         processes = 2 if (os.cpu_count() or 1) >= 2 else 0
     if processes < 1 or os.path.getsize(path) < min_bytes:
         processes = 0
-    # With two children and this process on two cores, this one (the detectors)
-    # sets the pace: the children, niced, take the CPU it leaves (replay of
-    # 400,000 events, six alternating rounds: 191,503 -> 199,554 events/s median).
-    return DecoderPool(processes, event_ids=event_ids, nice=DECODER_NICE)
+    return DecoderPool(processes, event_ids=event_ids)
 
 
 def decoded_lines(

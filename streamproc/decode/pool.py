@@ -63,14 +63,10 @@ _POLL = "poll"  # tags a job of events and labels: (_POLL, events, label values,
 LabelDecoder = Callable[[list[bytes | None]], Any]
 
 
-def _child(
-    conn: Connection, memfd: bool, event_ids: bool, parent: int | None = None, nice: int = 0
-) -> None:
+def _child(conn: Connection, memfd: bool, event_ids: bool, parent: int | None = None) -> None:
     """A decoder process: jobs in, decoded batches out, until the worker is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the worker, which stops us
     die_with_parent(signal.SIGKILL, parent)  # even in the middle of a batch
-    if nice:
-        os.nice(nice)
     try:
         send(conn, b"ready", memfd)
     except OSError:
@@ -153,12 +149,10 @@ class DecoderPool:
     dies (killed, out of memory), its batch is decoded in the worker and a new
     child is started: no batch is lost to the pool. Children exit by
     themselves when the worker is gone. ``event_ids``: keep the columns'
-    event ids (dropped by default: the detectors do not read them). ``nice``:
-    the children's niceness increment (replay's children yield the CPU to the
-    process that judges, which sets the pace).
+    event ids (dropped by default: the detectors do not read them).
     """
 
-    def __init__(self, processes: int, *, event_ids: bool = False, nice: int = 0) -> None:
+    def __init__(self, processes: int, *, event_ids: bool = False) -> None:
         if processes < 0:
             raise ValueError(f"decoder processes must be >= 0, not {processes}")
         self.processes = processes
@@ -167,7 +161,6 @@ class DecoderPool:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._memfd = _MEMFD
         self._event_ids = event_ids
-        self._nice = nice
 
     def spawn(self) -> DecoderPool:
         """Start the child processes now, with no event loop yet: they import
@@ -190,9 +183,7 @@ class DecoderPool:
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe()
         process = context.Process(
-            target=_child,
-            args=(theirs, self._memfd, self._event_ids, os.getpid(), self._nice),
-            daemon=True,
+            target=_child, args=(theirs, self._memfd, self._event_ids, os.getpid()), daemon=True
         )
         process.start()
         theirs.close()

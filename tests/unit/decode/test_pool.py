@@ -201,23 +201,3 @@ def test_children_spawned_before_a_loop_decode_a_file_and_a_pool_never_started_c
     unused = DecoderPool(1).spawn()
     unused.close()  # spawned, never started: no event loop to leave
     assert not unused._decoders
-
-
-def test_a_files_decoder_processes_are_niced_below_the_one_that_judges(tmp_path):
-    from streamproc.files import DECODER_NICE, decoder_pool
-
-    def niceness(pid: int) -> int:
-        return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[16])
-
-    path = tmp_path / "events.jsonl"
-    path.write_bytes(b"x" * 10)
-    pool = decoder_pool(path, processes=2, min_bytes=0).spawn()
-    try:
-        children = [d.process.pid for d in pool._decoders]
-        wanted = niceness(os.getpid()) + DECODER_NICE
-        deadline = time.monotonic() + 30  # a child nices itself as it starts
-        while time.monotonic() < deadline and any(niceness(p) != wanted for p in children):
-            time.sleep(0.05)
-        assert len(children) == 2 and [niceness(p) for p in children] == [wanted] * 2
-    finally:
-        pool.close()
