@@ -124,35 +124,6 @@ def batches(
         yield batch
 
 
-def records_per_event_record(
-    polled: dict[TopicPartition, list[Record]], labels: str | None
-) -> float | None:
-    """All records of a poll per record of events, from 1 (no labels) to 2 (at
-    least as many label records as event records; more are not counted), or
-    None for an empty poll. The worker takes that many records per batch of
-    events, so that label records ride along instead of taking the events' room.
-
-    >>> e, l = TopicPartition("events", 0), TopicPartition("labels", 0)
-    >>> [records_per_event_record(p, "labels") for p in ({e: [1, 2], l: [3]}, {l: [1]}, {})]
-    [1.5, 2.0, None]
-    """
-    taken = sum(map(len, polled.values()))
-    if not taken:
-        return None
-    label_records = sum(len(part) for tp, part in polled.items() if tp.topic == labels)
-    return taken / max(taken - label_records, taken / 2)
-
-
-def smoothed(average: float, value: float) -> float:
-    """The next value of an exponential moving average (0.2 on the new value):
-    the worker's events per record and records per event record.
-
-    >>> round(smoothed(1.0, 2.0), 6)
-    1.2
-    """
-    return 0.8 * average + 0.2 * value
-
-
 def sources_of(
     batch: dict[TopicPartition, list[Record]], labels: str | None = None
 ) -> tuple[list[Record], list[TopicPartition], list[Record], list[TopicPartition]]:

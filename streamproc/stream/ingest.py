@@ -59,8 +59,6 @@ from streamproc.stream.batch import (
     outputs,
     process_safely,
     record_values,
-    records_per_event_record,
-    smoothed,
     start_decoding,
 )
 from streamproc.stream.checkpoints import Checkpointer
@@ -81,6 +79,7 @@ from streamproc.stream.labels import (
     check_copartitioned,
 )
 from streamproc.stream.metrics import Metrics
+from streamproc.stream.sizing import BatchSize
 from streamproc.stream.state import StateReader
 from streamproc.stream.status import Activity
 from streamproc.stream.topics import partitions_of
@@ -141,8 +140,7 @@ class IngestService(Service):
         self._pending: asyncio.Queue[PolledBatch] = asyncio.Queue(
             maxsize=max(1, config.decoders) + 2
         )
-        self._events_per_record = 1.0  # smoothed
-        self._records_per_event_record = 1.0  # all records / event records, 1 to 2, smoothed
+        self.batch_size = BatchSize(config.max_batch)  # records a batch takes
         # Offsets of judged and published batches, committed by _commit in the
         # background (a commit round trip is off the judge's path).
         self.committer = Committer(stopping=lambda: self.should_stop)
@@ -276,13 +274,7 @@ class IngestService(Service):
             if consumer is None:
                 await self.sleep(0.1)
                 continue
-            # Records may carry arrays of events: a batch is about ``max_batch``
-            # events, not ``max_batch`` records (which could be millions of events).
-            max_batch = self.config.max_batch
-            per_batch = max(1, min(max_batch, int(max_batch / self._events_per_record)))
-            # Label records ride along: up to as many again as the events' records
-            # (a batch's fixed costs are then not paid twice per event).
-            per_batch = int(per_batch * self._records_per_event_record)
+            per_batch = self.batch_size.records()  # about ``max_batch`` events (stream/sizing.py)
             # Take several batches' worth of what is fetched: aiokafka fetches a
             # partition again only once its fetched records are all taken, so
             # taking them early overlaps the next fetch with judging these.
@@ -291,9 +283,7 @@ class IngestService(Service):
             )
             taken = sum(map(len, polled.values()))
             labels = self.config.topics.labels if self.labels is not None else None
-            ratio = records_per_event_record(polled, labels)
-            if ratio is not None:
-                self._records_per_event_record = smoothed(self._records_per_event_record, ratio)
+            self.batch_size.polled(polled, labels)
             if taken >= per_batch:
                 self._backlogged = True
             elif not taken and self._backlogged and not self._in_flight:
@@ -338,10 +328,7 @@ class IngestService(Service):
             self._record_metrics(result)
             self._check_overrides()
             self.metrics.batch_duration.observe(time.perf_counter() - polled.polled_at)
-            events = sum(c.size for c in result.columns)
-            if events:
-                per = max(1.0, events / len(polled.records))
-                self._events_per_record = smoothed(self._events_per_record, per)
+            self.batch_size.judged(sum(c.size for c in result.columns), len(polled.records))
 
     @Service.task
     async def _take_checkpoints(self) -> None:

@@ -2,7 +2,7 @@ import orjson
 from aiokafka import ConsumerRecord, TopicPartition
 
 from streamproc.detect.monitor import Monitor
-from streamproc.stream.batch import process_records, process_safely, records_per_event_record
+from streamproc.stream.batch import process_records, process_safely
 
 
 def record(value: bytes, offset: int = 0, key: bytes = b"m") -> ConsumerRecord:
@@ -68,13 +68,3 @@ def test_a_detector_failure_dead_letters_only_the_record_that_caused_it():
     (dead,) = result.dead_letters
     assert dead.reason == "processing_error"
     assert dict(dead.headers)["error"] == b"processing failed: ZeroDivisionError: boom"
-
-
-def test_label_records_widen_a_batch_by_at_most_as_many_again_as_its_events():
-    events, labels = TopicPartition("e", 0), TopicPartition("l", 1)
-    ratio = records_per_event_record
-    assert ratio({events: [0] * 4}, "l") == 1.0  # no labels: a batch is its events
-    assert ratio({events: [0] * 4, labels: [0] * 4}, "l") == 2.0
-    assert ratio({events: [0] * 3, labels: [0]}, "l") == 4 / 3
-    assert ratio({events: [0], labels: [0] * 9}, "l") == 2.0  # capped: memory stays bounded
-    assert ratio({labels: [0] * 9}, "l") == 2.0 and ratio({}, "l") is None
