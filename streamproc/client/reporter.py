@@ -1,8 +1,9 @@
 """``Reporter``: what a model server calls to send its inference events and labels.
 
-``record()`` costs the request a few microseconds: it makes the event id,
-checks the sample and the queue's bound, and appends one tuple to a bounded
-queue; a daemon thread (:mod:`streamproc.client.sender`) validates, batches
+``record()`` costs the request a few microseconds: it reads the clock,
+takes an event id made ahead by the sender thread
+(:class:`~streamproc.client.ids.IdPool`), checks the sample and the queue's
+bound, and appends one tuple to a bounded queue; a daemon thread (:mod:`streamproc.client.sender`) validates, batches
 and sends. Nothing raises into the caller after construction: bad values,
 a full queue and an unreachable broker are counted (:meth:`Reporter.stats`)
 and told once per kind (``on_error`` or a log line).
@@ -27,7 +28,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Literal
 
-from streamproc.client.ids import uuid7
+from streamproc.client.ids import IdPool
 from streamproc.client.problems import Counters, ErrorCallback
 from streamproc.client.sampling import kept
 from streamproc.client.sender import EVENT, FLUSH, LABEL, Sender
@@ -37,8 +38,7 @@ from streamproc.kafka_security import KafkaSecurity, client_options, from_enviro
 
 __all__ = ["Reporter", "AsyncReporter"]
 
-# Bound once: record() is on the request path (each saves an attribute lookup).
-_new_id = uuid7
+# Bound once: record() is on the request path (saves an attribute lookup).
 _now = time.time
 
 log = logging.getLogger("streamproc.client")
@@ -131,8 +131,10 @@ class Reporter:
         self._queue: collections.deque[tuple[Any, ...]] = collections.deque()
         self._counters = Counters(on_error)
         self._space = threading.Event()
+        self._ids = IdPool()
         self._sender = Sender(
             queue=self._queue,
+            ids=self._ids,
             counters=self._counters,
             space=self._space,
             bootstrap=bootstrap,
@@ -189,8 +191,9 @@ class Reporter:
         default now. Never raises, never waits (unless ``when_full="block"``).
         """
         try:
+            now = _now()
             if event_id is None:
-                event_id = _new_id()
+                event_id = self._ids.take(now)
             elif type(event_id) is not str:
                 event_id = str(event_id)
             if self._gated:  # sampling or closed: the rare paths
@@ -207,7 +210,7 @@ class Reporter:
             queue.append(
                 (
                     EVENT,
-                    _now() if timestamp is None else timestamp,
+                    now if timestamp is None else timestamp,
                     event_id,
                     features.copy() if type(features) is dict else features,
                     prediction,

@@ -33,6 +33,7 @@ from aiokafka import AIOKafkaProducer
 
 from streamproc.client.batching import RecordBatcher
 from streamproc.client.encode import encode_event, encode_label
+from streamproc.client.ids import IdPool
 from streamproc.client.problems import Counters
 
 __all__ = ["Sender", "EVENT", "LABEL", "FLUSH"]
@@ -57,6 +58,7 @@ class Sender:
         *,
         queue: collections.deque[tuple[Any, ...]],
         counters: Counters,
+        ids: IdPool | None = None,
         space: threading.Event,
         bootstrap: str,
         model_id: str,
@@ -71,6 +73,8 @@ class Sender:
     ) -> None:
         self.queue = queue
         self.counters = counters
+        #: Event ids made ahead for the callers, refilled at every cycle.
+        self.ids = ids
         self.space = space
         self.bootstrap = bootstrap
         self.model_id = model_id
@@ -135,6 +139,8 @@ class Sender:
         self._started.set()
         try:
             while True:
+                if self.ids is not None:
+                    self.ids.refill(time.time())
                 markers, taken = self._take()
                 now = time.monotonic()
                 if markers:

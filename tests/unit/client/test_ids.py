@@ -1,7 +1,8 @@
 import threading
+import time
 import uuid
 
-from streamproc.client.ids import Uuid7Generator, uuid7, uuid7_time
+from streamproc.client.ids import IdPool, Uuid7Generator, uuid7, uuid7_time
 
 
 def test_ids_are_uuid7_strictly_increasing_as_text():
@@ -30,8 +31,6 @@ def test_the_counter_carries_across_the_hex_groups():
 
 
 def test_the_default_clock_follows_the_wall_clock():
-    import time
-
     assert abs(uuid7_time(uuid7()) - time.time()) < 1.0
 
 
@@ -72,3 +71,70 @@ def test_the_kept_head_is_redone_when_the_millisecond_or_the_counter_top_changes
     ]
     assert ids == expected
     assert ids == sorted(ids)
+
+
+def counting_pool(size: int = 4, max_age: float = 1.0) -> tuple[IdPool, list[str]]:
+    made: list[str] = []
+
+    def make() -> str:
+        made.append(f"id{len(made):03d}")
+        return made[-1]
+
+    return IdPool(make, size=size, max_age=max_age), made
+
+
+def test_the_pool_hands_out_ids_made_ahead_in_order():
+    pool, made = counting_pool()
+    pool.refill(100.0)
+    assert made == ["id000", "id001", "id002", "id003"]
+    assert [pool.take(100.1) for _ in range(3)] == ["id000", "id001", "id002"]
+    assert len(made) == 4  # none made on the caller's side
+
+
+def test_an_empty_pool_makes_the_id_on_the_spot_and_is_refilled():
+    pool, made = counting_pool(size=2)
+    assert pool.take(100.0) == "id000"  # never filled
+    pool.refill(100.0)
+    assert [pool.take(100.1), pool.take(100.1), pool.take(100.1)] == ["id001", "id002", "id003"]
+    pool.refill(100.2)  # wanted: refilled although not half its age
+    assert len(pool) == 2 and pool.take(100.2) == "id004"
+
+
+def test_ids_older_than_max_age_are_never_handed_out():
+    pool, made = counting_pool(max_age=1.0)
+    pool.refill(100.0)
+    assert pool.take(101.5) == "id004"  # made on the spot, not the stale id000
+    pool.refill(101.5)  # renewed whole
+    assert pool.take(101.6) == "id005"
+
+
+def test_a_used_pool_is_renewed_at_half_its_age_limit():
+    pool, made = counting_pool(max_age=1.0)
+    pool.refill(100.0)
+    pool.take(100.1)
+    pool.refill(100.2)  # used, young, 3 of 4 left: nothing to do
+    assert len(made) == 4
+    pool.refill(100.6)
+    assert made[4:] == ["id004", "id005", "id006", "id007"] and pool.take(100.6) == "id004"
+
+
+def test_an_idle_pool_is_emptied_and_costs_nothing_until_wanted():
+    pool, made = counting_pool(max_age=1.0)
+    pool.refill(100.0)
+    pool.refill(100.6)  # unused for half its age: emptied, not renewed
+    assert len(pool) == 0 and len(made) == 4
+    for t in (101.0, 150.0, 900.0):
+        pool.refill(t)
+    assert len(made) == 4
+    assert pool.take(900.1) == "id004"  # on the spot; wanted again
+    pool.refill(900.1)
+    assert len(pool) == 4
+
+
+def test_the_default_pool_gives_uuid7_of_the_time_taken():
+    pool = IdPool()
+    now = time.time()
+    pool.refill(now)
+    first, second = pool.take(now), pool.take(now)
+    assert first < second and first[14] == "7"
+    assert abs(uuid7_time(first) - now) < 1.0
