@@ -3,10 +3,11 @@
 ``record()`` costs the request a few microseconds: it reads the clock,
 takes an event id made ahead by the sender thread
 (:class:`~streamproc.client.ids.IdPool`), checks the sample and the queue's
-bound, and appends one tuple to a bounded queue; a daemon thread (:mod:`streamproc.client.sender`) validates, batches
-and sends. Nothing raises into the caller after construction: bad values,
-a full queue and an unreachable broker are counted (:meth:`Reporter.stats`)
-and told once per kind (``on_error`` or a log line).
+bound, and appends one tuple to a bounded queue; a daemon thread
+(:mod:`streamproc.client.sender`) validates, batches and sends. Nothing
+raises into the caller after construction: bad values, a full queue and an
+unreachable broker are counted (:meth:`Reporter.stats`) and told once per
+kind (``on_error`` or a log line).
 
 Example (needs a broker)::
 
