@@ -9,7 +9,8 @@ backoff up to ``backoff_max`` seconds), makes a new one and sends the same
 records again: it takes nothing new meanwhile, so the callers' queue fills
 to its bound and further calls are dropped and counted, and at most one
 cycle's records wait in the thread. A record whose send failed after it
-reached the broker may arrive twice (at-least-once).
+reached the broker may arrive twice (at-least-once). At the start of each
+cycle it refills the callers' pool of event ids (:class:`~.ids.IdPool`).
 
 The GIL: encoding is Python code. A caller's thread that wakes (from I/O, a
 sleep, a lock) while this thread encodes waits for the GIL, and CPython
