@@ -10,7 +10,9 @@ records again: it takes nothing new meanwhile, so the callers' queue fills
 to its bound and further calls are dropped and counted, and at most one
 cycle's records wait in the thread. A record whose send failed after it
 reached the broker may arrive twice (at-least-once). At the start of each
-cycle it refills the callers' pool of event ids (:class:`~.ids.IdPool`).
+cycle it refills the callers' pool of event ids (:class:`~.ids.IdPool`),
+unless more than a cycle's items wait: then this thread is the bottleneck and
+the callers make their own ids.
 
 The GIL: encoding is Python code. A caller's thread that wakes (from I/O, a
 sleep, a lock) while this thread encodes waits for the GIL, and CPython
@@ -140,7 +142,8 @@ class Sender:
         self._started.set()
         try:
             while True:
-                if self.ids is not None:
+                if self.ids is not None and len(self.queue) < self.take:
+                    # (a longer queue: this thread is the bottleneck; callers make their ids)
                     self.ids.refill(time.time())
                 markers, taken = self._take()
                 now = time.monotonic()
