@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from streamproc.decode.fold import fold_singletons
 from streamproc.decode.orjson_tier import orjson_chunk
 from streamproc.decode.pieces import Chunk, Piece, split
 from streamproc.decode.schema import schema_chunk
@@ -144,9 +145,15 @@ def _decode_chunks(
     flush()
     # shipped (``ranges`` wanted): a name flood's columns made sparse at once
     sparse = shipped_column if ranges is not None else None
+    # rare names given no column while decoding (before folding takes more out)
+    dropped = [names.overflow(model_id, group) for model_id, group in parts.items()]
+    folded = [fold_singletons(group) for group in parts.values()]  # a name flood's, mostly
     columns = [EventColumns.concat(group, sparse=sparse) for group in parts.values()]
-    for model, group in zip(columns, parts.values(), strict=True):
-        model.overflow += names.overflow(model.model_id, group)  # rare names given no column
+    for model, model_dropped, (model_folded, past_cap) in zip(
+        columns, dropped, folded, strict=True
+    ):
+        model.overflow += model_dropped + past_cap
+        model.folded = model_folded
     if ranges is not None:
         ranges += map(value_ranges, parts.values(), columns)
     return DecodedRecords(columns, rejections, sum(c.size for c in columns))

@@ -127,6 +127,8 @@ class ModelMonitor:
         if batch.size == 0:
             return []
         self.model_version = batch.model_version
+        if batch.folded:  # names of one event (decode.fold): back if learned from or judged
+            batch = batch.unfold(None if self._window is None else self._window.baseline.features)
         if self._window is None:
             batch = self._learn(batch)
             if self._window is None or batch.size == 0:

@@ -56,6 +56,7 @@ class _WindowState:
     new_features: dict[str, int] = field(default_factory=dict)
     new_samples: dict[str, list[Any]] = field(default_factory=dict)  # see .rename
     overflow: int = 0  # names past max_tracked_features (here) or MAX_BATCH_FEATURES (decoding)
+    folded: int = 0  # new names of one event in a large batch (not tracked, see decode.fold)
     prediction: np.ndarray | None = None
     numeric: np.ndarray | None = None  # bin counts of the numeric block, see _NumericBlock
     predictions: PredictionCounts | None = None  # nulls, kinds, ... (see .prediction)
@@ -165,6 +166,8 @@ class WindowCounts:
             w.numeric += counts
         max_new = self.settings.max_tracked_features
         w.overflow += chunk.overflow
+        if chunk.folded:  # (baseline features are unfolded by the monitor)
+            w.folded += len(chunk.folded)
         for name, column in chunk.features.items():
             profile = baseline.features.get(name)
             if profile is None:
@@ -315,7 +318,8 @@ class WindowCounts:
             features=features,
             new_features=w.new_features,
             new_samples=w.new_samples,
-            overflow=w.overflow,
+            # folded names are new names, not tracked: past the cap with the tracked ones
+            overflow=w.overflow + max(0, len(w.new_features) + w.folded - s.max_tracked_features),
             errors=w.errors,
             prediction_psi=psis[-1] if predicted else None,
             prediction_threshold=thresholds[-1] if predicted else math.nan,

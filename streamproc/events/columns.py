@@ -8,8 +8,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate, chain
 from typing import Any
@@ -89,6 +90,10 @@ class EventColumns:
     that the numbers leave Python objects early. :func:`column_values` gives
     the raw values of either form. Numeric arrays use NaN for "absent".
 
+    ``folded``: feature names with a value in only one event of a large batch,
+    given no column (``name -> (row, value)``, see :mod:`streamproc.decode.fold`);
+    :meth:`unfold` puts them back as columns.
+
     ``coded`` may hold, for a column of only strings, nulls and absences, the
     same column as ``(codes, values)``: ``column[i] == values[codes[i]]``,
     ``values`` distinct (the decoding child makes them, see
@@ -109,6 +114,7 @@ class EventColumns:
     # distinct feature names past MAX_BATCH_FEATURES in this batch (no column)
     overflow: int = 0
     coded: dict[str, tuple[np.ndarray, list[Any]]] = field(default_factory=dict)
+    folded: dict[str, tuple[int, Any]] | None = None
 
     @property
     def size(self) -> int:
@@ -184,6 +190,7 @@ class EventColumns:
         if len(batches) == 1:
             return batches[0].capped()
         names = dict.fromkeys(chain.from_iterable(b.features for b in batches))
+        folded: dict[str, tuple[int, Any]] | None = None
         overflow = max(0, len(names) - MAX_BATCH_FEATURES) + sum(b.overflow for b in batches)
         if len(names) > MAX_BATCH_FEATURES:
             names = dict.fromkeys(list(names)[:MAX_BATCH_FEATURES])
@@ -195,6 +202,10 @@ class EventColumns:
         for k, b in enumerate(batches):
             for name in b.features:
                 where.setdefault(name, []).append(k)
+            if b.folded:
+                folded = folded if folded is not None else {}
+                start = starts[k]
+                folded.update((name, (start + row, v)) for name, (row, v) in b.folded.items())
         for name in names:
             ks = where[name]
             parts: list[Any] = [batches[k].features[name] for k in ks]
@@ -223,6 +234,7 @@ class EventColumns:
             errors=np.concatenate([b.errors for b in batches]),
             event_ids=list(chain.from_iterable(b.event_ids for b in batches)),
             overflow=overflow,
+            folded=folded,
         )
 
     def capped(self) -> EventColumns:
@@ -248,7 +260,41 @@ class EventColumns:
             event_ids=self.event_ids[start:stop],
             overflow=self.overflow,  # every part of an overflowing batch says so
             coded={k: (c[start:stop], v) for k, (c, v) in self.coded.items()},
+            folded=None
+            if not self.folded
+            else {
+                name: (row - start, value)
+                for name, (row, value) in self.folded.items()
+                if start <= row < stop
+            }
+            or None,
         )
+
+    def unfold(self, names: Container[str] | None = None) -> EventColumns:
+        """These columns with the folded names (those in ``names``; all if None)
+        back as list columns, after the others; the same object if none is.
+
+        >>> cols = EventColumns.from_events("m", [{"model_id": "m", "features": {}}] * 3,
+        ...                                 default_timestamp=0.0)
+        >>> cols.folded = {"id_1": (1, 2.5), "id_2": (2, "a")}
+        >>> back = cols.unfold({"id_2"})
+        >>> back.features, back.folded
+        ({'id_2': [MISSING, MISSING, 'a']}, {'id_1': (1, 2.5)})
+        """
+        folded = self.folded
+        if not folded:
+            return self
+        back = [name for name in folded if names is None or name in names]
+        if not back:
+            return self
+        features = dict(self.features)
+        left = dict(folded)
+        for name in back:
+            row, value = left.pop(name)
+            column: list[Any] = [MISSING] * self.size
+            column[row] = value
+            features[name] = column
+        return dataclasses.replace(self, features=features, folded=left or None)
 
 
 def columns_by_model(

@@ -24,7 +24,9 @@ def test_a_name_flood_decodes_as_the_reference_path_and_columns_are_capped(chunk
     check(values, chunk_events=chunk)
     decoded = decode_batch(values, [0.0] * len(values))
     (model,) = decoded.columns
-    assert len(model.features) == MAX_BATCH_FEATURES
+    # the names of one event are folded out (decode.fold): 20 columns are left
+    assert len(model.features) == 20 and len(model.folded) == MAX_BATCH_FEATURES - 20
+    assert len(model.unfold().features) == MAX_BATCH_FEATURES
     assert model.overflow >= 2 * MAX_BATCH_FEATURES + 20 - MAX_BATCH_FEATURES
     assert {"n00", "c03"} <= set(model.features)  # the normal names come first
 

@@ -1,0 +1,145 @@
+"""Names with a value in one event of a large batch are folded out of the
+columns (decode.fold), and everything downstream gives what it gave with them."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import numpy as np
+import orjson
+
+from streamproc.decode import decode_batch
+from streamproc.decode.fold import FOLD_MIN_EVENTS, fold_singletons
+from streamproc.detect.baseline import Baseline
+from streamproc.detect.monitor import Monitor
+from streamproc.detect.settings import Settings
+from streamproc.events import columns as columns_module
+from streamproc.events.columns import EventColumns, columns_by_model
+from streamproc.events.shapes import MISSING
+from streamproc.simulate import wide_events
+
+
+def parts_of(events: list[dict[str, Any]], size: int) -> list[EventColumns]:
+    return [
+        EventColumns.from_events("m", events[i : i + size], default_timestamp=0.0)
+        for i in range(0, len(events), size)
+    ]
+
+
+def event(i: int, **features: Any) -> dict[str, Any]:
+    return {"model_id": "m", "features": {"x": float(i), **features}}
+
+
+def test_a_small_batch_folds_nothing() -> None:
+    events = [event(i, **{f"id_{i}": 1.0}) for i in range(FOLD_MIN_EVENTS - 1)]
+    parts = parts_of(events, 100)
+    before = [dict(p.features) for p in parts]
+    assert fold_singletons(parts) == (None, 0)
+    assert [p.features for p in parts] == before
+
+
+def test_only_names_of_one_event_are_folded_with_their_row_in_the_batch() -> None:
+    events = [event(i) for i in range(600)]
+    events[5]["features"]["once"] = "a"
+    events[7]["features"]["twice_in_a_part"] = 1.0
+    events[9]["features"]["twice_in_a_part"] = 2.0
+    events[150]["features"]["in_two_parts"] = None
+    events[450]["features"]["in_two_parts"] = None
+    events[599]["features"]["last"] = None  # a null is a value: the name was sent
+    parts = parts_of(events, 100)
+    folded, past = fold_singletons(parts)
+    assert past == 0
+    assert folded == {"once": (5, "a"), "last": (599, None)}
+    assert "twice_in_a_part" in parts[0].features and "in_two_parts" in parts[1].features
+    assert all("once" not in p.features and "last" not in p.features for p in parts)
+
+
+def test_a_one_event_part_holding_an_array_is_folded_too() -> None:
+    events = [event(i) for i in range(600)]
+    events[-1]["features"]["solo"] = 2.5
+    parts = parts_of(events[:-1], 599) + parts_of(events[-1:], 1)
+    parts[-1].features["solo"] = np.array([2.5])  # as the decoding tiers make it
+    assert fold_singletons(parts) == ({"solo": (599, 2.5)}, 0)
+
+
+def test_names_past_the_batch_cap_are_taken_out_and_counted(monkeypatch) -> None:
+    monkeypatch.setattr(columns_module, "MAX_BATCH_FEATURES", 4)
+    events = [event(i, **{f"id_{i}": 1.0}) for i in range(600)]
+    parts = parts_of(events, 200)  # each keeps 4 names: x, 3 ids (the rest counted)
+    folded, past = fold_singletons(parts)
+    assert list(folded) == ["id_0", "id_1", "id_2"]  # x, then the first three names
+    assert past == 6  # the other parts' 3 + 3 ids
+    assert all(list(p.features) == ["x"] for p in parts)
+
+
+def test_slices_concat_and_unfold_carry_the_folded_names() -> None:
+    events = [event(i) for i in range(600)]
+    events[10]["features"]["a"] = 1.5
+    events[400]["features"]["b"] = "u"
+    whole = EventColumns.from_events("m", events, default_timestamp=0.0)
+    parts = parts_of(events, 300)
+    folded, _ = fold_singletons(parts)
+    joined = EventColumns.concat(parts)
+    joined.folded = folded
+    assert joined.slice(0, 300).folded == {"a": (10, 1.5)}
+    assert joined.slice(300, 600).folded == {"b": (100, "u")}
+    assert joined.slice(20, 300).folded is None
+    again = EventColumns.concat([joined.slice(0, 300), joined.slice(300, 600)])
+    assert again.folded == folded
+    back = joined.unfold()
+    assert back.folded is None and back.features.keys() == whole.features.keys()
+    for name, column in whole.features.items():
+        assert columns_module.column_values(back.features[name]) == columns_module.column_values(
+            column
+        )
+    only_b = joined.unfold({"b", "zz"})
+    assert only_b.folded == {"a": (10, 1.5)} and only_b.features["b"][400] == "u"
+    assert only_b.features["b"].count(MISSING) == 599
+
+
+def flood_batches(events: int = 6000, models: int = 2, per_batch: int = 2000) -> list[list]:
+    evs = wide_events(events=events, models=models, name_flood=True)
+    values = [orjson.dumps(e) for e in evs]
+    return [
+        decode_batch(values[i : i + per_batch], [0.0] * per_batch).columns
+        for i in range(0, len(values), per_batch)
+    ]
+
+
+def judge(batches: list[list[EventColumns]], baselines: list[Baseline] | None = None):
+    monitor = Monitor(Settings(), baselines=baselines or [])
+    out = []
+    for batch in batches:
+        out += [dataclasses.replace(a, detected_at=0.0) for a in monitor.process(batch, now=0.0)]
+    return out, monitor
+
+
+def test_a_monitor_judges_folded_batches_as_it_judges_them_unfolded() -> None:
+    batches = flood_batches()
+    assert all(c.folded for batch in batches for c in batch)
+    unfolded = [[c.unfold() for c in batch] for batch in batches]
+    folded_alerts, _ = judge(batches)
+    plain_alerts, _ = judge(unfolded)
+    assert folded_alerts == plain_alerts
+    overflow = [a for a in folded_alerts if a.feature == "__overflow__"]
+    assert overflow and overflow[0].status == "firing"
+
+
+def test_a_baseline_feature_of_one_event_is_unfolded_and_judged() -> None:
+    reference = [event(i, rare=float(i)) if i % 50 == 0 else event(i) for i in range(5000)]
+    baseline = Baseline.fit(columns_by_model(reference, default_timestamp=0.0)[0])
+    assert "rare" in baseline.features
+    stream = [event(i, **({"rare": 1.0} if i == 1800 else {})) for i in range(2000)]
+    values = [orjson.dumps(e) for e in stream]
+    batch = decode_batch(values, [time.time()] * len(values)).columns
+    assert batch[0].folded == {"rare": (1800, 1.0)}
+    _, monitor = judge([batch], [baseline])
+    _, plain = judge([[c.unfold() for c in batch]], [baseline])
+    last = monitor.models["m"].latest
+    assert last == plain.models["m"].latest
+    assert last.features["rare"].present == 1  # in the last window, judged, not missing
+    batch[0].folded = None
+    _, lost = judge([batch], [baseline])
+    assert lost.models["m"].latest.features["rare"].present == 0  # (what unfolding prevents)
