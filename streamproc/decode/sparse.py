@@ -228,11 +228,18 @@ def _model_features(
     order = dict.fromkeys(rows[0])
     others: dict[str, Any] = {}
     again: set[str] = set()  # names in more than one row
+    one_more = width + 1
     for i, row in enumerate(rows):
-        if len(row) > width:  # names beyond the common ones
-            extra: Any = row.keys() - known
-            if len(extra) > 1:
-                extra = [name for name in row if name in extra]  # in the row's order
+        if len(row) > width:  # names beyond the common ones (every row has those)
+            extra: Any = None
+            if len(row) == one_more:  # a flood's row: its own name, most often sent last
+                last = next(reversed(row))
+                if last not in known:
+                    extra = (last,)
+            if extra is None:
+                extra = row.keys() - known
+                if len(extra) > 1:
+                    extra = [name for name in row if name in extra]  # in the row's order
             for name in extra:
                 if full is not None and name not in full:  # past the cap: no column
                     assert dropped is not None
