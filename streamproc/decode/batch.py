@@ -24,7 +24,10 @@ The heuristic (state: ``last``, ``mixed``, ``few = chunk_events // 4``):
 * when the schema tier cannot start, the typed tier (then the orjson tier)
   takes only ``few`` events if the last schema chunk was long (the odd
   record is probably alone: the schema tier tries again soon), else a full
-  ``chunk_events``.
+  ``chunk_events``, or ``SCHEMA_CHUNKS`` times that after a typed chunk that
+  took all its records (a run of mixed names, e.g. a name flood: fewer,
+  larger chunks; a refused record sends at most one such chunk to the
+  orjson tier).
 """
 
 from __future__ import annotations
@@ -115,6 +118,7 @@ def _decode_chunks(
     i = 0
     last = few  # records in the last schema chunk
     mixed = False
+    typed_run = False  # the last chunk was the typed tier's, and it took it whole
     while i < total:
         start = i
         chunk: Chunk | None = None
@@ -126,8 +130,9 @@ def _decode_chunks(
                 mixed = refused and i - start < few and last < few
                 last = i - start
         if chunk is None:
-            size = few if last >= few else chunk_events
+            size = few if last >= few else chunk_events * (SCHEMA_CHUNKS if typed_run else 1)
             chunk, i = typed_chunk(values, default_timestamps, start, size)
+            typed_run = chunk is not None
             if chunk is None:  # the orjson tier, then the reference path, explain why
                 chunk, i = orjson_chunk(values, default_timestamps, start, size, rejections, bulk)
             mixed = False
