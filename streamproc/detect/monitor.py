@@ -22,6 +22,7 @@ and ``streamproc replay`` both drive :meth:`Monitor.process`.
 from __future__ import annotations
 
 import functools
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
@@ -127,13 +128,13 @@ class ModelMonitor:
         if batch.size == 0:
             return []
         self.model_version = batch.model_version
-        if batch.folded:  # names of one event (decode.fold): back if learned from or judged
-            batch = batch.unfold(None if self._window is None else self._window.baseline.features)
         if self._window is None:
             batch = self._learn(batch)
             if self._window is None or batch.size == 0:
                 return []
         window, adwins = self._window, self._adwins
+        if batch.folded:  # names of one event (decode.fold): the baseline's back as columns
+            batch = batch.unfold(window.baseline.features)
         assert adwins is not None
         alerts: list[Alert] = []
         start = 0
@@ -182,7 +183,10 @@ class ModelMonitor:
         self._learned += min(need, batch.size)
         if self._learned < s.baseline_events:
             return batch.slice(0, 0)
-        learned = tracked_features(EventColumns.concat(self._learning), s)
+        learning = EventColumns.concat(self._learning)
+        if learning.folded and math.ceil(s.min_category_share * learning.size) <= 1:
+            learning = learning.unfold()  # (a folded name is in one of these events)
+        learned = tracked_features(learning, s)
         baseline = Baseline.fit(
             learned,
             bins=s.numeric_bins,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections import Counter
 from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate, chain
@@ -189,6 +190,8 @@ class EventColumns:
         """
         if len(batches) == 1:
             return batches[0].capped()
+        if any(b.folded for b in batches):
+            batches = _unfold_repeated(batches)
         names = dict.fromkeys(chain.from_iterable(b.features for b in batches))
         folded: dict[str, tuple[int, Any]] | None = None
         overflow = max(0, len(names) - MAX_BATCH_FEATURES) + sum(b.overflow for b in batches)
@@ -295,6 +298,17 @@ class EventColumns:
             column[row] = value
             features[name] = column
         return dataclasses.replace(self, features=features, folded=left or None)
+
+
+def _unfold_repeated(batches: Sequence[EventColumns]) -> list[EventColumns]:
+    """The batches, each folded name that another batch has too (folded or as
+    a column) put back as a column: what is folded stays one event's name."""
+    seen: Counter[str] = Counter()
+    for b in batches:
+        seen.update(b.features.keys())
+        if b.folded:
+            seen.update(b.folded.keys())
+    return [b.unfold({n for n in b.folded if seen[n] > 1}) if b.folded else b for b in batches]
 
 
 def columns_by_model(

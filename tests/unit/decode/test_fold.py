@@ -143,3 +143,42 @@ def test_a_baseline_feature_of_one_event_is_unfolded_and_judged() -> None:
     batch[0].folded = None
     _, lost = judge([batch], [baseline])
     assert lost.models["m"].latest.features["rare"].present == 0  # (what unfolding prevents)
+
+
+def test_concat_puts_back_a_name_folded_in_one_batch_and_seen_in_another() -> None:
+    def batch(rows: range, folded: dict[str, tuple[int, Any]] | None, **columns: Any):
+        columns_ = EventColumns.from_events("m", [event(i) for i in rows], default_timestamp=0.0)
+        columns_.features.update(columns)
+        columns_.folded = folded
+        return columns_
+
+    first = batch(range(0, 3), {"twice": (1, 1.5), "once": (2, "a")})
+    second = batch(range(3, 6), {"twice": (0, 2.5)}, col=[MISSING, 7.0, MISSING])
+    third = batch(range(6, 9), {"col": (2, 8.0)})
+    joined = EventColumns.concat([first, second, third])
+    assert joined.folded == {"once": (2, "a")}
+    assert joined.features["twice"] == [MISSING, 1.5, MISSING, 2.5] + [MISSING] * 5
+    assert joined.features["col"] == [MISSING] * 4 + [7.0] + [MISSING] * 3 + [8.0]
+
+
+def test_a_model_learns_from_folded_batches_what_it_learns_from_unfolded_ones() -> None:
+    evs = wide_events(events=8000, models=2, name_flood=True)  # model-000: the even events
+    # 'sometimes' in 25 of model-000's first 600 events (learned), then in one event
+    # of a batch (folded there) during learning, and in one after it
+    for k in [*range(0, 1200, 48), 1500, 6100]:
+        evs[k]["features"]["sometimes"] = 1.0
+    values = [orjson.dumps(e) for e in evs]
+    batches = [
+        decode_batch(values[i : i + 1200], [0.0] * 1200).columns for i in range(0, 8000, 1200)
+    ]
+    folded_in = [i for i, batch in enumerate(batches) if "sometimes" in (batch[0].folded or {})]
+    assert folded_in == [1, 5]
+    folded_alerts, monitor = judge(batches)
+    plain_alerts, plain = judge([[c.unfold() for c in batch] for batch in batches])
+    assert folded_alerts == plain_alerts
+    for model_id, model in plain.models.items():
+        mine = monitor.models[model_id].baseline
+        assert mine is not None and model.baseline is not None
+        assert mine.replace(created_at=0.0) == model.baseline.replace(created_at=0.0)
+    assert "sometimes" in monitor.models["model-000"].baseline.features
+    assert monitor.models["model-000"].latest == plain.models["model-000"].latest
