@@ -1,10 +1,13 @@
 """Replay speed and peak memory: normal events against a feature-name flood.
 
-    python loadtest/flood.py [--normal 200000] [--flood 100000] [--dir /tmp/flood]
+    python loadtest/flood.py [--flood 100000] [--normal N] [--dir /tmp/flood]
 
 Writes two JSON-lines files of ``streamproc.simulate.wide_events`` (10 models,
 20 features): ``normal`` as is, ``flood`` with one more feature per event
-named ``f_<hex id>`` (a producer bug: an id in a feature name). Replays each
+named ``f_<hex id>`` (a producer bug: an id in a feature name). By default
+``normal`` has as many events as ``flood``: the same events without the
+flood's names, so that both runs carry the same fixed costs (start-up, the
+pipeline filling, the baselines learned from the first events). Replays each
 with ``python -m streamproc replay`` in a child process and prints its
 events/s and peak RSS (docs/reliability.md has the figures).
 """
@@ -56,10 +59,11 @@ def replay(path: Path) -> tuple[float, float, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--normal", type=int, default=200_000)
     parser.add_argument("--flood", type=int, default=100_000)
+    parser.add_argument("--normal", type=int, default=None, help="default: --flood")
     parser.add_argument("--dir", default="/tmp/streamproc-flood")
     args = parser.parse_args()
+    args.normal = args.normal or args.flood
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)
     normal, flood = folder / f"normal-{args.normal}.jsonl", folder / f"flood-{args.flood}.jsonl"
