@@ -74,7 +74,11 @@ def fold_singletons(parts: list[EventColumns]) -> tuple[dict[str, tuple[int, Any
         column = features[name]
         if type(column) is list:
             n = len(column)
-            if n == 1 or column.count(MISSING) == n - 1:
+            # (an end is absent in a column of one value; count() compares the
+            # other entries by ==, slow for strings: look at the ends first)
+            if n == 1 or (
+                (column[0] is MISSING or column[-1] is MISSING) and column.count(MISSING) == n - 1
+            ):
                 row = next(compress(range(n), map(is_not, column, repeat(MISSING))))
                 folded[name] = (offsets[k] + row, column[row])
                 del features[name]
