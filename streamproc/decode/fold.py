@@ -10,11 +10,11 @@ pair as a rename (20 values). So when a model's part of a batch has at least
 one of them gets no column: the batch keeps it as ``name -> (row, value)``
 in ``EventColumns.folded``. The detectors count folded names as new names
 that are not tracked (toward ``max_tracked_features``, past which the
-``__overflow__`` schema alert fires, as before), a baseline feature among
-them is put back as a column (:meth:`EventColumns.unfold
-<streamproc.events.columns.EventColumns.unfold>`), and so is every name of
-the events a model learns its baseline from. Smaller batches (a worker's at
-low rates) fold nothing.
+``__overflow__`` schema alert fires, as before); a baseline feature among
+them is put back as a column before the batch is judged (:meth:`EventColumns.unfold
+<streamproc.events.columns.EventColumns.unfold>`), and so is a name folded
+in one batch and seen in another when batches are joined (the events a
+model learns from). Smaller batches (a worker's at low rates) fold nothing.
 
 >>> events = [{"model_id": "m", "features": {"x": float(i), f"id_{i}": 1.0}} for i in range(600)]
 >>> parts = [EventColumns.from_events("m", events[i : i + 200], default_timestamp=0.0)
