@@ -56,7 +56,6 @@ class _WindowState:
     new_features: dict[str, int] = field(default_factory=dict)
     new_samples: dict[str, list[Any]] = field(default_factory=dict)  # see .rename
     overflow: int = 0  # names past max_tracked_features (here) or MAX_BATCH_FEATURES (decoding)
-    folded: int = 0  # new names of one event in a large batch (not tracked, see decode.fold)
     prediction: np.ndarray | None = None
     numeric: np.ndarray | None = None  # bin counts of the numeric block, see _NumericBlock
     predictions: PredictionCounts | None = None  # nulls, kinds, ... (see .prediction)
@@ -166,8 +165,6 @@ class WindowCounts:
             w.numeric += counts
         max_new = self.settings.max_tracked_features
         w.overflow += chunk.overflow
-        if chunk.folded:  # (baseline features are unfolded by the monitor)
-            w.folded += len(chunk.folded)
         for name, column in chunk.features.items():
             profile = baseline.features.get(name)
             if profile is None:
@@ -196,6 +193,8 @@ class WindowCounts:
             state.nulls += nulls_
             state.missing += missing
             state.wrong_type += wrong
+        if chunk.folded:  # names of one event (decode.fold; the baseline's were unfolded)
+            self._add_folded(chunk.folded, max_new)
         if chunk.overflow == 0 and not baseline.features.keys() <= chunk.features.keys():
             # (with overflow, a feature without a column may have been folded: not missing)
             # a feature absent from the whole chunk is missing in each of its events,
@@ -224,6 +223,19 @@ class WindowCounts:
             )
             w.estimate = sums if w.estimate is None else w.estimate + sums
         return matrix
+
+    def _add_folded(self, folded: dict[str, tuple[int, Any]], max_new: int) -> None:
+        """Count names folded out of the chunk (each in one of its events) as the
+        columns of new features are counted: tracked while there is room."""
+        w = self.state
+        new, samples = w.new_features, w.new_samples
+        for name, (_, value) in folded.items():
+            if name in new or len(new) < max_new:
+                new[name] = new.get(name, 0) + 1
+                if value is not None:
+                    sample_new(samples, name, [value], 1)
+            else:  # past the cap of tracked names: one overflow bucket
+                w.overflow += 1
 
     def _feature(self, name: str, profile: Profile) -> FeatureCounts:
         """The window's counts of a feature, created on its first value in the window.
@@ -318,8 +330,7 @@ class WindowCounts:
             features=features,
             new_features=w.new_features,
             new_samples=w.new_samples,
-            # folded names are new names, not tracked: past the cap with the tracked ones
-            overflow=w.overflow + max(0, len(w.new_features) + w.folded - s.max_tracked_features),
+            overflow=w.overflow,
             errors=w.errors,
             prediction_psi=psis[-1] if predicted else None,
             prediction_threshold=thresholds[-1] if predicted else math.nan,

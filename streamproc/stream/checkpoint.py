@@ -45,7 +45,7 @@ import msgspec
 
 from streamproc import __version__
 
-CHECKPOINT_VERSION = 2  # 2: the join packed and uncompressed (ModelJoin.__getstate__)
+CHECKPOINT_VERSION = 3  # 2: the join packed and uncompressed; 3: EventColumns.folded
 
 # Modules whose classes a checkpoint may contain: the pure detection core
 # (no I/O by the project's rule) and river's drift detectors.

@@ -4,6 +4,7 @@ columns (decode.fold), and everything downstream gives what it gave with them.""
 from __future__ import annotations
 
 import dataclasses
+import random
 import time
 from typing import Any
 
@@ -182,3 +183,45 @@ def test_a_model_learns_from_folded_batches_what_it_learns_from_unfolded_ones() 
         assert mine.replace(created_at=0.0) == model.baseline.replace(created_at=0.0)
     assert "sometimes" in monitor.models["model-000"].baseline.features
     assert monitor.models["model-000"].latest == plain.models["model-000"].latest
+
+
+def uniform(rng: random.Random, **features: Any) -> dict[str, Any]:
+    return {"model_id": "m", "features": {"x": rng.random(), **features}}
+
+
+def one_feature_baseline() -> Baseline:
+    rng = random.Random(1)
+    reference = [uniform(rng) for _ in range(2000)]
+    return Baseline.fit(columns_by_model(reference, default_timestamp=0.0)[0], cycles=False)
+
+
+def decoded(rows: list[dict[str, Any]], start: float) -> list[EventColumns]:
+    for k, row in enumerate(rows):
+        row["timestamp"] = start + k * 0.001
+    return decode_batch([orjson.dumps(r) for r in rows], [0.0] * len(rows)).columns
+
+
+def test_a_new_feature_that_becomes_one_event_a_batch_resolves_as_before() -> None:
+    rng = random.Random(2)
+    monitor = Monitor(Settings(), baselines=[one_feature_baseline()])
+    seen = []
+    for k in range(5):
+        rows = [uniform(rng, **({"z": 1.0} if k == 0 or i == 250 else {})) for i in range(500)]
+        batch = decoded(rows, 1000.0 + k)
+        assert (k > 0) == bool(batch[0].folded)  # z is folded once it is in one event
+        seen += [(a.status, a.feature) for a in monitor.process(batch, now=0.0)]
+    assert seen == [("firing", "z"), ("resolved", "z")]
+
+
+def test_a_name_folded_in_two_batches_of_one_window_is_one_new_name() -> None:
+    rng = random.Random(3)
+    settings = Settings(window_events=1000, max_tracked_features=1)
+    monitor = Monitor(settings, baselines=[one_feature_baseline()])
+    alerts = []
+    for k in range(2):
+        rows = [uniform(rng, **({"debug": 1.0} if i == 7 else {})) for i in range(500)]
+        batch = decoded(rows, 1000.0 + k)
+        assert batch[0].folded == {"debug": (7, 1.0)}
+        alerts += monitor.process(batch, now=0.0)
+    assert alerts == []  # one new name, within the cap of 1: no __overflow__
+    assert monitor.models["m"].latest is not None

@@ -243,9 +243,11 @@ def test_another_version_is_not_restored():
     data = encode(snapshot("m", 0, 1, 0, monitor=None, join=None, now=0.0))
     decode(data)
     with pytest.raises(CheckpointError, match="checkpoint version 99"):
-        decode(data.replace(b"\xa7version\x02", b"\xa7version\x63"))
+        decode(data.replace(b"\xa7version\x03", b"\xa7version\x63"))
     with pytest.raises(CheckpointError, match="checkpoint version 1 "):  # the join's old layout
-        decode(data.replace(b"\xa7version\x02", b"\xa7version\x01"))
+        decode(data.replace(b"\xa7version\x03", b"\xa7version\x01"))
+    with pytest.raises(CheckpointError, match="checkpoint version 2 "):  # without folded names
+        decode(data.replace(b"\xa7version\x03", b"\xa7version\x02"))
     with pytest.raises(CheckpointError, match="not a checkpoint"):
         decode(b"{}")
 
