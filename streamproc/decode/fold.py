@@ -8,13 +8,15 @@ reach ``schema_min_share`` (5 %), be learned (``min_category_share``, 1 %) or
 pair as a rename (20 values). So when a model's part of a batch has at least
 :data:`FOLD_MIN_EVENTS` events, a name with a value (or a null) in exactly
 one of them gets no column: the batch keeps it as ``name -> (row, value)``
-in ``EventColumns.folded``. The detectors count folded names as new names
-that are not tracked (toward ``max_tracked_features``, past which the
-``__overflow__`` schema alert fires, as before); a baseline feature among
-them is put back as a column before the batch is judged (:meth:`EventColumns.unfold
-<streamproc.events.columns.EventColumns.unfold>`), and so is a name folded
-in one batch and seen in another when batches are joined (the events a
-model learns from). Smaller batches (a worker's at low rates) fold nothing.
+in ``EventColumns.folded``. The window counts a folded name as its column
+was counted: a new name present in one event (tracked while there is room
+under ``max_tracked_features``, else in the overflow bucket). A baseline
+feature among them is put back as a column before the batch is judged
+(:meth:`EventColumns.unfold <streamproc.events.columns.EventColumns.unfold>`),
+and so is a name folded in one batch and seen in another when batches are
+joined (the events a model learns from). Smaller batches (a worker's at low
+rates) fold nothing. docs/reliability.md ("Session 9") lists what differs
+from columns.
 
 >>> events = [{"model_id": "m", "features": {"x": float(i), f"id_{i}": 1.0}} for i in range(600)]
 >>> parts = [EventColumns.from_events("m", events[i : i + 200], default_timestamp=0.0)
