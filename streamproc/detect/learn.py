@@ -272,13 +272,15 @@ def tracked_features(columns: EventColumns, s: Settings) -> EventColumns:
     seen once, each "missing" from then on.
     """
     n = columns.size
+    floor = max(1, math.ceil(s.min_category_share * n))
+    if columns.folded and floor == 1:  # a folded name (decode.fold) is in one event: enough
+        columns = columns.unfold()
     present = {
         name: len(c) - (c if type(c) is list else list(c)).count(MISSING)
         if type(c) is not np.ndarray
         else len(c)
         for name, c in columns.features.items()
     }
-    floor = max(1, math.ceil(s.min_category_share * n))
     keep = [name for name in columns.features if present[name] >= floor]
     if len(keep) > s.max_tracked_features:
         keep = sorted(keep, key=lambda name: -present[name])[: s.max_tracked_features]

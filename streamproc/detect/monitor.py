@@ -22,7 +22,6 @@ and ``streamproc replay`` both drive :meth:`Monitor.process`.
 from __future__ import annotations
 
 import functools
-import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
@@ -183,10 +182,7 @@ class ModelMonitor:
         self._learned += min(need, batch.size)
         if self._learned < s.baseline_events:
             return batch.slice(0, 0)
-        learning = EventColumns.concat(self._learning)
-        if learning.folded and math.ceil(s.min_category_share * learning.size) <= 1:
-            learning = learning.unfold()  # (a folded name is in one of these events)
-        learned = tracked_features(learning, s)
+        learned = tracked_features(EventColumns.concat(self._learning), s)
         baseline = Baseline.fit(
             learned,
             bins=s.numeric_bins,

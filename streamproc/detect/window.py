@@ -163,23 +163,11 @@ class WindowCounts:
                     state.nulls += nulls[j]
             assert w.numeric is not None
             w.numeric += counts
-        max_new = self.settings.max_tracked_features
         w.overflow += chunk.overflow
         for name, column in chunk.features.items():
             profile = baseline.features.get(name)
             if profile is None:
-                if name in w.new_features or len(w.new_features) < max_new:
-                    present = (
-                        len(column)
-                        if type(column) is np.ndarray
-                        else len(column)
-                        - (column if type(column) is list else list(column)).count(MISSING)
-                    )
-                    if present:  # a column of absences (a slice of a batch) is no feature
-                        w.new_features[name] = w.new_features.get(name, 0) + present
-                        sample_new(w.new_samples, name, column, present)
-                else:  # past the cap of tracked names: one overflow bucket
-                    w.overflow += 1
+                self._count_new(name, column)
                 continue
             if matrix is not None and name in block.rows:
                 continue
@@ -194,7 +182,8 @@ class WindowCounts:
             state.missing += missing
             state.wrong_type += wrong
         if chunk.folded:  # names of one event (decode.fold; the baseline's were unfolded)
-            self._add_folded(chunk.folded, max_new)
+            for name, (_, value) in chunk.folded.items():
+                self._count_new(name, [value], present=1)
         if chunk.overflow == 0 and not baseline.features.keys() <= chunk.features.keys():
             # (with overflow, a feature without a column may have been folded: not missing)
             # a feature absent from the whole chunk is missing in each of its events,
@@ -224,18 +213,25 @@ class WindowCounts:
             w.estimate = sums if w.estimate is None else w.estimate + sums
         return matrix
 
-    def _add_folded(self, folded: dict[str, tuple[int, Any]], max_new: int) -> None:
-        """Count names folded out of the chunk (each in one of its events) as the
-        columns of new features are counted: tracked while there is room."""
+    def _count_new(self, name: str, column: Any, present: int | None = None) -> None:
+        """Count a chunk's ``column`` of a feature the baseline does not know:
+        tracked (events carrying it, a sample of its values) while fewer than
+        ``max_tracked_features`` new names are, else one more in the overflow
+        bucket. ``present``: its entries other than :data:`MISSING`, if known."""
         w = self.state
-        new, samples = w.new_features, w.new_samples
-        for name, (_, value) in folded.items():
-            if name in new or len(new) < max_new:
-                new[name] = new.get(name, 0) + 1
-                if value is not None:
-                    sample_new(samples, name, [value], 1)
-            else:  # past the cap of tracked names: one overflow bucket
-                w.overflow += 1
+        new = w.new_features
+        if name not in new and len(new) >= self.settings.max_tracked_features:
+            w.overflow += 1
+            return
+        if present is None:
+            present = (
+                len(column)
+                if type(column) is np.ndarray
+                else len(column) - (column if type(column) is list else list(column)).count(MISSING)
+            )
+        if present:  # a column of absences (a slice of a batch) is no feature
+            new[name] = new.get(name, 0) + present
+            sample_new(w.new_samples, name, column, present)
 
     def _feature(self, name: str, profile: Profile) -> FeatureCounts:
         """The window's counts of a feature, created on its first value in the window.

@@ -263,14 +263,7 @@ class EventColumns:
             event_ids=self.event_ids[start:stop],
             overflow=self.overflow,  # every part of an overflowing batch says so
             coded={k: (c[start:stop], v) for k, (c, v) in self.coded.items()},
-            folded=None
-            if not self.folded
-            else {
-                name: (row - start, value)
-                for name, (row, value) in self.folded.items()
-                if start <= row < stop
-            }
-            or None,
+            folded=_folded_between(self.folded, start, stop),
         )
 
     def unfold(self, names: Container[str] | None = None) -> EventColumns:
@@ -298,6 +291,16 @@ class EventColumns:
             column[row] = value
             features[name] = column
         return dataclasses.replace(self, features=features, folded=left or None)
+
+
+def _folded_between(
+    folded: dict[str, tuple[int, Any]] | None, start: int, stop: int
+) -> dict[str, tuple[int, Any]] | None:
+    """The folded names of the events ``start:stop``, their rows from ``start``."""
+    if not folded:
+        return None
+    part = {name: (row - start, v) for name, (row, v) in folded.items() if start <= row < stop}
+    return part or None
 
 
 def _unfold_repeated(batches: Sequence[EventColumns]) -> list[EventColumns]:
