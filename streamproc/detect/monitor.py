@@ -267,6 +267,7 @@ class Monitor:
         self.observer = observer  # given to every model's monitor
         self.settings = settings or Settings()
         self.overrides = overrides or {}
+        self._overrides_told = not self.overrides  # see unseen_overrides_once
         self.models: dict[str, ModelMonitor] = {}
         self.max_models = max_models
         self.untracked_events = 0  # events of models past max_models, not judged
@@ -300,6 +301,14 @@ class Monitor:
         ['fraud-detector']
         """
         return sorted(set(self.overrides) - set(self.models))
+
+    def unseen_overrides_once(self) -> list[str]:
+        """:meth:`models_not_seen`, once: at the first call after a window was
+        judged (a misspelt model id, or another worker's model); else []."""
+        if self._overrides_told or not any(m.windows_judged for m in self.models.values()):
+            return []
+        self._overrides_told = True
+        return self.models_not_seen()
 
     def restore_alert(self, alert: Alert) -> None:
         """Take note of a published alert (e.g. read back from the alert topic).

@@ -56,7 +56,7 @@ class Handover(ConsumerRebalanceListener):
             started = time.perf_counter()
             restored = await s.checkpoints.restore(partitions)
             for key, partition in restored:
-                s.partition_of[key] = partition
+                s.owned.note(key, partition)
         log.info(
             "restored %d models from checkpoints in %.0f ms",
             len(restored),

@@ -79,6 +79,7 @@ from streamproc.stream.labels import (
     check_copartitioned,
 )
 from streamproc.stream.metrics import Metrics
+from streamproc.stream.ownership import ModelPartitions
 from streamproc.stream.sizing import BatchSize
 from streamproc.stream.state import StateReader
 from streamproc.stream.status import Activity
@@ -113,7 +114,7 @@ class IngestService(Service):
         self._state = StateReader(config, self.monitor, self.metrics)
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
-        self.partition_of: dict[bytes, int] = {}  # record key (model id) -> partition
+        self.owned = ModelPartitions()  # the models here, by partition
         self._newest_event_time: float | None = None
         # The label join (stream/labels.py) needs the events' ids from the decoders.
         self.labels = LabelStage(config, self.metrics) if config.labels else None
@@ -148,7 +149,6 @@ class IngestService(Service):
         # Broker reachability and readiness (stream/health.py); /ready reports them.
         self.connectivity = Connectivity(on_change=self.metrics.set_connected)
         self.readiness = Readiness(self.connectivity, state_loaded=lambda: self._state.loaded)
-        self._overrides_checked = not config.model_overrides
         self.activity = Activity()  # events and rates per model, for /status
 
     async def on_start(self) -> None:
@@ -187,14 +187,8 @@ class IngestService(Service):
         settle_gc()  # what the worker made so far lives as long as it does
 
     def _check_overrides(self) -> None:
-        """Once a window was judged: warn once of per-model overrides for models
-        that sent nothing here (a misspelt model id, or another worker's model)."""
-        if self._overrides_checked or not any(
-            m.windows_judged for m in self.monitor.models.values()
-        ):
-            return
-        self._overrides_checked = True
-        if unseen := self.monitor.models_not_seen():
+        """Warn once of per-model overrides for models that sent nothing here."""
+        if unseen := self.monitor.unseen_overrides_once():
             log.warning(
                 "[models] overrides for model(s) with no events here by the first judged "
                 "window: %s (misspelt model id? or another worker's partitions)",
@@ -217,10 +211,7 @@ class IngestService(Service):
     def release(self, revoked: set[TopicPartition]) -> None:
         """Forget the models of partitions that were taken away."""
         gone = {tp.partition for tp in revoked if tp.topic == self.config.topics.events}
-        keys = [key for key, partition in self.partition_of.items() if partition in gone]
-        for key in keys:
-            del self.partition_of[key]
-        models = [key.decode(errors="replace") for key in keys]
+        models = self.owned.take(gone)
         self.monitor.forget(models)
         self.activity.forget(models)
         if self.labels is not None:
@@ -295,9 +286,7 @@ class IngestService(Service):
             self.metrics.assigned_partitions.set(sum(tp.topic == events for tp in assigned))
             for part in batches(polled, per_batch):
                 batch = start_decoding(part, self.decoders, self.generation, labels=labels)
-                for tp, keys in batch.keys.items():
-                    for key in keys:
-                        self.partition_of[key] = tp.partition
+                self.owned.note_batch(batch.keys)
                 self._in_flight += 1
                 try:
                     await self._pending.put(batch)

@@ -132,3 +132,15 @@ def test_forget_keeps_open_episodes_for_when_the_model_comes_back():
     monitor.forget(["fraud-detector"])
     assert "fraud-detector" not in monitor.models
     assert monitor.model("fraud-detector").policy.firing == open_before
+
+
+def test_overrides_of_models_unseen_are_told_once_after_the_first_judged_window():
+    monitor = Monitor(Settings(window_events=100, min_window_events=100, baseline_events=100),
+                      overrides={"typo-model": {"psi_min": 0.2}})  # fmt: skip
+    events = [{"model_id": "m", "features": {"x": float(i % 7)}} for i in range(150)]
+    monitor.process(columns_by_model(events[:100], default_timestamp=0.0), now=0.0)
+    assert monitor.unseen_overrides_once() == []  # learning: no window judged yet
+    monitor.process(columns_by_model(events[100:] * 2, default_timestamp=0.0), now=0.0)
+    assert monitor.unseen_overrides_once() == ["typo-model"]
+    assert monitor.unseen_overrides_once() == []
+    assert Monitor(Settings()).unseen_overrides_once() == []
