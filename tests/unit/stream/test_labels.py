@@ -139,3 +139,58 @@ def test_config_labels_settings():
         assert "STREAMPROC_LABELS" in str(exc)
     else:
         raise AssertionError("no error")
+
+
+class _Consumer:
+    """The consumer calls of LabelStage.pace."""
+
+    def __init__(self, assigned: set[TopicPartition]) -> None:
+        self.assigned = assigned
+        self.held: set[TopicPartition] = set()
+        self.sought: dict[TopicPartition, int] = {}
+
+    def assignment(self) -> set[TopicPartition]:
+        return self.assigned
+
+    def paused(self) -> set[TopicPartition]:
+        return set(self.held)
+
+    def pause(self, *tps: TopicPartition) -> None:
+        self.held |= set(tps)
+
+    def resume(self, *tps: TopicPartition) -> None:
+        self.held -= set(tps)
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.sought[tp] = offset
+
+
+def stamped(topic: str, offset: int, ms: int) -> ConsumerRecord:
+    r = record(b"{}", offset)
+    r.topic, r.timestamp = topic, ms
+    return r
+
+
+def test_pace_puts_back_labels_ahead_of_their_events_while_events_wait():
+    config = WorkerConfig(early_label_seconds=2.0)  # labels up to 1 s ahead
+    stage = LabelStage(config, Metrics())
+    events, labels = (
+        TopicPartition(config.topics.events, 1),
+        TopicPartition(config.topics.labels, 1),
+    )
+    consumer = _Consumer({events, labels})
+    polled = {
+        events: [stamped(events.topic, 0, 10_000)],
+        labels: [
+            stamped(labels.topic, k, ms) for k, ms in enumerate((9_000, 11_000, 11_001, 12_000))
+        ],
+    }
+    kept = stage.pace(consumer, polled, {events: 100, labels: 5})  # type: ignore[arg-type]
+    assert [r.offset for r in kept[labels]] == [0, 1]
+    assert consumer.sought == {labels: 2} and consumer.held == {labels}
+    kept = stage.pace(
+        consumer, {events: [stamped(events.topic, 1, 11_500)]}, {events: 0, labels: 2}
+    )  # type: ignore[arg-type]
+    assert consumer.held == set()  # the events caught up: every label is read
+    kept = stage.pace(consumer, polled, {events: 0, labels: 5})  # type: ignore[arg-type]
+    assert kept is polled
