@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import re
 import sys
@@ -39,28 +40,58 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def at_least_one(kind: type) -> Any:
-    """An argparse type: a number of ``kind`` that is at least 1.
+def at_least(kind: type, minimum: float, *, maximum: float | None = None) -> Any:
+    """An argparse type: a finite number of ``kind`` from ``minimum`` (above it,
+    for a ``minimum`` of 0 and ``kind`` float) up to ``maximum``.
 
-    >>> at_least_one(float)("2.5"), at_least_one(int)("3")
-    (2.5, 3)
-    >>> at_least_one(int)("0")
+    >>> at_least(float, 0)("0.5"), at_least(int, 0, maximum=65535)("0")
+    (0.5, 0)
+    >>> at_least(float, 0)("0")
     Traceback (most recent call last):
-    argparse.ArgumentTypeError: expected a whole number of at least 1, got '0'
+    argparse.ArgumentTypeError: expected a number above 0, got '0'
+    >>> at_least(int, 0, maximum=65535)("70000")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: expected a whole number from 0 to 65535, got '70000'
     """
     what = "a whole number" if kind is int else "a number"
+    above = kind is float and minimum == 0
+    if maximum is not None:
+        what += f" from {minimum:g} to {maximum:g}"
+    else:
+        what += f" above {minimum:g}" if above else f" of at least {minimum:g}"
 
     def parse(text: str) -> Any:
         try:
             value = kind(text)
         except ValueError:
             value = None
-        if value is None or not value >= 1:
-            raise argparse.ArgumentTypeError(f"expected {what} of at least 1, got {text!r}")
+        if (
+            value is None
+            or not math.isfinite(value)
+            or value < minimum
+            or (above and value == minimum)
+            or (maximum is not None and value > maximum)
+        ):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
         return value
 
     parse.__name__ = kind.__name__
     return parse
+
+
+def at_least_one(kind: type) -> Any:
+    """An argparse type: a finite number of ``kind`` that is at least 1.
+
+    >>> at_least_one(float)("2.5"), at_least_one(int)("3")
+    (2.5, 3)
+    >>> at_least_one(int)("0")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: expected a whole number of at least 1, got '0'
+    >>> at_least_one(float)("inf")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: expected a number of at least 1, got 'inf'
+    """
+    return at_least(kind, 1)
 
 
 def log_level(text: str) -> str:
@@ -147,7 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(
         "broker", "Run the embedded Kafka-compatible broker (Tansu) in the foreground.", cmd_broker
     )
-    p.add_argument("--port", type=int, default=9092, help="port to listen on (default 9092)")
+    p.add_argument(
+        "--port",
+        type=at_least(int, 0, maximum=65535),
+        default=9092,
+        help="port to listen on (default 9092; 0: a free one)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--log", metavar="FILE", help="broker log file (default: a temp file)")
     p.add_argument(
@@ -192,13 +228,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--duration",
-        type=float,
+        type=at_least_one(float),
         default=90.0,
         metavar="S",
         help="total run time in seconds (default 90)",
     )
     p.add_argument(
-        "--rate", type=float, default=2000.0, metavar="N", help="events per second (default 2000)"
+        "--rate",
+        type=at_least_one(float),
+        default=2000.0,
+        metavar="N",
+        help="events per second, at least 1 (default 2000)",
     )
 
     baseline = sub.add_parser(
@@ -291,10 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--simulate", action="store_true", help="send synthetic demo traffic instead of a file"
     )
-    p.add_argument("--events", type=int, default=100_000, help="with --simulate: how many")
+    p.add_argument(
+        "--events", type=at_least_one(int), default=100_000, help="with --simulate: how many"
+    )
     p.add_argument(
         "--drift-at",
-        type=int,
+        type=at_least(int, 0),
         default=20_000,
         help="with --simulate: event number where drift starts",
     )
@@ -306,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print alert JSON instead")
     p.add_argument(
         "--idle",
-        type=float,
+        type=at_least(float, 0),
         default=2.0,
         metavar="S",
         help="without --follow: stop after S seconds with no new alert (default 2)",
@@ -341,7 +383,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the workers' /status JSON")
     p.add_argument(
-        "--timeout", type=float, default=3.0, metavar="S", help="seconds to wait per worker"
+        "--timeout",
+        type=at_least(float, 0),
+        default=3.0,
+        metavar="S",
+        help="seconds to wait per worker",
     )
     return parser
 
