@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import sys
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
@@ -60,6 +61,22 @@ _WORKER_MINIMUM = {
 }
 
 
+_TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+
+
+def check_topic(name: str) -> str | None:
+    """Why ``name`` is not a Kafka topic name, or None if it is one.
+
+    >>> check_topic("monitor.alerts"), check_topic("bad/topic")
+    (None, "expected a topic name (1 to 249 of A-Z a-z 0-9 . _ -), got 'bad/topic'")
+    """
+    if not name:
+        return "expected a topic name, got an empty string"
+    if not _TOPIC_NAME.match(name) or name in (".", ".."):
+        return f"expected a topic name (1 to 249 of A-Z a-z 0-9 . _ -), got {name!r}"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Topics:
     """Topic names (the contract's defaults)."""
@@ -74,8 +91,9 @@ class Topics:
     def __post_init__(self) -> None:
         check_fields(self)
         for f in dataclasses.fields(self):
-            if not getattr(self, f.name):
-                raise ValueError(f"{f.name}: expected a topic name, got an empty string")
+            problem = check_topic(getattr(self, f.name))
+            if problem is not None:
+                raise ValueError(f"{f.name}: {problem}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,9 +321,11 @@ def load_config(
                     f"{var}: not a valid {getattr(kind, '__name__', 'value')}: {env[var]!r}"
                 ) from None
             where[name] = var
+    topic_where = {name: f"{source}[worker.topics] " for name in topics}
     for var, name in _TOPIC_ENV.items():
         if var in env:
             topics[name] = env[var]
+            topic_where[name] = f"{var}: "
     for name, value in (flags or {}).items():
         if value is not None:
             worker[name] = value
@@ -313,7 +333,8 @@ def load_config(
     try:
         topics_config = Topics(**topics)
     except ValueError as exc:
-        raise ValueError(f"{source}[worker.topics] {exc}") from None
+        origin = topic_where.get(str(exc).split(":", 1)[0], f"{source}[worker.topics] ")
+        raise ValueError(f"{origin}{exc}") from None
     detectors = _settings(
         f"{source}[detectors]",
         Settings(),

@@ -115,6 +115,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
     try:
         config = load_config(args, bootstrap=args.bootstrap)
         topic = args.topic or config.topics.events
+        check_topic_flag(args.topic)
         if args.simulate:
             scenario = Scenario.demo(drift_at=args.drift_at)
             batches = generate(scenario, events=args.events, batch=1000)
@@ -147,6 +148,16 @@ def cmd_produce(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_topic_flag(topic: str | None) -> None:
+    """Raise ``ValueError`` naming ``--topic`` if it is given and not a topic name
+    (a broker would time out on it, or refuse it without naming it)."""
+    from streamproc.config import check_topic
+
+    problem = None if topic is None else check_topic(topic)
+    if problem is not None:
+        raise ValueError(f"--topic: {problem}")
+
+
 def _read_raw_events(path: str) -> Iterator[dict[str, Any]]:
     with open(path, "rb") as f:
         for number, line in enumerate(f, 1):
@@ -169,6 +180,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     quiet_kafka_logs()
     config = load_config(args, bootstrap=args.bootstrap)
     topic = args.topic or config.topics.alerts
+    check_topic_flag(args.topic)
     since = getattr(args, "since", None)
     counts = {"read": 0, "shown": 0}
     said_empty = False

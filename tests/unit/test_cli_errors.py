@@ -219,3 +219,27 @@ def test_produce_reports_a_bad_input_file_before_connecting(tmp_path, content, n
     path.write_bytes(content)
     # the bootstrap is never tried: the file is read first
     one_line_error(run("produce", "--input", str(path), "--bootstrap", "127.0.0.1:1"), needle)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "needles"),
+    [
+        (["produce", "--input", "EVENTS", "--topic", "bad/topic"], {}, ["--topic", "'bad/topic'"]),
+        (["alerts", "--topic", "a b"], {}, ["--topic", "'a b'"]),
+        (["alerts", "--topic", ""], {}, ["--topic", "empty string"]),
+        (
+            ["produce", "--input", "EVENTS"],
+            {"STREAMPROC_TOPIC_EVENTS": "x/y"},
+            ["STREAMPROC_TOPIC_EVENTS", "'x/y'"],
+        ),
+        (
+            ["alerts"],
+            {"STREAMPROC_TOPIC_ALERTS": ""},
+            ["STREAMPROC_TOPIC_ALERTS", "alerts"],
+        ),
+    ],
+)
+def test_a_bad_topic_name_is_one_line_before_connecting(events, args, env, needles):
+    # a broker took 40 s to refuse --topic bad/topic (UnknownTopicOrPartitionError, unnamed)
+    args = [str(events) if a == "EVENTS" else a for a in args]
+    one_line_error(run(*args, "--bootstrap", "127.0.0.1:1", env=env), *needles)
