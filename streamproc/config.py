@@ -28,6 +28,7 @@ ValueError: STREAMPROC_PARTITIONS: partitions: must be at least 1, got 0
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import sys
@@ -74,6 +75,39 @@ def check_topic(name: str) -> str | None:
         return "expected a topic name, got an empty string"
     if not _TOPIC_NAME.match(name) or name in (".", ".."):
         return f"expected a topic name (1 to 249 of A-Z a-z 0-9 . _ -), got {name!r}"
+    return None
+
+
+def _ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def check_bootstrap(servers: str) -> str | None:
+    """Why ``servers`` is not ``host[:port][,host[:port]...]`` (an IPv6 address
+    in brackets when it has a port), or None if it is.
+
+    >>> check_bootstrap("kafka-1:9092,[::1]:9093"), check_bootstrap("kafka:http")
+    (None, "expected host:port[,host:port...], got 'kafka:http' (port 'http' is not 1 to 65535)")
+    """
+    expected = f"expected host:port[,host:port...], got {servers!r}"
+    for server in servers.split(","):
+        server = server.strip()
+        host, port = server, None
+        if server.startswith("["):
+            host, _, rest = server[1:].partition("]")
+            if rest and not rest.startswith(":"):
+                return expected
+            port = rest[1:] if rest else None
+        elif ":" in server and not _ipv6(server):
+            host, port = server.rsplit(":", 1)
+        if not host or "/" in host:
+            return expected
+        if port is not None and not (port.isdigit() and 1 <= int(port) <= 65535):
+            return f"{expected} (port {port!r} is not 1 to 65535)"
     return None
 
 
@@ -163,6 +197,11 @@ class WorkerConfig:
 
     def __post_init__(self) -> None:
         check_fields(self, minimum=_WORKER_MINIMUM, maximum={"metrics_port": 65535})
+        problem = check_bootstrap(self.bootstrap)
+        if problem is not None:
+            raise ValueError(f"bootstrap: {problem}")
+        if not self.group_id.strip():
+            raise ValueError(f"group_id: expected a consumer group name, got {self.group_id!r}")
         level = self.log_level.upper()
         if level not in LOG_LEVELS:
             raise ValueError(
@@ -241,6 +280,7 @@ def _table(where: str, value: Any) -> dict[str, Any]:
 
 
 def _check_keys(where: str, values: Mapping[str, Any], known: Iterable[str]) -> None:
+    known = list(known)  # read twice (a generator was empty in the message: "known: )")
     unknown = sorted(set(values) - set(known))
     if unknown:
         raise ValueError(
@@ -253,9 +293,9 @@ def _renamed(
 ) -> dict[str, Any]:
     for old, new in DEPRECATED.get(section, {}).items():
         if old in values:
-            warn(f"{where}: {old} is deprecated, use {new}")
-            if new in values:
+            if new in values:  # one line: the error, without the warning
                 raise ValueError(f"{where}: give {new} or its old name {old}, not both")
+            warn(f"{where}: {old} is deprecated, use {new}")
             values[new] = values.pop(old)
     return values
 
@@ -356,7 +396,8 @@ def load_config(
         )
     except ValueError as exc:
         message = str(exc)
-        origin = where.get(message.split(":", 1)[0])
+        # the setting a message starts with ("ssl_cafile: ...", "ssl_cafile is set but ...")
+        origin = where.get(re.split(r"[:\s/]", message, maxsplit=1)[0])
         if origin is None or origin.startswith("STREAMPROC_") or origin.startswith("--"):
             raise ValueError(f"{origin}: {message}" if origin else message) from None
         raise ValueError(f"{origin} {message}") from None

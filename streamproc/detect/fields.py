@@ -79,6 +79,8 @@ def check_fields(
         if not isinstance(value, accepted) or (isinstance(value, bool) and bool not in kinds):
             raise ValueError(f"{name}: expected {_KINDS[kinds[0]]}, got {describe(value)}")
         number: Any = value  # checked above; compared only for numeric fields
+        if number != number:  # NaN passes every comparison below
+            raise ValueError(f"{name}: expected {_KINDS[kinds[0]]}, got nan")
         low = minimum.get(name)
         if low is not None and number < low:
             raise ValueError(f"{name}: must be at least {low:g}, got {value!r}")

@@ -89,6 +89,20 @@ def test_a_bad_baseline_file_is_named(tmp_path, events):
         ('[worker.topics]\nalert = "a"\n', ["[worker.topics]: unknown setting(s) alert"]),
         ('[models."m"]\npsi_min = "high"\n', ["[models.'m'] psi_min: expected a number"]),
         ("[models]\nm = 3\n", ["[models.'m']: expected a table"]),
+        # the known names were an empty list: "(known: )"
+        ("[detectors]\nbogus = 1\n", ["unknown setting(s) bogus", "known: adwin_block,"]),
+        ('[models."m"]\nbogus = 1\n', ["[models.'m']", "known: adwin_block,"]),
+        # NaN passed every range check
+        ("[detectors]\npsi_min = nan\n", ["[detectors] psi_min: expected a number, got nan"]),
+        ("[worker]\ncheckpoint_seconds = nan\n", ["[worker] checkpoint_seconds", "got nan"]),
+        # the deprecation warning came first: two lines
+        (
+            "[worker]\nmax_features = 3\nmax_feature_series = 4\n",
+            ["give max_feature_series or its old name max_features, not both"],
+        ),
+        ('[worker]\nbootstrap = "kafka:http"\n', ["[worker] bootstrap", "'kafka:http'"]),
+        ('[worker]\ngroup_id = ""\n', ["[worker] group_id", "consumer group"]),
+        ('[worker]\nssl_cafile = "/x"\n', ["c.toml: [worker] ssl_cafile is set but"]),
     ],
 )
 def test_config_mistakes_name_the_key_and_what_was_expected(tmp_path, events, text, needles):
@@ -142,6 +156,35 @@ def test_wrong_flags_are_one_line(args, needles):
 def test_an_environment_mistake_names_the_variable(events):
     result = run("replay", "--input", str(events), env={"STREAMPROC_LOG_LEVEL": "LOUD"})
     one_line_error(result, "STREAMPROC_LOG_LEVEL", "log_level", "'LOUD'")
+
+
+@pytest.mark.parametrize(
+    ("env", "needles"),
+    [
+        ({"STREAMPROC_CHECKPOINT_SECONDS": "nan"}, ["STREAMPROC_CHECKPOINT_SECONDS", "got nan"]),
+        ({"STREAMPROC_SSL_CAFILE": "/x"}, ["STREAMPROC_SSL_CAFILE: ssl_cafile is set but"]),
+        ({"STREAMPROC_GROUP_ID": ""}, ["STREAMPROC_GROUP_ID", "consumer group"]),
+    ],
+)
+def test_environment_mistakes_name_the_variable(events, env, needles):
+    one_line_error(run("replay", "--input", str(events), env=env), *needles)
+
+
+@pytest.mark.parametrize(
+    ("bootstrap", "needle"),
+    [
+        ("kafka:p", "(port 'p' is not 1 to 65535)"),  # was "SASL login refused by the broker"
+        ("127.0.0.1:99999", "'99999'"),  # was an OverflowError and an "Unclosed" dump
+        (":::", "':::'"),
+        ("http://kafka:9092", "'http://kafka:9092'"),
+        ("", "got ''"),
+    ],
+)
+@pytest.mark.parametrize("command", [["alerts"], ["worker"], ["produce", "--simulate"]])
+def test_a_malformed_bootstrap_is_named_before_connecting(command, bootstrap, needle):
+    result = run(*command, env={"STREAMPROC_BOOTSTRAP": bootstrap})
+    one_line_error(result, "STREAMPROC_BOOTSTRAP: bootstrap: expected host:port", needle)
+    one_line_error(run(*command, "--bootstrap", bootstrap), "--bootstrap: bootstrap:", needle)
 
 
 def reference_csv(path: Path, rows: int, *, bad_ages: dict[int, str] | None = None) -> Path:
