@@ -236,10 +236,13 @@ DEFAULT_STATUS_URL = "http://localhost:9108"
 
 def fetch_status(url: str, timeout: float) -> dict[str, Any]:
     """A worker's ``/status`` document; ``url`` is its metrics address (``/status`` is added)."""
+    import http.client
     import urllib.error
     import urllib.request
 
     address = url.rstrip("/") if "://" in url else f"http://{url.rstrip('/')}"
+    if not address.startswith(("http://", "https://")):
+        raise OSError(f"--worker {url}: expected an http:// or https:// address")
     if not address.endswith("/status"):
         address += "/status"
     try:
@@ -254,8 +257,8 @@ def fetch_status(url: str, timeout: float) -> dict[str, Any]:
         raise OSError(f"{address}: not reachable ({reason})") from None
     except orjson.JSONDecodeError:
         raise OSError(f"{address}: the answer is not JSON (not a streamproc worker?)") from None
-    except ValueError as exc:  # a malformed URL
-        raise OSError(f"{url}: {exc}") from None
+    except (ValueError, http.client.InvalidURL) as exc:  # a malformed URL
+        raise OSError(f"--worker {url}: {exc}") from None
     if not isinstance(doc, dict) or doc.get("schema") != "status.v1":
         raise OSError(f"{address}: not a streamproc status document")
     return doc

@@ -286,3 +286,15 @@ def test_a_bad_topic_name_is_one_line_before_connecting(events, args, env, needl
     # a broker took 40 s to refuse --topic bad/topic (UnknownTopicOrPartitionError, unnamed)
     args = [str(events) if a == "EVENTS" else a for a in args]
     one_line_error(run(*args, "--bootstrap", "127.0.0.1:1", env=env), *needles)
+
+
+@pytest.mark.parametrize(
+    ("url", "needle"),
+    [
+        ("http://127.0.0.1:abc", "nonnumeric port"),  # was "InvalidURL: ..." without the URL
+        ("http://127.0.0.1/a b", "control characters"),
+        ("file:///etc/passwd", "expected an http:// or https:// address"),
+    ],
+)
+def test_a_malformed_worker_url_is_named(url, needle):
+    one_line_error(run("status", "--worker", url, "--timeout", "1"), f"--worker {url}", needle)
