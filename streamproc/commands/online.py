@@ -22,19 +22,25 @@ STORAGE_SCHEMES = ("memory", "s3")
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
-    from streamproc.broker import BrokerError, EmbeddedBroker
+    from streamproc.broker import BrokerError, EmbeddedBroker, metadata_ok
 
     storage = getattr(args, "storage", None)
-    if storage and storage.split("://", 1)[0] not in STORAGE_SCHEMES:
+    scheme, separator, _ = (storage or "").partition("://")
+    if storage and (not separator or scheme not in STORAGE_SCHEMES):
         return fail(
             f"--storage {storage}: this broker stores in {', '.join(STORAGE_SCHEMES)} "
             "(e.g. memory:// or s3://bucket/)"
+        )
+    # a Kafka broker already there: start() says so; any other reason not to listen: here
+    if not args.port or not metadata_ok(args.host, args.port, timeout=0.5):
+        check_port_free(
+            args.host, args.port, what="broker address", flags="--host and --port", other="program"
         )
     broker = EmbeddedBroker(port=args.port, host=args.host, log_path=args.log, storage=storage)
     try:
         broker.start()
     except BrokerError as exc:
-        return fail(str(exc), 1)
+        return fail(first_line(exc), 1)
     print(
         f"broker listening on {broker.bootstrap} (log: {broker.log_path}); Ctrl-C stops it",
         flush=True,
@@ -69,7 +75,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return run_worker(config)
 
 
-def check_port_free(host: str, port: int) -> None:
+def first_line(error: BaseException) -> str:
+    """The first line of a :class:`~streamproc.broker.BrokerError` (the rest, the
+    broker's log tail, is in the log file the first line names)."""
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
+def check_port_free(
+    host: str,
+    port: int,
+    *,
+    what: str = "metrics port",
+    flags: str = "--metrics-port or STREAMPROC_METRICS_PORT",
+    other: str = "worker",
+) -> None:
     """Raise ``ValueError`` naming the port if ``host:port`` cannot be listened on.
 
     >>> with socket.socket() as s:
@@ -85,14 +104,11 @@ def check_port_free(host: str, port: int) -> None:
             probe.bind((host, port))
         except OSError as exc:
             why = (
-                "is already in use (another worker?)"
+                f"is already in use (another {other}?)"
                 if exc.errno == errno.EADDRINUSE
                 else (f"cannot be listened on ({exc.strerror})")
             )
-            raise ValueError(
-                f"metrics port {host}:{port} {why}: give another one with --metrics-port "
-                "or STREAMPROC_METRICS_PORT"
-            ) from None
+            raise ValueError(f"{what} {host}:{port} {why}: give another one with {flags}") from None
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -102,7 +118,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         return run_demo(duration=args.duration, rate=args.rate)
     except BrokerError as exc:
-        return fail(str(exc), 1)
+        return fail(first_line(exc), 1)
 
 
 def cmd_produce(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ no traceback (run as a user would, as subprocesses, without Kafka)."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -298,3 +299,15 @@ def test_a_bad_topic_name_is_one_line_before_connecting(events, args, env, needl
 )
 def test_a_malformed_worker_url_is_named(url, needle):
     one_line_error(run("status", "--worker", url, "--timeout", "1"), f"--worker {url}", needle)
+
+
+def test_broker_mistakes_are_one_line_before_the_broker_starts():
+    # each was "broker exited with code N; log: ..." and then the broker's log, 3 to 11 lines
+    one_line_error(run("broker", "--storage", "memory"), "--storage memory")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        line = one_line_error(run("broker", "--port", str(port)), f"127.0.0.1:{port}", "--port")
+    assert "already in use" in line
+    one_line_error(run("broker", "--host", "nohost.invalid"), "nohost.invalid:9092", "--host")
