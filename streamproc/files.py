@@ -320,8 +320,10 @@ def event_lines(batch: LineBatch) -> dict[str, list[int]] | None:
     return out
 
 
-def sniff_json_lines(path: str | Path, *, lines: int = 5) -> str | None:
-    """Why ``path`` is not a JSON-lines file of events, or None if it may be:
+def sniff_json_lines(
+    path: str | Path, *, lines: int = 5, kind: str = "events to replay"
+) -> str | None:
+    """Why ``path`` is not a JSON-lines file of ``kind``, or None if it may be:
     its first ``lines`` non-empty lines are all not JSON (e.g. CSV), or it is empty.
 
     >>> import tempfile, os
@@ -338,7 +340,7 @@ def sniff_json_lines(path: str | Path, *, lines: int = 5) -> str | None:
                 if len(seen) >= lines:
                     break
     if not seen:
-        return "it is empty (no events to replay)"
+        return f"it is empty (no {kind})"
     for line in seen:
         try:
             orjson.loads(line)
@@ -350,5 +352,5 @@ def sniff_json_lines(path: str | Path, *, lines: int = 5) -> str | None:
     looks = f" (it looks like CSV with the header '{head}')" if csv_like else ""
     return (
         f"the first {len(seen)} non-empty lines are not JSON{looks}: "
-        "give a JSON-lines file of events"
+        f"give a JSON-lines file of {kind}"
     )

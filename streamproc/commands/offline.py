@@ -226,7 +226,7 @@ def _replay(args: argparse.Namespace, pool: Any) -> int:
 def _replay_inputs(args: argparse.Namespace) -> tuple[Any, list[Any], dict[str, str]]:
     """The configuration, the ``--baseline`` files (and the path each model's
     came from) of ``replay`` and ``report``; ``ValueError`` when ``--input`` is
-    not a JSON-lines file of events."""
+    not a JSON-lines file of events, or ``--labels`` not one of label events."""
     from streamproc.files import sniff_json_lines
 
     config = load_config(args)
@@ -239,6 +239,9 @@ def _replay_inputs(args: argparse.Namespace) -> tuple[Any, list[Any], dict[str, 
     problem = sniff_json_lines(args.input)
     if problem is not None:
         raise ValueError(f"--input {args.input}: {problem}")
+    problem = sniff_json_lines(args.labels, kind="label events") if args.labels else None
+    if problem is not None:  # else a CSV or empty file was 0 labels matched, and exit 0
+        raise ValueError(f"--labels {args.labels}: {problem}")
     return config, baselines, given
 
 
@@ -338,7 +341,7 @@ def _report(args: argparse.Namespace, pool: Any) -> int:
     try:
         config, baselines, _ = _replay_inputs(args)
     except (OSError, ValueError) as exc:
-        return fail(str(exc))
+        return fail(describe_error(exc))
     collector = ReportCollector(source=args.input, given={b.model_id for b in baselines})
     monitor = Monitor(
         config.detectors,
@@ -355,7 +358,7 @@ def _report(args: argparse.Namespace, pool: Any) -> int:
         data = collector.finish(counts, labels.summary() if labels is not None else None)
         Path(args.output).write_text(render(data), encoding="utf-8")
     except OSError as exc:
-        return fail(str(exc))
+        return fail(describe_error(exc))
     print(
         f"report of {counts['events']} events, {len(data.models)} model(s), "
         f"{counts['firing']} firing and {counts['resolved']} resolved alerts -> {args.output}",

@@ -311,3 +311,31 @@ def test_broker_mistakes_are_one_line_before_the_broker_starts():
         line = one_line_error(run("broker", "--port", str(port)), f"127.0.0.1:{port}", "--port")
     assert "already in use" in line
     one_line_error(run("broker", "--host", "nohost.invalid"), "nohost.invalid:9092", "--host")
+
+
+@pytest.mark.parametrize("command", [["replay"], ["report", "--output", "OUT"]])
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        ("event_id,label\ne1,1\n", "looks like CSV"),  # was "0 matched ... 2 rejected", exit 0
+        ("", "it is empty (no label events)"),
+    ],
+)
+def test_a_labels_file_that_is_not_json_lines_is_one_line(
+    tmp_path, events, command, content, needle
+):
+    labels = tmp_path / "labels.csv"
+    labels.write_text(content)
+    args = [str(tmp_path / "r.html") if a == "OUT" else a for a in command]
+    result = run(*args, "--input", str(events), "--labels", str(labels))
+    one_line_error(result, f"--labels {labels}", needle)
+
+
+def test_report_names_a_missing_file_as_replay_does(tmp_path, events):
+    # was "[Errno 2] No such file or directory: '...'"
+    missing = tmp_path / "nope.jsonl"
+    line = one_line_error(run("report", "--input", str(missing)), f"{missing}: No such file")
+    assert "Errno" not in line
+    out = tmp_path / "no" / "r.html"
+    line = one_line_error(run("report", "--input", str(events), "--output", str(out)), str(out))
+    assert "Errno" not in line
