@@ -23,13 +23,25 @@ from streamproc.events.validate import parse_timestamp
 
 __all__ = ["EventColumns", "columns_by_model", "column_values", "flatten", "MAX_BATCH_FEATURES"]
 
+
+def _max_batch_features(text: str) -> int:
+    """STREAMPROC_MAX_BATCH_FEATURES; a mistake is a ``ValueError`` naming it."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"STREAMPROC_MAX_BATCH_FEATURES: not a valid int: {text!r}") from None
+    if value < 1:
+        raise ValueError(f"STREAMPROC_MAX_BATCH_FEATURES: must be at least 1, got {value}")
+    return value
+
+
 # Feature columns of one model in one batch: the first this many distinct names
 # (in order of first appearance) get a column; further names are only counted
 # (``EventColumns.overflow``). A producer that puts an id into a feature name
 # (a new name per event) would otherwise make a batch of n events n columns of
 # n values each. At least a model's tracked features (``max_tracked_features``, 200);
 # environment STREAMPROC_MAX_BATCH_FEATURES (read once, by each process).
-MAX_BATCH_FEATURES = int(os.environ.get("STREAMPROC_MAX_BATCH_FEATURES", "256"))
+MAX_BATCH_FEATURES = _max_batch_features(os.environ.get("STREAMPROC_MAX_BATCH_FEATURES", "256"))
 # (length, [(start, values), ...]) -> another form of a list column, or None
 SparseColumn = Callable[[int, list[tuple[int, list[Any]]]], Any]
 

@@ -165,6 +165,9 @@ def test_an_environment_mistake_names_the_variable(events):
         ({"STREAMPROC_CHECKPOINT_SECONDS": "nan"}, ["STREAMPROC_CHECKPOINT_SECONDS", "got nan"]),
         ({"STREAMPROC_SSL_CAFILE": "/x"}, ["STREAMPROC_SSL_CAFILE: ssl_cafile is set but"]),
         ({"STREAMPROC_GROUP_ID": ""}, ["STREAMPROC_GROUP_ID", "consumer group"]),
+        # was "invalid literal for int() with base 10: 'abc'"; -1 was taken
+        ({"STREAMPROC_MAX_BATCH_FEATURES": "abc"}, ["STREAMPROC_MAX_BATCH_FEATURES", "'abc'"]),
+        ({"STREAMPROC_MAX_BATCH_FEATURES": "-1"}, ["STREAMPROC_MAX_BATCH_FEATURES", "at least 1"]),
     ],
 )
 def test_environment_mistakes_name_the_variable(events, env, needles):
