@@ -109,15 +109,23 @@ def read_reference_rows(
     path = Path(path)
     events: list[dict[str, Any]] = []
     lines: list[int] = []
+    found = prediction == "prediction"  # the default column is optional
     if path.suffix.lower() == ".csv":
         for number, row in _csv_rows(path):
+            found = found or prediction in row
             events.append(_as_event({k: _cell(v) for k, v in row.items()}, model_id, prediction))
             lines.append(number)
     else:
         for number, row in _json_rows(path):
             if isinstance(row, dict):
+                found = found or (prediction in row and not isinstance(row.get("features"), dict))
                 events.append(_as_event(row, model_id, prediction))
                 lines.append(number)
+    if not found and events:
+        raise ValueError(
+            f"--prediction-column {prediction}: {path} has no column or flat-row field "
+            f"{prediction!r}"
+        )
     for name in exclude:
         found = False
         for event in events:

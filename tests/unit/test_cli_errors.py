@@ -257,6 +257,15 @@ def test_baseline_fit_exclude_of_a_missing_column_is_one_line(tmp_path):
     one_line_error(result, "--exclude nope", "ref.csv")
 
 
+def test_baseline_fit_prediction_column_of_a_missing_column_is_one_line(tmp_path):
+    # was a baseline without its prediction, exit 0
+    path = reference_csv(tmp_path / "ref.csv", 5)
+    result = run(
+        "baseline", "fit", "--model", "m", "--input", str(path), "--prediction-column", "scroe"
+    )
+    one_line_error(result, "--prediction-column scroe", "ref.csv", "'scroe'")
+
+
 @pytest.mark.parametrize(
     ("content", "needle"),
     [(b"\xf0\x28\x8c\x28 binary\n", "in.jsonl:1: not valid JSON"), (b"\n", "no events")],
