@@ -373,8 +373,8 @@ def load_config(
     try:
         topics_config = Topics(**topics)
     except ValueError as exc:
-        origin = topic_where.get(str(exc).split(":", 1)[0], f"{source}[worker.topics] ")
-        raise ValueError(f"{origin}{exc}") from None
+        topic_origin = topic_where.get(str(exc).split(":", 1)[0], f"{source}[worker.topics] ")
+        raise ValueError(f"{topic_origin}{exc}") from None
     detectors = _settings(
         f"{source}[detectors]",
         Settings(),
