@@ -258,6 +258,26 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "STREAMPROC_SASL_PASSWORD": ("sasl_password", str),
 }
 _TOPIC_ENV = {f"STREAMPROC_TOPIC_{f.name.upper()}": f.name for f in dataclasses.fields(Topics)}
+# read elsewhere: the config file's path, and the decoders' cap of feature columns
+_OTHER_ENV = ("STREAMPROC_CONFIG", "STREAMPROC_MAX_BATCH_FEATURES")
+
+
+def unknown_environment(env: Mapping[str, str]) -> list[str]:
+    """One line for each ``STREAMPROC_*`` variable that no setting reads (a typo
+    would otherwise go unnoticed), with the nearest known name.
+
+    >>> unknown_environment({"STREAMPROC_GROUPID": "g", "STREAMPROC_GROUP_ID": "g"})
+    ['STREAMPROC_GROUPID is not a streamproc setting (ignored); did you mean STREAMPROC_GROUP_ID?']
+    """
+    import difflib
+
+    known = [*_ENV, *_TOPIC_ENV, *_OTHER_ENV]
+    lines = []
+    for var in sorted(v for v in env if v.startswith("STREAMPROC_") and v not in known):
+        near = difflib.get_close_matches(var, known, n=1)
+        hint = f"; did you mean {near[0]}?" if near else ""
+        lines.append(f"{var} is not a streamproc setting (ignored){hint}")
+    return lines
 
 
 SECTIONS = ("worker", "detectors", "models")
@@ -320,6 +340,8 @@ def load_config(
     Deprecated names are accepted and reported through ``warn`` (one line each).
     """
     env = os.environ if env is None else env
+    for line in unknown_environment(env):
+        warn(line)
     path = path or env.get("STREAMPROC_CONFIG")
     data: dict[str, Any] = {}
     source = ""

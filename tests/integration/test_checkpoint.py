@@ -205,7 +205,7 @@ def test_a_worker_that_has_caught_up_commits_without_waiting_for_the_cadence(
     topics = unique_topics()
     group = "checkpoint-caught-up"
     produce_events(bootstrap, topics.events, EVENTS[:6_000])  # a backlog before it starts
-    slow = {"STREAMPROC_CHECKPOINT_SECONDS": "600", "STREAMPROC_MAX_BATCH": "500"}
+    slow = {"STREAMPROC_CHECKPOINT_SECONDS": "600"}
     worker = start_worker(topics, group=group, env={**FAST, **slow})
     assert wait_for(lambda: processed(worker, 6_000), timeout=60), worker.log()[-2000:]
     # the 600 s cadence is far away: only catching up can have checkpointed and committed

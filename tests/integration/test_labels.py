@@ -289,7 +289,6 @@ def test_a_backlog_of_sparse_labels_is_read_in_step_with_its_events(bootstrap, s
         env={
             "STREAMPROC_MAX_EARLY_LABELS": "20",
             "STREAMPROC_EARLY_LABEL_SECONDS": "60",
-            "STREAMPROC_MAX_BATCH": "500",
         },
     )
     assert wait_for(lambda: metric(worker.metrics(), "streamproc_labels_total") == 1_000, 60), (

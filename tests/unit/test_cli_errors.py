@@ -351,3 +351,14 @@ def test_report_names_a_missing_file_as_replay_does(tmp_path, events):
     out = tmp_path / "no" / "r.html"
     line = one_line_error(run("report", "--input", str(events), "--output", str(out)), str(out))
     assert "Errno" not in line
+
+
+def test_an_unknown_streamproc_variable_is_named_once_with_the_nearest_setting(events):
+    """A typo in a variable name used to be ignored without a word."""
+    result = run("replay", "--input", str(events), env={"STREAMPROC_CHECKPOINT_SECONDZ": "5"})
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "not a streamproc setting" in line]
+    assert warnings == [
+        "streamproc: warning: STREAMPROC_CHECKPOINT_SECONDZ is not a streamproc setting "
+        "(ignored); did you mean STREAMPROC_CHECKPOINT_SECONDS?"
+    ], result.stderr
