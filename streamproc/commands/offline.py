@@ -75,7 +75,10 @@ def cmd_baseline_fit(args: argparse.Namespace) -> int:
     )
     payload = orjson.dumps(rounded(baseline.to_dict()), option=orjson.OPT_INDENT_2)
     if args.output:
-        Path(args.output).write_bytes(payload + b"\n")
+        try:
+            Path(args.output).write_bytes(payload + b"\n")
+        except OSError as exc:  # named: a failed write (not open) has no file name
+            return fail(f"--output {args.output}: {exc.strerror or exc}")
         print(
             f"baseline of {args.model}: {len(baseline.features)} features from "
             f"{baseline.events} events{_performance_note(baseline)} -> {args.output}",
@@ -358,7 +361,7 @@ def _report(args: argparse.Namespace, pool: Any) -> int:
         data = collector.finish(counts, labels.summary() if labels is not None else None)
         Path(args.output).write_text(render(data), encoding="utf-8")
     except OSError as exc:
-        return fail(describe_error(exc))
+        return fail(f"--output {args.output}: {exc.strerror or exc}")
     print(
         f"report of {counts['events']} events, {len(data.models)} model(s), "
         f"{counts['firing']} firing and {counts['resolved']} resolved alerts -> {args.output}",

@@ -362,3 +362,13 @@ def test_an_unknown_streamproc_variable_is_named_once_with_the_nearest_setting(e
         "streamproc: warning: STREAMPROC_CHECKPOINT_SECONDZ is not a streamproc setting "
         "(ignored); did you mean STREAMPROC_CHECKPOINT_SECONDS?"
     ], result.stderr
+
+
+def test_an_output_that_cannot_be_written_names_the_flag_and_the_file(tmp_path):
+    """A write that fails after the file opened (here EIO) has no file name of
+    its own: the error used to be only "Input/output error"."""
+    rows = tmp_path / "ref.jsonl"
+    rows.write_text('{"model_id": "m", "features": {"x": 1.0}}\n' * 120)
+    for command in (["baseline", "fit", "--model", "m"], ["report"]):
+        result = run(*command, "--input", str(rows), "--output", "/proc/version")
+        one_line_error(result, "--output /proc/version: ")
