@@ -99,6 +99,23 @@ class PolledBatch:
     polled_at: float = field(default_factory=time.perf_counter)
 
 
+def events_first(
+    polled: dict[TopicPartition, list[Record]], labels: str | None
+) -> dict[TopicPartition, list[Record]]:
+    """A poll with the events partitions before the labels topic's (``labels``),
+    so that labels are judged after the events polled with them (aiokafka hands
+    out partitions in no set order): a label whose prediction is in the same
+    poll then finds it waiting instead of waiting as an early label.
+
+    >>> e, l = TopicPartition("events", 0), TopicPartition("labels", 0)
+    >>> [tp.topic for tp in events_first({l: [1], e: [2]}, "labels")]
+    ['events', 'labels']
+    """
+    if labels is None:
+        return polled
+    return dict(sorted(polled.items(), key=lambda item: item[0].topic == labels))
+
+
 def batches(
     polled: dict[TopicPartition, list[Record]], size: int
 ) -> Iterator[dict[TopicPartition, list[Record]]]:

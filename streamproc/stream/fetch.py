@@ -81,19 +81,6 @@ class _WholeBatchResults(collections.OrderedDict):  # type: ignore[type-arg]
             result.getall = _Taker(result)
         super().__setitem__(tp, result)
 
-    def __delitem__(self, tp: Any) -> None:
-        """A result dropped before all its records were taken (a seek, a
-        partition taken away): release it."""
-        result = self[tp]
-        super().__delitem__(tp)
-        _release_untaken(result)
-
-    def clear(self) -> None:
-        results = list(self.values())
-        super().clear()
-        for result in results:
-            _release_untaken(result)
-
 
 def _usable(result: Any) -> bool:
     part = getattr(result, "_partition_records", None)
@@ -165,17 +152,11 @@ class _Taker:
         return False
 
 
-def _release_untaken(result: Any) -> None:
-    if type(getattr(result, "__dict__", {}).get("getall")) is _Taker:
-        _release(result, result._partition_records)
-
-
 def _release(result: Any, part: Any) -> None:
     """Done with a fetch result: drop its records and the reference cycles that
     would keep its fetched bytes (megabytes) alive until the cyclic GC runs,
     which the worker runs rarely: aiokafka's record generator, never started
     here, holds its ``PartitionRecords``, and the result holds its taker."""
     result._partition_records = None
-    if part is not None:
-        part._records_iterator = None
+    part._records_iterator = None
     del result.getall

@@ -56,6 +56,7 @@ from streamproc.stream.batch import (
     BatchResult,
     PolledBatch,
     batches,
+    events_first,
     outputs,
     process_safely,
     record_values,
@@ -78,7 +79,7 @@ from streamproc.stream.labels import (
     LabelStage,
     check_copartitioned,
 )
-from streamproc.stream.metrics import Metrics, records_waiting
+from streamproc.stream.metrics import Metrics
 from streamproc.stream.ownership import ModelPartitions
 from streamproc.stream.sizing import BatchSize
 from streamproc.stream.state import StateReader
@@ -215,7 +216,7 @@ class IngestService(Service):
         self.monitor.forget(models)
         self.activity.forget(models)
         if self.labels is not None:
-            self.labels.forget(models, gone)
+            self.labels.forget(models)
         if self.checkpoints is not None:
             self.checkpoints.release(gone)
         self.readiness.assigned = False
@@ -272,7 +273,7 @@ class IngestService(Service):
             polled = await consumer.getmany(
                 timeout_ms=self.config.poll_ms, max_records=per_batch * POLL_BATCHES
             )
-            generation = self.generation  # (a rebalance while awaiting below outdates them)
+            generation = self.generation  # a rebalance while this poll waits below outdates it
             taken = sum(map(len, polled.values()))
             labels = self.config.topics.labels if self.labels is not None else None
             self.batch_size.polled(polled, labels)
@@ -285,11 +286,7 @@ class IngestService(Service):
             self.readiness.assigned = bool(assigned)
             events = self.config.topics.events
             self.metrics.assigned_partitions.set(sum(tp.topic == events for tp in assigned))
-            waiting = await records_waiting(consumer, assigned)
-            self.metrics.observe_lag(waiting, self._newest_event_time)
-            if self.labels is not None:
-                polled = self.labels.pace(consumer, polled, waiting)
-            for part in batches(polled, per_batch):
+            for part in batches(events_first(polled, labels), per_batch):
                 batch = start_decoding(part, self.decoders, generation, labels=labels)
                 self.owned.note_batch(batch.keys)
                 self._in_flight += 1
@@ -299,6 +296,7 @@ class IngestService(Service):
                     self._in_flight -= 1
                     batch.decoded.close()
                     raise
+            await self.metrics.observe_lag(consumer, assigned, self._newest_event_time)
 
     @Service.task
     async def _judge(self) -> None:

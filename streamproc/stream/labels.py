@@ -15,19 +15,15 @@ dead letters with ``source.topic`` the labels topic, counted in
 ``streamproc_events_rejected_total`` like the events'), are matched, and the pairs go to
 :meth:`~streamproc.detect.monitor.Monitor.process_labels`; its alerts are
 published with the batch's.
-
-When the worker catches up on a backlog, :meth:`LabelStage.pace` pauses the
-labels partitions that run ahead of their events (:mod:`streamproc.stream.pacing`).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from prometheus_client import Counter, Gauge
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
@@ -39,7 +35,6 @@ from streamproc.labels import UNMATCHED_REASONS, JoinSettings, LabelJoin, decode
 from streamproc.labels.decode import DecodedLabels
 from streamproc.stream.batch import BatchResult, Record, dead_letter
 from streamproc.stream.metrics import Metrics
-from streamproc.stream.pacing import LabelPacing
 
 log = logging.getLogger("streamproc.stream.ingest")
 
@@ -186,10 +181,7 @@ class LabelStage:
 
     def __init__(self, config: WorkerConfig, metrics: Metrics) -> None:
         self.topic = config.topics.labels
-        self.events_topic = config.topics.events
         self.join = LabelJoin(join_settings(config))
-        # labels may be read as far ahead of their events as half the time early labels wait
-        self.pacing = LabelPacing(slack_ms=config.early_label_seconds * 500.0)
         self.metrics = LabelMetrics(metrics)
         self.worker_metrics = metrics
 
@@ -246,53 +238,5 @@ class LabelStage:
         for model_id in {batch.model_id for batch in pairs}:
             self.worker_metrics.observe_performance(monitor.model(model_id))
 
-    def pace(
-        self,
-        consumer: AIOKafkaConsumer,
-        polled: dict[TopicPartition, list[Record]],
-        waiting: dict[TopicPartition, int],
-    ) -> dict[TopicPartition, list[Record]]:
-        """A poll without the label records that run ahead of their events
-        (:class:`~streamproc.stream.pacing.LabelPacing`): their partition is
-        sought back to the first of them and paused until the events reach
-        them. ``waiting``: records waiting per assigned partition (unknown
-        for a partition not fetched yet: counted as waiting)."""
-        pacing, events = self.pacing, self.events_topic
-        pacing.events_polled(
-            {
-                tp.partition: part[-1].timestamp
-                for tp, part in polled.items()
-                if part and tp.topic == events
-            }
-        )
-        assigned = consumer.assignment()
-        lag = {
-            tp.partition: waiting.get(tp, 1) for tp in assigned if tp.topic == events
-        }  # an events partition not assigned here is not waited for
-        now = time.monotonic()
-        kept = polled
-        for tp, part in polled.items():
-            if tp.topic != self.topic or not part or tp not in assigned:
-                continue
-            limit = pacing.limit(tp.partition, lag.get(tp.partition, 0), now)
-            if part[-1].timestamp <= limit:
-                continue
-            cut = next(k for k, record in enumerate(part) if record.timestamp > limit)
-            consumer.seek(tp, part[cut].offset)
-            pacing.hold(tp.partition, part[cut].timestamp, now)
-            kept = dict(kept) if kept is polled else kept
-            kept[tp] = part[:cut]
-        hold = pacing.to_pause(lag, now)
-        wanted = {tp for tp in assigned if tp.topic == self.topic and tp.partition in hold}
-        paused = {tp for tp in consumer.paused() if tp.topic == self.topic}
-        if wanted - paused:
-            log.debug("labels ahead of their events: pausing %s", sorted(wanted - paused))
-            consumer.pause(*(wanted - paused))
-        if paused - wanted:
-            consumer.resume(*(paused - wanted))
-        return {tp: part for tp, part in kept.items() if part} if kept is not polled else polled
-
-    def forget(self, model_ids: Iterable[str], partitions: set[int]) -> None:
-        """Forget the models and partitions taken away."""
+    def forget(self, model_ids: Iterable[str]) -> None:
         self.join.forget(model_ids)
-        self.pacing.forget(partitions)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter as Tally
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -80,19 +80,6 @@ def _drop(gauge: Gauge, *labels: str) -> None:
         gauge.remove(*labels)
     except KeyError:
         pass
-
-
-async def records_waiting(
-    consumer: AIOKafkaConsumer, assigned: Iterable[TopicPartition]
-) -> dict[TopicPartition, int]:
-    """Records not polled yet in each assigned partition whose end is known
-    (the high watermark of its last fetch)."""
-    waiting = {}
-    for tp in assigned:
-        highwater = consumer.highwater(tp)
-        if highwater is not None:
-            waiting[tp] = max(0, highwater - await consumer.position(tp))
-    return waiting
 
 
 class Metrics:
@@ -291,12 +278,16 @@ class Metrics:
         for metric, value in (report.estimate or {}).items():
             self.performance_estimated.labels(model, metric).set(value)
 
-    def observe_lag(
-        self, waiting: Mapping[TopicPartition, int], newest_event: float | None
+    async def observe_lag(
+        self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition], newest_event: float | None
     ) -> None:
-        """Records waiting in the owned partitions (:func:`records_waiting`), and
-        the age of the newest event."""
-        self.consumer_lag.set(sum(waiting.values()))
+        """Records waiting in the owned partitions, and the age of the newest event."""
+        waiting = 0
+        for tp in assigned:
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                waiting += max(0, highwater - await consumer.position(tp))
+        self.consumer_lag.set(waiting)
         if newest_event is not None:
             self.event_lag.set(max(0.0, time.time() - newest_event))
 

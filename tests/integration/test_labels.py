@@ -11,7 +11,6 @@ import uuid
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streamproc.broker import free_port
@@ -244,56 +243,3 @@ def test_a_concept_drift_that_no_feature_shows_raises_a_performance_alert(bootst
     assert fired[0]["detector"] in {"accuracy", "error_rate_adwin"}, fired[0]
     assert not [a for a in alerts_of_model(records) if a["signal"] == "drift"]
     assert metric(worker.metrics(), "streamproc_labels_total", model=model) >= 6_000
-
-
-def test_a_backlog_of_sparse_labels_is_read_in_step_with_its_events(bootstrap, start_worker):
-    """A worker that starts on a backlog: 8,000 events over ~2 hours of Kafka
-    time and a label for every 8th, 30 minutes after its prediction. The labels
-    topic covers that time in an eighth of the records, so read at the events'
-    pace it runs ahead: with room for only 20 early labels a model, labels
-    would be lost (``unknown_id``). Read in step with the events, none are."""
-    topics = unique_topics()
-
-    async def fill() -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        await admin.start()
-        try:
-            await admin.create_topics([NewTopic(n, 4, 1) for n in (topics.events, topics.labels)])
-        finally:
-            await admin.close()
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
-        await producer.start()
-        try:
-            sent = []
-            for i in range(8_000):
-                model, t = f"backlog-{i % 2}", T0 + i
-                records = [(topics.events, event(model, f"k{i}", t), t)]
-                if i % 8 == 0:
-                    records.append((topics.labels, label(model, f"k{i}", t + 1_800), t + 1_800))
-                for topic, value, stamp in records:
-                    sent.append(
-                        await producer.send(
-                            topic,
-                            orjson.dumps(value),
-                            key=model.encode(),
-                            timestamp_ms=int(stamp * 1000),
-                        )
-                    )
-            await asyncio.gather(*sent)
-        finally:
-            await producer.stop()
-
-    asyncio.run(fill())
-    worker = start_worker(
-        topics,
-        env={
-            "STREAMPROC_MAX_EARLY_LABELS": "20",
-            "STREAMPROC_EARLY_LABEL_SECONDS": "60",
-        },
-    )
-    assert wait_for(lambda: metric(worker.metrics(), "streamproc_labels_total") == 1_000, 60), (
-        worker.log()[-3000:]
-    )
-    samples = worker.metrics()
-    assert unmatched(samples, "unknown_id") == 0
-    assert metric(samples, "streamproc_events_total") == 8_000

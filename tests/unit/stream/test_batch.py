@@ -2,7 +2,7 @@ import orjson
 from aiokafka import ConsumerRecord, TopicPartition
 
 from streamproc.detect.monitor import Monitor
-from streamproc.stream.batch import process_records, process_safely
+from streamproc.stream.batch import events_first, process_records, process_safely
 
 
 def record(value: bytes, offset: int = 0, key: bytes = b"m") -> ConsumerRecord:
@@ -68,3 +68,13 @@ def test_a_detector_failure_dead_letters_only_the_record_that_caused_it():
     (dead,) = result.dead_letters
     assert dead.reason == "processing_error"
     assert dict(dead.headers)["error"] == b"processing failed: ZeroDivisionError: boom"
+
+
+def test_events_first_puts_the_labels_partitions_last_and_keeps_each_partitions_records():
+    e0, e1 = TopicPartition("events", 0), TopicPartition("events", 1)
+    l0, l1 = TopicPartition("labels", 0), TopicPartition("labels", 1)
+    polled = {l1: ["x"], e0: ["a", "b"], l0: ["y", "z"], e1: ["c"]}
+    ordered = events_first(polled, "labels")
+    assert list(ordered) == [e0, e1, l1, l0]
+    assert ordered == polled  # the same records per partition
+    assert events_first(polled, None) is polled  # labels off: as polled
