@@ -78,6 +78,7 @@ from streamproc.stream.labels import (
     CopartitionError,
     LabelStage,
     check_copartitioned,
+    events_waiting,
 )
 from streamproc.stream.metrics import Metrics
 from streamproc.stream.ownership import ModelPartitions
@@ -216,7 +217,7 @@ class IngestService(Service):
         self.monitor.forget(models)
         self.activity.forget(models)
         if self.labels is not None:
-            self.labels.forget(models)
+            self.labels.forget(models, gone)
         if self.checkpoints is not None:
             self.checkpoints.release(gone)
         self.readiness.assigned = False
@@ -286,6 +287,11 @@ class IngestService(Service):
             self.readiness.assigned = bool(assigned)
             events = self.config.topics.events
             self.metrics.assigned_partitions.set(sum(tp.topic == events for tp in assigned))
+            if self.labels is not None:
+                waiting = await events_waiting(consumer, assigned, self.config.topics.events)
+                if generation != self.generation:
+                    continue  # partitions moved meanwhile: these records are read again
+                polled = self.labels.pace(consumer, polled, waiting)
             for part in batches(events_first(polled, labels), per_batch):
                 batch = start_decoding(part, self.decoders, generation, labels=labels)
                 self.owned.note_batch(batch.keys)

@@ -15,15 +15,19 @@ dead letters with ``source.topic`` the labels topic, counted in
 ``streamproc_events_rejected_total`` like the events'), are matched, and the pairs go to
 :meth:`~streamproc.detect.monitor.Monitor.process_labels`; its alerts are
 published with the batch's.
+
+When the worker catches up on a backlog, :meth:`LabelStage.pace` holds back
+the label records that run ahead of their events (:mod:`streamproc.stream.pacing`).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import Counter, Gauge
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
@@ -35,6 +39,7 @@ from streamproc.labels import UNMATCHED_REASONS, JoinSettings, LabelJoin, decode
 from streamproc.labels.decode import DecodedLabels
 from streamproc.stream.batch import BatchResult, Record, dead_letter
 from streamproc.stream.metrics import Metrics
+from streamproc.stream.pacing import LabelPacing
 
 log = logging.getLogger("streamproc.stream.ingest")
 
@@ -60,6 +65,26 @@ async def check_copartitioned(config: WorkerConfig) -> None:
             f"({labels} partitions) must have the same number of partitions to join "
             f"labels; repartition one of them, or run with labels = false"
         )
+
+
+async def events_waiting(
+    consumer: AIOKafkaConsumer, assigned: Iterable[TopicPartition], events_topic: str
+) -> dict[int, bool]:
+    """Whether each assigned events partition (by number) has records not polled
+    yet; one not fetched yet (its end unknown) counts as waiting, one taken
+    away meanwhile as not."""
+    from aiokafka.errors import IllegalStateError
+
+    waiting = {}
+    for tp in assigned:
+        if tp.topic != events_topic:
+            continue
+        try:
+            highwater = consumer.highwater(tp)
+            waiting[tp.partition] = highwater is None or highwater > await consumer.position(tp)
+        except (AssertionError, IllegalStateError):  # no longer assigned
+            waiting[tp.partition] = False
+    return waiting
 
 
 def join_settings(config: WorkerConfig) -> JoinSettings:
@@ -181,7 +206,11 @@ class LabelStage:
 
     def __init__(self, config: WorkerConfig, metrics: Metrics) -> None:
         self.topic = config.topics.labels
+        self.events_topic = config.topics.events
         self.join = LabelJoin(join_settings(config))
+        # label records may be judged as far ahead of their events as half the
+        # time an early label waits for its prediction
+        self.pacing = LabelPacing(slack_ms=config.early_label_seconds * 1000 / 2)
         self.metrics = LabelMetrics(metrics)
         self.worker_metrics = metrics
 
@@ -238,5 +267,41 @@ class LabelStage:
         for model_id in {batch.model_id for batch in pairs}:
             self.worker_metrics.observe_performance(monitor.model(model_id))
 
-    def forget(self, model_ids: Iterable[str]) -> None:
+    def pace(
+        self,
+        consumer: AIOKafkaConsumer,
+        polled: dict[TopicPartition, list[Record]],
+        waiting: dict[int, bool],
+    ) -> dict[TopicPartition, list[Record]]:
+        """A poll with its label records held back while they run ahead of their
+        events, and the records held before that the events have reached
+        (:class:`~streamproc.stream.pacing.LabelPacing`); the labels partitions
+        with records held are paused, the others resumed. ``waiting``: whether
+        each events partition (by number) has records not polled yet."""
+        events: dict[int, float] = {}
+        labels: dict[int, list[Record]] = {}
+        out: dict[TopicPartition, list[Record]] = {}
+        for tp, part in polled.items():
+            if tp.topic == self.topic:
+                labels[tp.partition] = part
+            else:
+                out[tp] = part
+                if part and tp.topic == self.events_topic:
+                    events[tp.partition] = part[-1].timestamp
+        taken = self.pacing.take(events, labels, waiting, time.monotonic())
+        out.update((TopicPartition(self.topic, p), part) for p, part in taken.items())
+        assigned = {tp for tp in consumer.assignment() if tp.topic == self.topic}
+        holding = {tp for tp in assigned if tp.partition in self.pacing.holding}
+        paused = {tp for tp in consumer.paused() if tp.topic == self.topic}
+        if holding - paused:
+            log.debug("labels ahead of their events: holding %s", sorted(holding - paused))
+            consumer.pause(*(holding - paused))
+        if paused - holding:
+            consumer.resume(*(paused - holding))
+        return out
+
+    def forget(self, model_ids: Iterable[str], partitions: set[int]) -> None:
+        """Forget the models and partitions taken away (records held of those
+        partitions were not committed: they are read again)."""
         self.join.forget(model_ids)
+        self.pacing.forget(partitions)

@@ -11,6 +11,7 @@ import uuid
 
 import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streamproc.broker import free_port
@@ -243,3 +244,61 @@ def test_a_concept_drift_that_no_feature_shows_raises_a_performance_alert(bootst
     assert fired[0]["detector"] in {"accuracy", "error_rate_adwin"}, fired[0]
     assert not [a for a in alerts_of_model(records) if a["signal"] == "drift"]
     assert metric(worker.metrics(), "streamproc_labels_total", model=model) >= 6_000
+
+
+def test_a_backlog_of_sparse_labels_is_judged_in_step_with_its_events(bootstrap, start_worker):
+    """A worker that starts on a backlog: 120,000 events, one a second of Kafka
+    time, and a label for every 8th, 30 minutes after its prediction. Read at
+    the events' pace, the labels topic covers that time 8 times faster and its
+    labels wait as early labels: with room for 3,000 a model, thousands would
+    be lost (``unknown_id``; the run without the pacing lost them). Held back
+    until their events are polled, none are."""
+    topics = unique_topics()
+    n = 120_000
+
+    async def fill() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(t, 4, 1) for t in (topics.events, topics.labels)])
+        finally:
+            await admin.close()
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
+        await producer.start()
+        try:
+            sent = []
+            for i in range(n):
+                t = T0 + i
+                records = [(topics.events, event("backlog", f"k{i}", t), t)]
+                if i % 8 == 0:
+                    records.append((topics.labels, label("backlog", f"k{i}", t + 1_800), t + 1_800))
+                for topic, value, stamp in records:
+                    sent.append(
+                        await producer.send(
+                            topic,
+                            orjson.dumps(value),
+                            key=b"backlog",
+                            timestamp_ms=int(stamp * 1000),
+                        )
+                    )
+            await asyncio.gather(*sent)
+        finally:
+            await producer.stop()
+
+    asyncio.run(fill())
+    worker = start_worker(
+        topics,
+        env={
+            "STREAMPROC_MAX_EARLY_LABELS": "3000",
+            "STREAMPROC_EARLY_LABEL_SECONDS": "60",
+            "STREAMPROC_LABEL_TTL_SECONDS": str(7 * 86_400),
+        },
+    )
+    assert wait_for(lambda: metric(worker.metrics(), "streamproc_events_total") == n, 120), (
+        worker.log()[-3000:]
+    )
+    assert wait_for(lambda: metric(worker.metrics(), "streamproc_labels_total") == n // 8, 30), (
+        worker.metrics(),
+        worker.log()[-3000:],
+    )
+    assert unmatched(worker.metrics(), "unknown_id") == 0

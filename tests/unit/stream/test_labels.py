@@ -139,3 +139,46 @@ def test_config_labels_settings():
         assert "STREAMPROC_LABELS" in str(exc)
     else:
         raise AssertionError("no error")
+
+
+class _Consumer:
+    """The consumer calls of LabelStage.pace."""
+
+    def __init__(self, assigned: set[TopicPartition]) -> None:
+        self.assigned = assigned
+        self.held: set[TopicPartition] = set()
+
+    def assignment(self) -> set[TopicPartition]:
+        return self.assigned
+
+    def paused(self) -> set[TopicPartition]:
+        return set(self.held)
+
+    def pause(self, *tps: TopicPartition) -> None:
+        self.held |= set(tps)
+
+    def resume(self, *tps: TopicPartition) -> None:
+        self.held -= set(tps)
+
+
+def stamped(topic: str, offset: int, ms: int) -> ConsumerRecord:
+    r = record(b"{}", offset)
+    r.topic, r.timestamp = topic, ms
+    return r
+
+
+def test_pace_holds_labels_ahead_of_their_events_and_pauses_their_partition():
+    config = WorkerConfig(early_label_seconds=2.0)  # labels up to 1 s past their events
+    stage = LabelStage(config, Metrics())
+    events = TopicPartition(config.topics.events, 1)
+    labels = TopicPartition(config.topics.labels, 1)
+    consumer = _Consumer({events, labels})
+    polled = {
+        labels: [stamped(labels.topic, k, ms) for k, ms in enumerate((9_000, 11_000, 12_000))],
+        events: [stamped(events.topic, 0, 10_000)],
+    }
+    out = stage.pace(consumer, polled, {1: True})  # type: ignore[arg-type]
+    assert [r.offset for r in out[labels]] == [0, 1] and out[events] == polled[events]
+    assert consumer.held == {labels}
+    out = stage.pace(consumer, {}, {1: False})  # type: ignore[arg-type]
+    assert [r.offset for r in out[labels]] == [2] and consumer.held == set()
