@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
 
 import numpy as np
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -42,6 +43,7 @@ from streamproc.stream.metrics import Metrics
 from streamproc.stream.pacing import LabelPacing
 
 log = logging.getLogger("streamproc.stream.ingest")
+_timestamp = attrgetter("timestamp")  # of a record (ms)
 
 DELAY_BUCKETS = (1.0, 10.0, 60.0, 300.0, 900.0, 3600.0, 3 * 3600.0, 6 * 3600.0, 12 * 3600.0,
                  86_400.0, 2 * 86_400.0, 7 * 86_400.0)  # fmt: skip
@@ -79,10 +81,13 @@ async def events_waiting(
     for tp in assigned:
         if tp.topic != events_topic:
             continue
+        if tp not in consumer.assignment():  # taken away while awaiting a position
+            waiting[tp.partition] = False
+            continue
+        highwater = consumer.highwater(tp)
         try:
-            highwater = consumer.highwater(tp)
             waiting[tp.partition] = highwater is None or highwater > await consumer.position(tp)
-        except (AssertionError, IllegalStateError):  # no longer assigned
+        except IllegalStateError:
             waiting[tp.partition] = False
     return waiting
 
@@ -286,8 +291,8 @@ class LabelStage:
                 labels[tp.partition] = part
             else:
                 out[tp] = part
-                if part and tp.topic == self.events_topic:
-                    events[tp.partition] = part[-1].timestamp
+                if part and tp.topic == self.events_topic:  # (CreateTime need not grow)
+                    events[tp.partition] = max(map(_timestamp, part))
         taken = self.pacing.take(events, labels, waiting, time.monotonic())
         out.update((TopicPartition(self.topic, p), part) for p, part in taken.items())
         assigned = {tp for tp in consumer.assignment() if tp.topic == self.topic}

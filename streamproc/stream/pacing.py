@@ -12,12 +12,13 @@ from the events partition of the same number (the topics are co-partitioned:
 a model's events and labels are in partitions of the same number), and hands
 them out, in order, once the events reach them: the way Kafka Streams orders
 the records of a join by timestamp. The worker pauses a labels partition
-while it has records held, so at most one poll's records are held (they are
-not committed: a restart reads them again). Records are held only while the
-events partition has records waiting (``waiting``): a worker that is caught
-up judges every label at once. A partition whose held records do not move
-for ``max_hold_s`` (skewed producer clocks, a stuck events partition) is
-read without holding for ``read_s``.
+while it has records held, so each labels partition holds at most the
+records of one poll (they are not committed: a restart reads them again).
+Records are held only while the events partition has records waiting
+(``waiting``): a worker that is caught up judges every label at once. A
+partition whose held records do not move for ``max_hold_s`` (skewed
+producer clocks, a stuck events partition) is read without holding for
+``read_s``.
 
 >>> from types import SimpleNamespace as R
 >>> pacing = LabelPacing(slack_ms=1000)
@@ -72,10 +73,7 @@ class LabelPacing:
                 self.event_time[partition] = stamp
         out: dict[int, list[Any]] = {}
         for partition in self.held.keys() | labels.keys():
-            held = self.held.pop(partition, [])
-            records = held + list(labels.get(partition, ())) if held else list(labels[partition])
-            if not records:
-                continue
+            records = [*self.held.pop(partition, ()), *labels.get(partition, ())]
             cut = self._cut(partition, records, waiting.get(partition, False), now)
             if cut:
                 out[partition] = records[:cut]
