@@ -28,7 +28,6 @@ ValueError: STREAMPROC_PARTITIONS: partitions: must be at least 1, got 0
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import os
 import re
 import sys
@@ -40,6 +39,7 @@ from typing import Any
 
 from streamproc.detect.fields import check_fields, describe
 from streamproc.detect.settings import Settings
+from streamproc.kafka_names import check_bootstrap, check_topic
 from streamproc.kafka_security import KafkaSecurity
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -60,55 +60,6 @@ _WORKER_MINIMUM = {
     "max_early_labels": 1,
     "checkpoint_seconds": 0,
 }
-
-
-_TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
-
-
-def check_topic(name: str) -> str | None:
-    """Why ``name`` is not a Kafka topic name, or None if it is one.
-
-    >>> check_topic("monitor.alerts"), check_topic("bad/topic")
-    (None, "expected a topic name (1 to 249 of A-Z a-z 0-9 . _ -), got 'bad/topic'")
-    """
-    if not name:
-        return "expected a topic name, got an empty string"
-    if not _TOPIC_NAME.match(name) or name in (".", ".."):
-        return f"expected a topic name (1 to 249 of A-Z a-z 0-9 . _ -), got {name!r}"
-    return None
-
-
-def _ipv6(text: str) -> bool:
-    try:
-        ipaddress.IPv6Address(text)
-    except ValueError:
-        return False
-    return True
-
-
-def check_bootstrap(servers: str) -> str | None:
-    """Why ``servers`` is not ``host[:port][,host[:port]...]`` (an IPv6 address
-    in brackets when it has a port), or None if it is.
-
-    >>> check_bootstrap("kafka-1:9092,[::1]:9093"), check_bootstrap("kafka:http")
-    (None, "expected host:port[,host:port...], got 'kafka:http' (port 'http' is not 1 to 65535)")
-    """
-    expected = f"expected host:port[,host:port...], got {servers!r}"
-    for server in servers.split(","):
-        server = server.strip()
-        host, port = server, None
-        if server.startswith("["):
-            host, _, rest = server[1:].partition("]")
-            if rest and not rest.startswith(":"):
-                return expected
-            port = rest[1:] if rest else None
-        elif ":" in server and not _ipv6(server):
-            host, port = server.rsplit(":", 1)
-        if not host or "/" in host:
-            return expected
-        if port is not None and not (port.isdigit() and 1 <= int(port) <= 65535):
-            return f"{expected} (port {port!r} is not 1 to 65535)"
-    return None
 
 
 @dataclass(frozen=True, slots=True)

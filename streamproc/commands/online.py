@@ -167,7 +167,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
 def check_topic_flag(topic: str | None) -> None:
     """Raise ``ValueError`` naming ``--topic`` if it is given and not a topic name
     (a broker would time out on it, or refuse it without naming it)."""
-    from streamproc.config import check_topic
+    from streamproc.kafka_names import check_topic
 
     problem = None if topic is None else check_topic(topic)
     if problem is not None:
