@@ -31,6 +31,11 @@ def cmd_broker(args: argparse.Namespace) -> int:
             f"--storage {storage}: this broker stores in {', '.join(STORAGE_SCHEMES)} "
             "(e.g. memory:// or s3://bucket/)"
         )
+    if scheme == "s3" and not any(name.startswith("AWS_") for name in os.environ):
+        return fail(  # Tansu would wait for an S3 endpoint that nobody named
+            f"--storage {storage}: no S3 endpoint or credentials: set AWS_ENDPOINT, "
+            "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_ALLOW_HTTP=true for http://)"
+        )
     # a Kafka broker already there: start() says so; any other reason not to listen: here
     if not args.port or not metadata_ok(args.host, args.port, timeout=0.5):
         check_port_free(

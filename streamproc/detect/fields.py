@@ -16,11 +16,15 @@ ValueError: psi_min: expected a number, got the string '0.2'
 >>> check_fields(S(window_events=-5), minimum={"window_events": 1})
 Traceback (most recent call last):
 ValueError: window_events: must be at least 1, got -5
+>>> check_fields(S(psi_min=float("inf")))
+Traceback (most recent call last):
+ValueError: psi_min: expected a finite number, got inf
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from collections.abc import Mapping
 from functools import cache
@@ -79,8 +83,8 @@ def check_fields(
         if not isinstance(value, accepted) or (isinstance(value, bool) and bool not in kinds):
             raise ValueError(f"{name}: expected {_KINDS[kinds[0]]}, got {describe(value)}")
         number: Any = value  # checked above; compared only for numeric fields
-        if number != number:  # NaN passes every comparison below
-            raise ValueError(f"{name}: expected {_KINDS[kinds[0]]}, got nan")
+        if isinstance(number, float) and not math.isfinite(number):  # NaN passes every test below
+            raise ValueError(f"{name}: expected a finite number, got {value!r}")
         low = minimum.get(name)
         if low is not None and number < low:
             raise ValueError(f"{name}: must be at least {low:g}, got {value!r}")

@@ -175,8 +175,8 @@ class IngestService(Service):
             try:
                 await check_copartitioned(c)
             except CopartitionError as exc:
-                log.error("%s", exc)
-                raise
+                log.error("worker cannot start: %s", exc)
+                raise SystemExit(1) from None  # the line above says why: no second one
         if self.checkpoints is not None:
             found = await partitions_of(c, [c.topics.state])
             self.checkpoints.state_partitions = len(found[c.topics.state])

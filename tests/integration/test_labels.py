@@ -210,6 +210,8 @@ def test_a_labels_topic_with_other_partitions_stops_the_worker(bootstrap, tmp_pa
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out[-2000:]
     assert "must have the same number of partitions" in out, out[-2000:]
+    errors = [line for line in out.splitlines() if "ERROR" in line or "Traceback" in line]
+    assert len(errors) == 1, out[-2000:]  # one line says why, no second one or traceback
 
 
 def test_a_concept_drift_that_no_feature_shows_raises_a_performance_alert(bootstrap, worker):

@@ -93,9 +93,11 @@ def test_a_bad_baseline_file_is_named(tmp_path, events):
         # the known names were an empty list: "(known: )"
         ("[detectors]\nbogus = 1\n", ["unknown setting(s) bogus", "known: adwin_block,"]),
         ('[models."m"]\nbogus = 1\n', ["[models.'m']", "known: adwin_block,"]),
-        # NaN passed every range check
-        ("[detectors]\npsi_min = nan\n", ["[detectors] psi_min: expected a number, got nan"]),
+        # NaN passed every range check; infinity was taken
+        ("[detectors]\npsi_min = nan\n", ["[detectors] psi_min: expected a finite number, got nan"]),
         ("[worker]\ncheckpoint_seconds = nan\n", ["[worker] checkpoint_seconds", "got nan"]),
+        ("[worker]\nlabel_ttl_seconds = inf\n", ["[worker] label_ttl_seconds", "finite", "got inf"]),
+        ("[detectors]\npsi_min = -inf\n", ["[detectors] psi_min", "finite", "got -inf"]),
         # the deprecation warning came first: two lines
         (
             "[worker]\nmax_features = 3\nmax_feature_series = 4\n",
@@ -163,6 +165,7 @@ def test_an_environment_mistake_names_the_variable(events):
     ("env", "needles"),
     [
         ({"STREAMPROC_CHECKPOINT_SECONDS": "nan"}, ["STREAMPROC_CHECKPOINT_SECONDS", "got nan"]),
+        ({"STREAMPROC_LABEL_TTL_SECONDS": "inf"}, ["STREAMPROC_LABEL_TTL_SECONDS", "got inf"]),
         ({"STREAMPROC_SSL_CAFILE": "/x"}, ["STREAMPROC_SSL_CAFILE: ssl_cafile is set but"]),
         ({"STREAMPROC_GROUP_ID": ""}, ["STREAMPROC_GROUP_ID", "consumer group"]),
         # was "invalid literal for int() with base 10: 'abc'"; -1 was taken
@@ -323,6 +326,16 @@ def test_broker_mistakes_are_one_line_before_the_broker_starts():
         line = one_line_error(run("broker", "--port", str(port)), f"127.0.0.1:{port}", "--port")
     assert "already in use" in line
     one_line_error(run("broker", "--host", "nohost.invalid"), "nohost.invalid:9092", "--host")
+
+
+def test_s3_storage_without_an_endpoint_is_one_line():
+    # Tansu waited 20 s for an S3 endpoint nobody had named
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "streamproc", "broker", "--storage", "s3://bucket/"],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    one_line_error(result, "--storage s3://bucket/", "AWS_ENDPOINT")
 
 
 @pytest.mark.parametrize("command", [["replay"], ["report", "--output", "OUT"]])
