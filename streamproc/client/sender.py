@@ -53,6 +53,11 @@ GIL_SLICE = 0.001
 GIL_PAUSE = 0.00005
 
 
+def _let_callers_in() -> None:
+    """Let go of the GIL for :data:`GIL_PAUSE` (a caller waiting for it runs)."""
+    time.sleep(GIL_PAUSE)
+
+
 class Sender:
     """Drains ``queue`` to Kafka from its own thread until :meth:`stop`."""
 
@@ -144,7 +149,7 @@ class Sender:
             while True:
                 if self.ids is not None and len(self.queue) < self.take:
                     # (a longer queue: this thread is the bottleneck; callers make their ids)
-                    self.ids.refill(time.time())
+                    self.ids.refill(time.time(), _let_callers_in)
                 markers, taken = self._take()
                 now = time.monotonic()
                 if markers:

@@ -2,7 +2,7 @@ import threading
 import time
 import uuid
 
-from streamproc.client.ids import IdPool, Uuid7Generator, uuid7, uuid7_time
+from streamproc.client.ids import CHUNK, IdPool, Uuid7Generator, uuid7, uuid7_time
 
 
 def test_ids_are_uuid7_strictly_increasing_as_text():
@@ -138,3 +138,14 @@ def test_the_default_pool_gives_uuid7_of_the_time_taken():
     first, second = pool.take(now), pool.take(now)
     assert first < second and first[14] == "7"
     assert abs(uuid7_time(first) - now) < 1.0
+
+
+def test_a_refill_pauses_between_chunks_and_a_renewal_serves_the_old_ids_meanwhile():
+    pool, made = counting_pool(size=3 * CHUNK)
+    pool.refill(100.0)
+    assert len(pool) == 3 * CHUNK
+    pool.take(100.1)
+    during: list[str] = []
+    pool.refill(100.6, pause=lambda: during.append(pool.take(100.6)))  # renewed whole
+    assert during == ["id001", "id002"]  # two pauses (three chunks); the old pool served them
+    assert pool.take(100.7) == f"id{3 * CHUNK:03d}" and len(pool) == 3 * CHUNK - 1
