@@ -41,7 +41,7 @@ from __future__ import annotations
 import math
 import operator
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
 
@@ -76,6 +76,11 @@ class PerformanceReference:
     @property
     def accuracy(self) -> float:
         return 1.0 - self.error_rate
+
+    @property
+    def class_index(self) -> dict[str | None, int]:
+        """Each class's index in ``classes``."""
+        return {c: i for i, c in enumerate(self.classes)}
 
     @classmethod
     def fit(
@@ -227,17 +232,57 @@ def _positive_class(scores: np.ndarray, predicted: list[Any], truth: list[Any]) 
     return min(classes, key=lambda c: (counts.get(c, 0), c))
 
 
-def labelled_rows(batch: LabelledPredictions, reference: PerformanceReference) -> np.ndarray:
+def labelled_rows(
+    batch: LabelledPredictions,
+    reference: PerformanceReference,
+    codes: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """The per-row error stream of a batch: 0/1 errors (classification) or
-    absolute errors (regression; NaN where the prediction has no score)."""
+    absolute errors (regression; NaN where the prediction has no score).
+    ``codes``: the batch's :func:`class_codes`, if made already."""
     if reference.kind == "regression":
         return np.abs(batch.scores - batch.truth_values)
     n = batch.size
+    truth, predicted = codes if codes is not None else class_codes(batch, reference)
     if reference.positive is not None and batch.predicted.count(None) == n:
-        truth_pos = np.fromiter(map(operator.eq, batch.truth, repeat(reference.positive)), bool, n)
+        truth_pos = _is_positive(truth, batch, reference)
         return ((batch.scores >= 0.5) != truth_pos).astype(np.float64)
-    correct = np.fromiter(map(operator.eq, batch.predicted, batch.truth), bool, n)
+    k = len(reference.classes)
+    correct = (truth == predicted) & (truth < k)
+    both_other = np.flatnonzero((truth == k) & (predicted == k)).tolist()
+    if both_other:  # neither a reference class (or no class): compare the names
+        correct[both_other] = [batch.predicted[i] == batch.truth[i] for i in both_other]
     return (~correct).astype(np.float64)
+
+
+def class_codes(
+    batch: LabelledPredictions, reference: PerformanceReference
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's true and predicted class as its index in the reference's
+    classes (``len(classes)``: another class, or none).
+
+    >>> ref = PerformanceReference("classification", 100, classes=("no", "yes"))
+    >>> batch = LabelledPredictions(model_id="m", event_ids=["a", "b", "c"],
+    ...     timestamps=np.zeros(3), label_times=np.zeros(3), scores=np.full(3, np.nan),
+    ...     predicted=["yes", "no", None], truth=["yes", "maybe", "no"],
+    ...     truth_values=np.full(3, np.nan))
+    >>> [c.tolist() for c in class_codes(batch, ref)]
+    [[1, 2, 0], [1, 0, 2]]
+    """
+    index = reference.class_index
+    k, n = len(reference.classes), batch.size
+    return (
+        np.fromiter(map(index.get, batch.truth, repeat(k)), np.intp, n),
+        np.fromiter(map(index.get, batch.predicted, repeat(k)), np.intp, n),
+    )
+
+
+def _is_positive(truth: np.ndarray, batch: LabelledPredictions, ref: PerformanceReference) -> Any:
+    """Whether each row's true class is the positive one (``truth``: its codes)."""
+    code = ref.class_index.get(ref.positive)
+    if code is None:  # (a reference whose positive class is not among its classes)
+        return np.fromiter(map(operator.eq, batch.truth, repeat(ref.positive)), bool, len(truth))
+    return truth == code
 
 
 @dataclass(slots=True)
@@ -264,18 +309,22 @@ class PerformanceCounts:
     tp: np.ndarray | None = None
     pred: np.ndarray | None = None
     true: np.ndarray | None = None
-    _index: dict[Any, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         k = len(self.reference.classes)
-        self._index = {c: i for i, c in enumerate(self.reference.classes)}
         if self.reference.kind == "classification":
             self.tp = np.zeros(k + 1, np.int64)
             self.pred = np.zeros(k + 1, np.int64)
             self.true = np.zeros(k + 1, np.int64)
 
-    def add(self, batch: LabelledPredictions, errors: np.ndarray) -> None:
-        """Count a batch; ``errors`` is its :func:`labelled_rows`."""
+    def add(
+        self,
+        batch: LabelledPredictions,
+        errors: np.ndarray,
+        codes: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        """Count a batch; ``errors`` is its :func:`labelled_rows`, ``codes`` its
+        :func:`class_codes` (made here if not given)."""
         n = batch.size
         if n == 0:
             return
@@ -294,9 +343,7 @@ class PerformanceCounts:
         self.counted += n
         self.errors += float(errors.sum())
         k = len(ref.classes)
-        index = self._index
-        truth = np.fromiter(map(index.get, batch.truth, repeat(k)), np.intp, n)
-        pred = np.fromiter(map(index.get, batch.predicted, repeat(k)), np.intp, n)
+        truth, pred = codes if codes is not None else class_codes(batch, ref)
         assert self.tp is not None and self.pred is not None and self.true is not None
         self.true += np.bincount(truth, minlength=k + 1)
         self.pred += np.bincount(pred, minlength=k + 1)
@@ -305,7 +352,7 @@ class PerformanceCounts:
         scored = ~np.isnan(scores)
         if scored.any():
             if ref.positive is not None:
-                y = np.fromiter(map(operator.eq, batch.truth, repeat(ref.positive)), bool, n)
+                y = _is_positive(truth, batch, ref)
             else:
                 y = errors == 0
             self.brier_sum += float(((scores[scored] - y[scored]) ** 2).sum())

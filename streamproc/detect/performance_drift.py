@@ -51,6 +51,7 @@ from streamproc.detect.closed import ClosedWindow
 from streamproc.detect.performance import (
     PerformanceCounts,
     PerformanceReference,
+    class_codes,
     labelled_rows,
 )
 from streamproc.detect.policy import Finding, Key, Window
@@ -149,8 +150,9 @@ class RealizedPerformance:
         while start < batch.size:
             stop = min(batch.size, start + window - counts.labels)
             chunk = batch.slice(start, stop) if (start, stop) != (0, batch.size) else batch
-            errors = labelled_rows(chunk, ref)
-            counts.add(chunk, errors)
+            codes = class_codes(chunk, ref) if ref.kind == "classification" else None
+            errors = labelled_rows(chunk, ref, codes)
+            counts.add(chunk, errors, codes)
             for change in adwin.update(errors)[-1:]:
                 finding = self._adwin_finding(change.mean_before, change.mean_after, change)
                 if finding is not None:

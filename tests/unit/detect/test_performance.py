@@ -45,6 +45,30 @@ def test_classification_metrics_per_class_with_the_rest_folded():
     assert "brier" not in m
 
 
+@pytest.mark.parametrize("positive", [None, "b", "z"])
+def test_errors_and_brier_from_class_codes_match_the_names(positive):
+    # the codes path against the plain comparison of names, with classes the
+    # reference lacks, predictions without a class, and a positive class that
+    # is not among the reference's (a hand-written baseline)
+    rng = np.random.default_rng(3)
+    names = ["a", "b", "c", "d", None]
+    predicted = [names[i] for i in rng.integers(0, 5, 400)]
+    truth = [names[i] for i in rng.integers(0, 4, 400)]
+    scores = rng.random(400)
+    ref = PerformanceReference("classification", 10, classes=("a", "b"), positive=positive)
+    batch = labelled(predicted, truth, scores=scores)
+    expected = np.array([p != t for p, t in zip(predicted, truth, strict=True)], float)
+    assert labelled_rows(batch, ref).tolist() == expected.tolist()
+    counts = PerformanceCounts(ref)
+    counts.add(batch, labelled_rows(batch, ref))
+    y = np.array([t == positive for t in truth]) if positive else expected == 0
+    assert counts.brier_sum == pytest.approx(float(((scores - y) ** 2).sum()))
+    if positive is not None:  # scores only: the class is score >= 0.5
+        only_scores = labelled([None] * 400, truth, scores=scores)
+        wrong = (scores >= 0.5) != np.array([t == positive for t in truth])
+        assert labelled_rows(only_scores, ref).tolist() == wrong.astype(float).tolist()
+
+
 def test_counts_do_not_depend_on_batching():
     _, lab = synthetic_columns(3000, np.random.default_rng(1))
     ref = PerformanceReference.fit(lab.scores, lab.predicted, lab.truth, lab.truth_values)
