@@ -78,7 +78,7 @@ from streamproc.stream.labels import (
     CopartitionError,
     LabelStage,
     check_copartitioned,
-    events_waiting,
+    records_waiting,
 )
 from streamproc.stream.metrics import Metrics
 from streamproc.stream.ownership import ModelPartitions
@@ -288,10 +288,14 @@ class IngestService(Service):
             events = self.config.topics.events
             self.metrics.assigned_partitions.set(sum(tp.topic == events for tp in assigned))
             if self.labels is not None:
-                waiting = await events_waiting(consumer, assigned, self.config.topics.events)
+                topics = self.config.topics
+                events_waiting = await records_waiting(consumer, assigned, topics.events)
+                labels_waiting = await records_waiting(consumer, assigned, topics.labels)
                 if generation != self.generation:
                     continue  # partitions moved meanwhile: these records are read again
-                polled = self.labels.pace(consumer, polled, waiting)
+                polled = self.labels.pace(
+                    consumer, polled, events_waiting=events_waiting, labels_waiting=labels_waiting
+                )
             for part in batches(events_first(polled, labels), per_batch):
                 batch = start_decoding(part, self.decoders, generation, labels=labels)
                 self.owned.note_batch(batch.keys)

@@ -17,7 +17,8 @@ dead letters with ``source.topic`` the labels topic, counted in
 published with the batch's.
 
 When the worker catches up on a backlog, :meth:`LabelStage.pace` holds back
-the label records that run ahead of their events (:mod:`streamproc.stream.pacing`).
+the label records that run ahead of their events, and the event records
+that run ahead of their labels (:mod:`streamproc.stream.pacing`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from operator import attrgetter
 
 import numpy as np
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -40,10 +40,9 @@ from streamproc.labels import UNMATCHED_REASONS, JoinSettings, LabelJoin, decode
 from streamproc.labels.decode import DecodedLabels
 from streamproc.stream.batch import BatchResult, Record, dead_letter
 from streamproc.stream.metrics import Metrics
-from streamproc.stream.pacing import LabelPacing
+from streamproc.stream.pacing import JoinPacing
 
 log = logging.getLogger("streamproc.stream.ingest")
-_timestamp = attrgetter("timestamp")  # of a record (ms)
 
 DELAY_BUCKETS = (1.0, 10.0, 60.0, 300.0, 900.0, 3600.0, 3 * 3600.0, 6 * 3600.0, 12 * 3600.0,
                  86_400.0, 2 * 86_400.0, 7 * 86_400.0)  # fmt: skip
@@ -69,17 +68,17 @@ async def check_copartitioned(config: WorkerConfig) -> None:
         )
 
 
-async def events_waiting(
-    consumer: AIOKafkaConsumer, assigned: Iterable[TopicPartition], events_topic: str
+async def records_waiting(
+    consumer: AIOKafkaConsumer, assigned: Iterable[TopicPartition], topic: str
 ) -> dict[int, bool]:
-    """Whether each assigned events partition (by number) has records not polled
-    yet; one not fetched yet (its end unknown) counts as waiting, one taken
-    away meanwhile as not."""
+    """Whether each assigned partition of ``topic`` (by number) has records not
+    polled yet; one not fetched yet (its end unknown) counts as waiting, one
+    taken away meanwhile as not."""
     from aiokafka.errors import IllegalStateError
 
     waiting = {}
     for tp in assigned:
-        if tp.topic != events_topic:
+        if tp.topic != topic:
             continue
         if tp not in consumer.assignment():  # taken away while awaiting a position
             waiting[tp.partition] = False
@@ -206,6 +205,18 @@ class _Stamps:
         return len(self.records)
 
 
+def _pause_holding(consumer: AIOKafkaConsumer, topic: str, holding: set[int]) -> None:
+    """Pause the assigned partitions of ``topic`` in ``holding``, resume the others."""
+    assigned = {tp for tp in consumer.assignment() if tp.topic == topic}
+    held = {tp for tp in assigned if tp.partition in holding}
+    paused = {tp for tp in consumer.paused() if tp.topic == topic}
+    if held - paused:
+        log.debug("%s ahead of the other side: holding %s", topic, sorted(held - paused))
+        consumer.pause(*(held - paused))
+    if paused - held:
+        consumer.resume(*(paused - held))
+
+
 class LabelStage:
     """The label join of one worker (see the module doc)."""
 
@@ -214,8 +225,12 @@ class LabelStage:
         self.events_topic = config.topics.events
         self.join = LabelJoin(join_settings(config))
         # label records may be judged as far ahead of their events as half the
-        # time an early label waits for its prediction
-        self.pacing = LabelPacing(slack_ms=config.early_label_seconds * 1000 / 2)
+        # time an early label waits for its prediction; event records as far
+        # ahead of their labels as half the time a prediction waits for its label
+        self.pacing = JoinPacing(
+            label_slack_ms=config.early_label_seconds * 1000 / 2,
+            event_slack_ms=config.label_ttl_seconds * 1000 / 2,
+        )
         self.metrics = LabelMetrics(metrics)
         self.worker_metrics = metrics
 
@@ -276,33 +291,33 @@ class LabelStage:
         self,
         consumer: AIOKafkaConsumer,
         polled: dict[TopicPartition, list[Record]],
-        waiting: dict[int, bool],
+        *,
+        events_waiting: dict[int, bool],
+        labels_waiting: dict[int, bool],
     ) -> dict[TopicPartition, list[Record]]:
-        """A poll with its label records held back while they run ahead of their
-        events, and the records held before that the events have reached
-        (:class:`~streamproc.stream.pacing.LabelPacing`); the labels partitions
-        with records held are paused, the others resumed. ``waiting``: whether
-        each events partition (by number) has records not polled yet."""
-        events: dict[int, float] = {}
-        labels: dict[int, list[Record]] = {}
+        """A poll with the records of each side held back while they run ahead
+        of the other side, and the records held before that the other side has
+        reached (:class:`~streamproc.stream.pacing.JoinPacing`); the partitions
+        with records held are paused, the others resumed. ``*_waiting``: whether
+        each partition (by number) has records not polled yet."""
+        sides: dict[str, dict[int, list[Record]]] = {self.events_topic: {}, self.topic: {}}
         out: dict[TopicPartition, list[Record]] = {}
         for tp, part in polled.items():
-            if tp.topic == self.topic:
-                labels[tp.partition] = part
+            if tp.topic in sides:
+                sides[tp.topic][tp.partition] = part
             else:
                 out[tp] = part
-                if part and tp.topic == self.events_topic:  # (CreateTime need not grow)
-                    events[tp.partition] = max(map(_timestamp, part))
-        taken = self.pacing.take(events, labels, waiting, time.monotonic())
-        out.update((TopicPartition(self.topic, p), part) for p, part in taken.items())
-        assigned = {tp for tp in consumer.assignment() if tp.topic == self.topic}
-        holding = {tp for tp in assigned if tp.partition in self.pacing.holding}
-        paused = {tp for tp in consumer.paused() if tp.topic == self.topic}
-        if holding - paused:
-            log.debug("labels ahead of their events: holding %s", sorted(holding - paused))
-            consumer.pause(*(holding - paused))
-        if paused - holding:
-            consumer.resume(*(paused - holding))
+        events, labels = self.pacing.take(
+            sides[self.events_topic],
+            sides[self.topic],
+            events_waiting=events_waiting,
+            labels_waiting=labels_waiting,
+            now=time.monotonic(),
+        )
+        for topic, taken in ((self.events_topic, events), (self.topic, labels)):
+            out.update((TopicPartition(topic, p), part) for p, part in taken.items())
+        _pause_holding(consumer, self.events_topic, self.pacing.holding_events)
+        _pause_holding(consumer, self.topic, self.pacing.holding_labels)
         return out
 
     def forget(self, model_ids: Iterable[str], partitions: set[int]) -> None:

@@ -1,33 +1,49 @@
-"""Labels judged in step with their events when a worker catches up (no I/O).
+"""A join's two sides judged in step when a worker catches up (no I/O).
 
 A worker that has fallen behind (after an outage, a restart, in a new group)
 reads its events and labels topics at once, at about the same number of
-records a second. Sparse labels (a label for 1 event in 10) then cover the
-backlog's time ten times faster than the events, and wait as early labels;
-past ``max_early_labels`` for a model they are lost (``unknown_id``).
+records a second, so the two topics cover the backlog's time at different
+speeds:
 
-:class:`LabelPacing` holds back, per labels partition, the label records
-whose Kafka record time is more than ``slack_ms`` past the newest event polled
-from the events partition of the same number (the topics are co-partitioned:
-a model's events and labels are in partitions of the same number), and hands
-them out, in order, once the events reach them: the way Kafka Streams orders
-the records of a join by timestamp. The worker pauses a labels partition
-while it has records held, so each labels partition holds at most the
-records of one poll (they are not committed: a restart reads them again).
-Records are held only while the events partition has records waiting
-(``waiting``): a worker that is caught up judges every label at once. A
-partition whose held records do not move for ``max_hold_s`` (skewed
-producer clocks, a stuck events partition) is read without holding for
-``read_s``.
+- **labels ahead of their events**: sparse labels (a label for 1 event in
+  10) cover the time ten times faster than the events and wait as early
+  labels; past ``max_early_labels`` for a model they are lost (``unknown_id``);
+- **events ahead of their labels**: a partition with few events a second
+  brings days of event time in one poll, and its predictions pass
+  ``label_ttl_seconds`` (expired) before the labels polled after them are
+  judged.
+
+:class:`JoinPacing` holds back, per partition number (the topics are
+co-partitioned: a model's events and labels are in partitions of the same
+number), the records of each side that run ahead of the other side, by
+Kafka record time, and hands them out in order once the other side reaches
+them: the way Kafka Streams orders the records of a join by timestamp.
+
+- label records more than ``label_slack_ms`` past the newest event polled are
+  held while the events partition has records waiting;
+- event records more than ``event_slack_ms`` past the newest label polled are
+  held while the labels partition has records waiting.
+
+Each side runs at most its slack ahead of the other; both cannot be held at
+once while both have records in hand (each side's held records are past the
+other's, so the positive slacks cannot both be exceeded), and a side with
+nothing in hand is fetched. The worker pauses a partition while it has
+records held, so each holds at most the records of one poll (not committed:
+a restart reads them again). A worker that is caught up (nothing waiting)
+judges every record at once. Records held that do not move for
+``max_hold_s`` (skewed producer clocks, a stuck partition) are read without
+holding for ``read_s``.
 
 >>> from types import SimpleNamespace as R
->>> pacing = LabelPacing(slack_ms=1000)
+>>> pacing = JoinPacing(label_slack_ms=1000, event_slack_ms=50_000)
 >>> labels = [R(timestamp=t) for t in (5_000, 6_000, 9_000)]
->>> out = pacing.take({0: 5_000}, {0: labels}, waiting={0: True}, now=0.0)
->>> [r.timestamp for r in out[0]], pacing.holding
+>>> events, out = pacing.take({0: [R(timestamp=5_000)]}, {0: labels},
+...                           events_waiting={0: True}, labels_waiting={0: True}, now=0.0)
+>>> [r.timestamp for r in out[0]], pacing.holding_labels
 ([5000, 6000], {0})
->>> pacing.take({0: 8_500}, {}, waiting={0: True}, now=1.0)[0][0].timestamp, pacing.holding
-(9000, set())
+>>> pacing.take({0: [R(timestamp=8_500)]}, {}, events_waiting={0: True},
+...             labels_waiting={0: True}, now=1.0)[1][0][0].timestamp
+9000
 """
 
 from __future__ import annotations
@@ -36,70 +52,170 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["LabelPacing"]
+__all__ = ["JoinPacing"]
 
 
-class LabelPacing:
-    """Label records held back until their events are polled (see the module
-    doc). Times are Kafka record times in ms; ``now`` is monotonic seconds."""
+class _Side:
+    """One side's records held, by partition, and its newest record handed out."""
 
-    def __init__(self, slack_ms: float, max_hold_s: float = 30.0, read_s: float = 3.0) -> None:
-        self.slack_ms = slack_ms
+    def __init__(self) -> None:
+        self.newest: dict[int, float] = {}  # partition -> newest record time handed out
+        self.held: dict[int, list[Any]] = {}  # partition -> records held, in order
+        self.since: dict[int, float] = {}  # partition -> when its held records last moved
+
+    def keep(self, partition: int, records: list[Any], cut: int, now: float) -> list[Any]:
+        """Hand out ``records[:cut]``, hold the rest."""
+        if cut:
+            stamp = max(r.timestamp for r in records[:cut])
+            self.newest[partition] = max(stamp, self.newest.get(partition, -math.inf))
+        if cut < len(records):
+            self.held[partition] = records[cut:]
+            if cut or partition not in self.since:
+                self.since[partition] = now  # moved (or first held)
+        else:
+            self.since.pop(partition, None)
+        return records[:cut]
+
+    def stuck(self, partition: int, now: float, max_hold_s: float) -> bool:
+        return now - self.since.get(partition, now) >= max_hold_s
+
+    def forget(self, partitions: set[int]) -> None:
+        for state in (self.newest, self.held, self.since):
+            for partition in partitions & state.keys():
+                del state[partition]
+
+
+class JoinPacing:
+    """Event and label records held back while they run ahead of the other
+    side (see the module doc). Times are Kafka record times in ms; ``now`` is
+    monotonic seconds."""
+
+    def __init__(
+        self,
+        label_slack_ms: float,
+        event_slack_ms: float,
+        max_hold_s: float = 30.0,
+        read_s: float = 3.0,
+    ) -> None:
+        self.label_slack_ms = label_slack_ms
+        self.event_slack_ms = event_slack_ms
         self.max_hold_s = max_hold_s
         self.read_s = read_s
-        self.event_time: dict[int, float] = {}  # partition -> newest event record time polled
-        self.held: dict[int, list[Any]] = {}  # partition -> label records held, in order
-        self._since: dict[int, float] = {}  # partition -> when its held records last moved
+        self._events = _Side()
+        self._labels = _Side()
         self._reading_until: dict[int, float] = {}  # partition -> read without holding until
 
     @property
-    def holding(self) -> set[int]:
+    def holding_events(self) -> set[int]:
+        """The events partitions with records held (to pause)."""
+        return set(self._events.held)
+
+    @property
+    def holding_labels(self) -> set[int]:
         """The labels partitions with records held (to pause)."""
-        return set(self.held)
+        return set(self._labels.held)
 
     def take(
         self,
-        events: Mapping[int, float],
+        events: Mapping[int, Sequence[Any]],
         labels: Mapping[int, Sequence[Any]],
-        waiting: Mapping[int, bool],
+        *,
+        events_waiting: Mapping[int, bool],
+        labels_waiting: Mapping[int, bool],
         now: float,
-    ) -> dict[int, list[Any]]:
-        """The label records to judge now, by partition, oldest first: those held
-        and the poll's new ``labels`` up to the limit. ``events``: the newest
-        event record time of each events partition in the poll; ``waiting``:
-        whether an events partition has records not polled yet."""
-        for partition, stamp in events.items():
-            if stamp > self.event_time.get(partition, -math.inf):
-                self.event_time[partition] = stamp
-        out: dict[int, list[Any]] = {}
-        for partition in self.held.keys() | labels.keys():
-            records = [*self.held.pop(partition, ()), *labels.get(partition, ())]
-            cut = self._cut(partition, records, waiting.get(partition, False), now)
-            if cut:
-                out[partition] = records[:cut]
-            if cut < len(records):
-                self.held[partition] = records[cut:]
-                if cut or partition not in self._since:
-                    self._since[partition] = now  # moved (or first held)
+    ) -> tuple[dict[int, list[Any]], dict[int, list[Any]]]:
+        """The event and label records to judge now, by partition, oldest
+        first: those held and the poll's new ones, each side up to the other
+        side's reach. ``*_waiting``: whether a partition has records not
+        polled yet."""
+        out_events: dict[int, list[Any]] = {}
+        out_labels: dict[int, list[Any]] = {}
+        ev_side, lb_side = self._events, self._labels
+        for partition in ev_side.held.keys() | lb_side.held.keys() | events.keys() | labels.keys():
+            ev = [*ev_side.held.pop(partition, ()), *events.get(partition, ())]
+            lb = [*lb_side.held.pop(partition, ()), *labels.get(partition, ())]
+            if self._reading(partition, now):
+                cut_events, cut_labels = len(ev), len(lb)
             else:
-                self._since.pop(partition, None)
-        return out
+                cut_events, cut_labels = self._cuts(
+                    partition,
+                    ev,
+                    lb,
+                    events_waiting.get(partition, False),
+                    labels_waiting.get(partition, False),
+                )
+            if ev:
+                out_events[partition] = ev_side.keep(partition, ev, cut_events, now)
+            if lb:
+                out_labels[partition] = lb_side.keep(partition, lb, cut_labels, now)
+        return _non_empty(out_events), _non_empty(out_labels)
 
-    def _cut(self, partition: int, records: list[Any], waiting: bool, now: float) -> int:
-        """How many of ``records`` (a partition's, in order) to hand out now."""
-        if not waiting or now < self._reading_until.get(partition, -math.inf):
-            return len(records)
-        if now - self._since.get(partition, now) >= self.max_hold_s:  # stuck: read a while
+    def _cuts(
+        self,
+        partition: int,
+        ev: list[Any],
+        lb: list[Any],
+        events_waiting: bool,
+        labels_waiting: bool,
+    ) -> tuple[int, int]:
+        """How many of a partition's events and labels in hand to hand out now.
+        A poll's events are judged before its labels, so the events may run
+        only ``event_slack_ms`` past the oldest label not judged yet, and the
+        labels only ``label_slack_ms`` past the newest event handed out (or up
+        to the next event held: no prediction comes before it)."""
+        if lb:
+            labels_front = lb[0].timestamp
+        elif labels_waiting:
+            labels_front = self._labels.newest.get(partition, -math.inf)
+        else:
+            labels_front = math.inf
+        cut_events = _cut(ev, labels_front + self.event_slack_ms)
+        if cut_events == len(ev) and not events_waiting:
+            return cut_events, len(lb)
+        newest = max(
+            (r.timestamp for r in ev[:cut_events]),
+            default=self._events.newest.get(partition, -math.inf),
+        )
+        limit = newest + self.label_slack_ms
+        if cut_events < len(ev):
+            limit = max(limit, ev[cut_events].timestamp)
+        return cut_events, _cut(lb, limit)
+
+    def _reading(self, partition: int, now: float) -> bool:
+        """Whether a partition is read without holding now: for ``read_s``
+        after its held records of either side did not move for ``max_hold_s``."""
+        if now < self._reading_until.get(partition, -math.inf):
+            return True
+        if self._events.stuck(partition, now, self.max_hold_s) or self._labels.stuck(
+            partition, now, self.max_hold_s
+        ):
             self._reading_until[partition] = now + self.read_s
-            return len(records)
-        limit = self.event_time.get(partition, -math.inf) + self.slack_ms
-        if records[-1].timestamp <= limit:
-            return len(records)
-        return next(k for k, record in enumerate(records) if record.timestamp > limit)
+            return True
+        return False
 
     def forget(self, partitions: set[int]) -> None:
         """Partitions this worker no longer has: their held records are dropped
         (not committed, they are read again by whoever gets the partition)."""
-        for state in (self.event_time, self.held, self._since, self._reading_until):
-            for partition in partitions & state.keys():
-                del state[partition]
+        self._events.forget(partitions)
+        self._labels.forget(partitions)
+        for partition in partitions & self._reading_until.keys():
+            del self._reading_until[partition]
+
+
+def _reach(side: _Side, partition: int, waiting: Mapping[int, bool]) -> float:
+    """The newest record time polled of a side's partition; infinite when it
+    has nothing waiting (all it has is polled)."""
+    if not waiting.get(partition, False):
+        return math.inf
+    return side.newest.get(partition, -math.inf)
+
+
+def _cut(records: list[Any], limit: float) -> int:
+    """How many of ``records`` (in order) come before the first past ``limit``."""
+    if not records or records[-1].timestamp <= limit:
+        return len(records)
+    return next(k for k, record in enumerate(records) if record.timestamp > limit)
+
+
+def _non_empty(out: dict[int, list[Any]]) -> dict[int, list[Any]]:
+    return {partition: records for partition, records in out.items() if records}

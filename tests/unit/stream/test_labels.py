@@ -177,8 +177,25 @@ def test_pace_holds_labels_ahead_of_their_events_and_pauses_their_partition():
         labels: [stamped(labels.topic, k, ms) for k, ms in enumerate((9_000, 11_000, 12_000))],
         events: [stamped(events.topic, 0, 10_000)],
     }
-    out = stage.pace(consumer, polled, {1: True})  # type: ignore[arg-type]
+    out = stage.pace(consumer, polled, events_waiting={1: True}, labels_waiting={1: False})  # type: ignore[arg-type]
     assert [r.offset for r in out[labels]] == [0, 1] and out[events] == polled[events]
     assert consumer.held == {labels}
-    out = stage.pace(consumer, {}, {1: False})  # type: ignore[arg-type]
+    out = stage.pace(consumer, {}, events_waiting={1: False}, labels_waiting={1: False})  # type: ignore[arg-type]
     assert [r.offset for r in out[labels]] == [2] and consumer.held == set()
+
+
+def test_pace_holds_events_ahead_of_their_labels_and_pauses_their_partition():
+    config = WorkerConfig(label_ttl_seconds=2.0)  # events up to 1 s past their labels
+    stage = LabelStage(config, Metrics())
+    events = TopicPartition(config.topics.events, 1)
+    labels = TopicPartition(config.topics.labels, 1)
+    consumer = _Consumer({events, labels})
+    polled = {
+        events: [stamped(events.topic, k, ms) for k, ms in enumerate((9_000, 11_000, 12_000))],
+        labels: [stamped(labels.topic, 0, 10_000)],
+    }
+    out = stage.pace(consumer, polled, events_waiting={1: True}, labels_waiting={1: True})  # type: ignore[arg-type]
+    assert [r.offset for r in out[events]] == [0, 1] and out[labels] == polled[labels]
+    assert consumer.held == {events}
+    out = stage.pace(consumer, {}, events_waiting={1: True}, labels_waiting={1: False})  # type: ignore[arg-type]
+    assert [r.offset for r in out[events]] == [2] and consumer.held == set()
