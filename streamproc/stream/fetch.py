@@ -107,9 +107,12 @@ class _Taker:
     def __call__(self, max_records: int | None = None) -> list[Any]:
         result = self.result
         tp = result._topic_partition
-        if not result.check_assignment(tp) or not result.has_more():
-            return []
         part = result._partition_records
+        if not result.check_assignment(tp) or not result.has_more():
+            if part is not None:  # dropped (partition paused or moved): its bytes go now
+                self.rest = []
+                _release(result, part)
+            return []
         if self.fallback is None:  # read_committed with aborts: aiokafka's way
             self.fallback = bool(part._aborted_transactions)
         if self.fallback:

@@ -70,13 +70,13 @@ async def check_copartitioned(config: WorkerConfig) -> None:
 
 async def records_waiting(
     consumer: AIOKafkaConsumer, assigned: Iterable[TopicPartition], topic: str
-) -> dict[int, bool]:
+) -> dict[int, bool | None]:
     """Whether each assigned partition of ``topic`` (by number) has records not
-    polled yet; one not fetched yet (its end unknown) counts as waiting, one
-    taken away meanwhile as not."""
+    polled yet: None for one not fetched yet (its end unknown), False for one
+    taken away meanwhile."""
     from aiokafka.errors import IllegalStateError
 
-    waiting = {}
+    waiting: dict[int, bool | None] = {}
     for tp in assigned:
         if tp.topic != topic:
             continue
@@ -85,7 +85,10 @@ async def records_waiting(
             continue
         highwater = consumer.highwater(tp)
         try:
-            waiting[tp.partition] = highwater is None or highwater > await consumer.position(tp)
+            if highwater is None:
+                waiting[tp.partition] = None
+            else:
+                waiting[tp.partition] = highwater > await consumer.position(tp)
         except IllegalStateError:
             waiting[tp.partition] = False
     return waiting
@@ -292,14 +295,14 @@ class LabelStage:
         consumer: AIOKafkaConsumer,
         polled: dict[TopicPartition, list[Record]],
         *,
-        events_waiting: dict[int, bool],
-        labels_waiting: dict[int, bool],
+        events_waiting: dict[int, bool | None],
+        labels_waiting: dict[int, bool | None],
     ) -> dict[TopicPartition, list[Record]]:
         """A poll with the records of each side held back while they run ahead
         of the other side, and the records held before that the other side has
         reached (:class:`~streamproc.stream.pacing.JoinPacing`); the partitions
         with records held are paused, the others resumed. ``*_waiting``: whether
-        each partition (by number) has records not polled yet."""
+        each partition (by number) has records not polled yet (None: unknown)."""
         sides: dict[str, dict[int, list[Record]]] = {self.events_topic: {}, self.topic: {}}
         out: dict[TopicPartition, list[Record]] = {}
         for tp, part in polled.items():

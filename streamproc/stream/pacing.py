@@ -19,20 +19,24 @@ number), the records of each side that run ahead of the other side, by
 Kafka record time, and hands them out in order once the other side reaches
 them: the way Kafka Streams orders the records of a join by timestamp.
 
-- label records more than ``label_slack_ms`` past the newest event polled are
-  held while the events partition has records waiting;
-- event records more than ``event_slack_ms`` past the newest label polled are
-  held while the labels partition has records waiting.
+- label records more than ``label_slack_ms`` past the newest event handed out
+  are held while the events partition has records waiting;
+- event records more than ``event_slack_ms`` past the oldest label not judged
+  yet are held while the labels partition has records waiting. With
+  ``label_ttl_seconds / 2``, labels produced up to half the TTL after their
+  prediction find it pending; later ones may find it expired, as before.
 
-Each side runs at most its slack ahead of the other; both cannot be held at
-once while both have records in hand (each side's held records are past the
-other's, so the positive slacks cannot both be exceeded), and a side with
-nothing in hand is fetched. The worker pauses a partition while it has
-records held, so each holds at most the records of one poll (not committed:
-a restart reads them again). A worker that is caught up (nothing waiting)
-judges every record at once. Records held that do not move for
-``max_hold_s`` (skewed producer clocks, a stuck partition) are read without
-holding for ``read_s``.
+Each side runs at most its slack ahead of the other. A poll's events are
+judged before its labels, so events go out only up to the oldest label not
+judged yet (plus the slack), and labels up to the next event held: when both
+sides have records held after one poll, the next one hands out events (its
+oldest label in hand is then past the events held), so the worker never
+waits more than one poll for itself; a side with nothing in hand is fetched.
+The worker pauses a partition while it has records held, so each holds at
+most the records of one poll (not committed: a restart reads them again).
+A worker that is caught up (nothing waiting) judges every record at once.
+Records held that do not move for ``max_hold_s`` (skewed producer clocks, a
+stuck partition) are read without holding for ``read_s``.
 
 >>> from types import SimpleNamespace as R
 >>> pacing = JoinPacing(label_slack_ms=1000, event_slack_ms=50_000)
@@ -96,14 +100,17 @@ class JoinPacing:
         event_slack_ms: float,
         max_hold_s: float = 30.0,
         read_s: float = 3.0,
+        unknown_wait_s: float = 5.0,
     ) -> None:
         self.label_slack_ms = label_slack_ms
         self.event_slack_ms = event_slack_ms
         self.max_hold_s = max_hold_s
         self.read_s = read_s
+        self.unknown_wait_s = unknown_wait_s
         self._events = _Side()
         self._labels = _Side()
         self._reading_until: dict[int, float] = {}  # partition -> read without holding until
+        self._seen: dict[int, float] = {}  # partition -> when its first records came
 
     @property
     def holding_events(self) -> set[int]:
@@ -120,29 +127,34 @@ class JoinPacing:
         events: Mapping[int, Sequence[Any]],
         labels: Mapping[int, Sequence[Any]],
         *,
-        events_waiting: Mapping[int, bool],
-        labels_waiting: Mapping[int, bool],
+        events_waiting: Mapping[int, bool | None],
+        labels_waiting: Mapping[int, bool | None],
         now: float,
     ) -> tuple[dict[int, list[Any]], dict[int, list[Any]]]:
         """The event and label records to judge now, by partition, oldest
         first: those held and the poll's new ones, each side up to the other
         side's reach. ``*_waiting``: whether a partition has records not
-        polled yet."""
+        polled yet; None: not known yet (not fetched). Labels are held for
+        events not known yet; events for labels not known yet only for
+        ``unknown_wait_s`` after their partition's first records (a labels
+        partition that cannot be fetched must not hold its events)."""
         out_events: dict[int, list[Any]] = {}
         out_labels: dict[int, list[Any]] = {}
         ev_side, lb_side = self._events, self._labels
         for partition in ev_side.held.keys() | lb_side.held.keys() | events.keys() | labels.keys():
             ev = [*ev_side.held.pop(partition, ()), *events.get(partition, ())]
             lb = [*lb_side.held.pop(partition, ()), *labels.get(partition, ())]
+            first_seen = self._seen.setdefault(partition, now)
             if self._reading(partition, now):
                 cut_events, cut_labels = len(ev), len(lb)
             else:
+                labels_unknown = now - first_seen < self.unknown_wait_s
                 cut_events, cut_labels = self._cuts(
                     partition,
                     ev,
                     lb,
-                    events_waiting.get(partition, False),
-                    labels_waiting.get(partition, False),
+                    events_waiting.get(partition, False) is not False,
+                    _or(labels_waiting.get(partition, False), labels_unknown),
                 )
             if ev:
                 out_events[partition] = ev_side.keep(partition, ev, cut_events, now)
@@ -174,8 +186,9 @@ class JoinPacing:
             return cut_events, len(lb)
         newest = max(
             (r.timestamp for r in ev[:cut_events]),
-            default=self._events.newest.get(partition, -math.inf),
+            default=-math.inf,
         )
+        newest = max(newest, self._events.newest.get(partition, -math.inf))
         limit = newest + self.label_slack_ms
         if cut_events < len(ev):
             limit = max(limit, ev[cut_events].timestamp)
@@ -198,16 +211,9 @@ class JoinPacing:
         (not committed, they are read again by whoever gets the partition)."""
         self._events.forget(partitions)
         self._labels.forget(partitions)
-        for partition in partitions & self._reading_until.keys():
-            del self._reading_until[partition]
-
-
-def _reach(side: _Side, partition: int, waiting: Mapping[int, bool]) -> float:
-    """The newest record time polled of a side's partition; infinite when it
-    has nothing waiting (all it has is polled)."""
-    if not waiting.get(partition, False):
-        return math.inf
-    return side.newest.get(partition, -math.inf)
+        for state in (self._reading_until, self._seen):
+            for partition in partitions & state.keys():
+                del state[partition]
 
 
 def _cut(records: list[Any], limit: float) -> int:
@@ -215,6 +221,11 @@ def _cut(records: list[Any], limit: float) -> int:
     if not records or records[-1].timestamp <= limit:
         return len(records)
     return next(k for k, record in enumerate(records) if record.timestamp > limit)
+
+
+def _or(waiting: bool | None, unknown: bool) -> bool:
+    """Whether a side counts as waiting: known, or not known yet (``unknown``)."""
+    return unknown if waiting is None else waiting
 
 
 def _non_empty(out: dict[int, list[Any]]) -> dict[int, list[Any]]:

@@ -65,7 +65,7 @@ def test_events_ahead_of_their_labels_are_held_until_the_labels_reach_them():
     assert pacing.holding_events == set()
 
 
-def test_both_sides_in_hand_are_never_both_held():
+def test_when_both_sides_are_held_the_next_poll_hands_out_events():
     pacing = JoinPacing(label_slack_ms=10, event_slack_ms=10)
     both = {0: True}
     events, labels = take(
@@ -73,9 +73,23 @@ def test_both_sides_in_hand_are_never_both_held():
     )
     # events up to the oldest label in hand (400) + 10; labels up to the next event held
     assert stamps(events) == [0] and stamps(labels) == [400]
+    assert pacing.holding_events == pacing.holding_labels == {0}
     events, labels = take(pacing, {}, {}, both, both, now=1.0)
     assert stamps(events) == [500, 1_000] and labels == {}  # 2,000: past the events + 10
     assert pacing.holding_events == set() and pacing.holding_labels == {0}
+
+
+def test_events_wait_for_labels_not_fetched_yet_only_a_few_seconds():
+    # a labels partition whose end is unknown (not fetched: its leader away, say)
+    pacing = JoinPacing(label_slack_ms=0, event_slack_ms=0, unknown_wait_s=5.0)
+    unknown = {0: None}
+    events, _ = take(pacing, {0: records(1_000)}, {}, labels_waiting=unknown)
+    assert events == {} and pacing.holding_events == {0}
+    events, _ = take(pacing, {}, {}, labels_waiting=unknown, now=5.0)
+    assert stamps(events) == [1_000] and pacing.holding_events == set()
+    # labels wait for events not fetched yet, as for events waiting
+    _, labels = take(pacing, {}, {0: records(9_000)}, events_waiting=unknown, now=6.0)
+    assert labels == {} and pacing.holding_labels == {0}
 
 
 def test_each_partition_waits_for_its_own_partition_of_the_other_side():
