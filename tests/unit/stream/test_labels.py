@@ -1,4 +1,5 @@
 import orjson
+import pytest
 from aiokafka import ConsumerRecord, TopicPartition
 
 from streamproc.config import WorkerConfig
@@ -167,35 +168,21 @@ def stamped(topic: str, offset: int, ms: int) -> ConsumerRecord:
     return r
 
 
-def test_pace_holds_labels_ahead_of_their_events_and_pauses_their_partition():
-    config = WorkerConfig(early_label_seconds=2.0)  # labels up to 1 s past their events
+@pytest.mark.parametrize("ahead", ["labels", "events"])
+def test_pace_holds_the_side_ahead_and_pauses_its_partition(ahead):
+    # labels up to 1 s past their events, events up to 1 s past their labels
+    config = WorkerConfig(early_label_seconds=2.0, label_ttl_seconds=2.0)
     stage = LabelStage(config, Metrics())
-    events = TopicPartition(config.topics.events, 1)
-    labels = TopicPartition(config.topics.labels, 1)
-    consumer = _Consumer({events, labels})
+    tps = {side: TopicPartition(getattr(config.topics, side), 1) for side in ("events", "labels")}
+    front, behind = tps[ahead], tps["events" if ahead == "labels" else "labels"]
+    consumer = _Consumer(set(tps.values()))
     polled = {
-        labels: [stamped(labels.topic, k, ms) for k, ms in enumerate((9_000, 11_000, 12_000))],
-        events: [stamped(events.topic, 0, 10_000)],
+        front: [stamped(front.topic, k, ms) for k, ms in enumerate((9_000, 11_000, 12_000))],
+        behind: [stamped(behind.topic, 0, 10_000)],
     }
-    out = stage.pace(consumer, polled, events_waiting={1: True}, labels_waiting={1: False})  # type: ignore[arg-type]
-    assert [r.offset for r in out[labels]] == [0, 1] and out[events] == polled[events]
-    assert consumer.held == {labels}
-    out = stage.pace(consumer, {}, events_waiting={1: False}, labels_waiting={1: False})  # type: ignore[arg-type]
-    assert [r.offset for r in out[labels]] == [2] and consumer.held == set()
-
-
-def test_pace_holds_events_ahead_of_their_labels_and_pauses_their_partition():
-    config = WorkerConfig(label_ttl_seconds=2.0)  # events up to 1 s past their labels
-    stage = LabelStage(config, Metrics())
-    events = TopicPartition(config.topics.events, 1)
-    labels = TopicPartition(config.topics.labels, 1)
-    consumer = _Consumer({events, labels})
-    polled = {
-        events: [stamped(events.topic, k, ms) for k, ms in enumerate((9_000, 11_000, 12_000))],
-        labels: [stamped(labels.topic, 0, 10_000)],
-    }
-    out = stage.pace(consumer, polled, events_waiting={1: True}, labels_waiting={1: True})  # type: ignore[arg-type]
-    assert [r.offset for r in out[events]] == [0, 1] and out[labels] == polled[labels]
-    assert consumer.held == {events}
-    out = stage.pace(consumer, {}, events_waiting={1: True}, labels_waiting={1: False})  # type: ignore[arg-type]
-    assert [r.offset for r in out[events]] == [2] and consumer.held == set()
+    both, neither = {1: True}, {1: False}
+    out = stage.pace(consumer, polled, events_waiting=both, labels_waiting=both)  # type: ignore[arg-type]
+    assert [r.offset for r in out[front]] == [0, 1] and out[behind] == polled[behind]
+    assert consumer.held == {front}
+    out = stage.pace(consumer, {}, events_waiting=neither, labels_waiting=neither)  # type: ignore[arg-type]
+    assert [r.offset for r in out[front]] == [2] and consumer.held == set()
