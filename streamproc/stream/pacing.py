@@ -154,7 +154,7 @@ class JoinPacing:
                     ev,
                     lb,
                     events_waiting.get(partition, False) is not False,
-                    _or(labels_waiting.get(partition, False), labels_unknown),
+                    _waiting(labels_waiting.get(partition, False), labels_unknown),
                 )
             if ev:
                 out_events[partition] = ev_side.keep(partition, ev, cut_events, now)
@@ -185,10 +185,9 @@ class JoinPacing:
         if cut_events == len(ev) and not events_waiting:
             return cut_events, len(lb)
         newest = max(
-            (r.timestamp for r in ev[:cut_events]),
-            default=-math.inf,
+            self._events.newest.get(partition, -math.inf),
+            max((r.timestamp for r in ev[:cut_events]), default=-math.inf),
         )
-        newest = max(newest, self._events.newest.get(partition, -math.inf))
         limit = newest + self.label_slack_ms
         if cut_events < len(ev):
             limit = max(limit, ev[cut_events].timestamp)
@@ -223,7 +222,7 @@ def _cut(records: list[Any], limit: float) -> int:
     return next(k for k, record in enumerate(records) if record.timestamp > limit)
 
 
-def _or(waiting: bool | None, unknown: bool) -> bool:
+def _waiting(waiting: bool | None, unknown: bool) -> bool:
     """Whether a side counts as waiting: known, or not known yet (``unknown``)."""
     return unknown if waiting is None else waiting
 
