@@ -20,6 +20,24 @@ log = logging.getLogger(__name__)
 KAFKA_RETRY_S = 5.0  # at start-up, how often an unreachable Kafka is tried again
 
 
+def announce(c: WorkerConfig, labels: bool) -> None:
+    """The worker's first log line: where it serves metrics, its group, Kafka, topics."""
+    t = c.topics
+    log.info(
+        "streamproc worker: metrics http://%s:%d/metrics, group %s, Kafka %s, topics: "
+        "events %s, labels %s, baselines %s, alerts %s, dead letters %s",
+        c.metrics_host,
+        c.metrics_port,
+        c.group_id,
+        c.bootstrap,
+        t.events,
+        t.labels if labels else "(off)",
+        t.baselines,
+        t.alerts,
+        t.dlq,
+    )
+
+
 async def wait_for_kafka(c: WorkerConfig) -> None:
     """Create the missing topics once a broker answers; until then say once
     every :data:`KAFKA_RETRY_S` seconds that the worker is waiting. A refused

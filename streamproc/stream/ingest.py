@@ -63,7 +63,7 @@ from streamproc.stream.batch import (
     start_decoding,
 )
 from streamproc.stream.checkpoints import Checkpointer
-from streamproc.stream.connect import start_consumer, start_producer, wait_for_kafka
+from streamproc.stream.connect import announce, start_consumer, start_producer, wait_for_kafka
 from streamproc.stream.delivery import Committer, deliver
 from streamproc.stream.handover import Handover
 from streamproc.stream.health import (
@@ -75,10 +75,8 @@ from streamproc.stream.health import (
 )
 from streamproc.stream.heap import TRIM_EVERY_S, trim_heap
 from streamproc.stream.labels import (
-    CopartitionError,
     LabelStage,
     check_copartitioned,
-    records_waiting,
 )
 from streamproc.stream.metrics import Metrics
 from streamproc.stream.ownership import ModelPartitions
@@ -156,27 +154,10 @@ class IngestService(Service):
     async def on_start(self) -> None:
         c = self.config
         limit_log_rate()  # a lost broker makes the Kafka clients log hundreds of lines a second
-        t = c.topics
-        log.info(
-            "streamproc worker: metrics http://%s:%d/metrics, group %s, Kafka %s, topics: "
-            "events %s, labels %s, baselines %s, alerts %s, dead letters %s",
-            c.metrics_host,
-            c.metrics_port,
-            c.group_id,
-            c.bootstrap,
-            t.events,
-            t.labels if self.labels is not None else "(off)",
-            t.baselines,
-            t.alerts,
-            t.dlq,
-        )
+        announce(c, labels=self.labels is not None)
         await wait_for_kafka(c)
         if self.labels is not None:
-            try:
-                await check_copartitioned(c)
-            except CopartitionError as exc:
-                log.error("worker cannot start: %s", exc)
-                raise SystemExit(1) from None  # the line above says why: no second one
+            await check_copartitioned(c)
         if self.checkpoints is not None:
             found = await partitions_of(c, [c.topics.state])
             self.checkpoints.state_partitions = len(found[c.topics.state])
@@ -288,14 +269,12 @@ class IngestService(Service):
             events = self.config.topics.events
             self.metrics.assigned_partitions.set(sum(tp.topic == events for tp in assigned))
             if self.labels is not None:
-                topics = self.config.topics
-                events_waiting = await records_waiting(consumer, assigned, topics.events)
-                labels_waiting = await records_waiting(consumer, assigned, topics.labels)
-                if generation != self.generation:
-                    continue  # partitions moved meanwhile: these records are read again
-                polled = self.labels.pace(
-                    consumer, polled, events_waiting=events_waiting, labels_waiting=labels_waiting
+                paced = await self.labels.paced(
+                    consumer, polled, generation, lambda: self.generation
                 )
+                if paced is None:
+                    continue  # partitions moved meanwhile: these records are read again
+                polled = paced
             for part in batches(events_first(polled, labels), per_batch):
                 batch = start_decoding(part, self.decoders, generation, labels=labels)
                 self.owned.note_batch(batch.keys)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -48,24 +48,25 @@ DELAY_BUCKETS = (1.0, 10.0, 60.0, 300.0, 900.0, 3600.0, 3 * 3600.0, 6 * 3600.0, 
                  86_400.0, 2 * 86_400.0, 7 * 86_400.0)  # fmt: skip
 
 
-class CopartitionError(RuntimeError):
-    """The events and labels topics have different numbers of partitions."""
-
-
 async def check_copartitioned(config: WorkerConfig) -> None:
-    """Raise :class:`CopartitionError` (one line) unless the events and labels
-    topics have the same number of partitions."""
+    """End the process with one line unless the events and labels topics have
+    the same number of partitions."""
     from streamproc.stream.topics import partitions_of
 
     topics = config.topics
     found = await partitions_of(config, [topics.events, topics.labels])
     events, labels = len(found[topics.events]), len(found[topics.labels])
     if events != labels:
-        raise CopartitionError(
-            f"topics {topics.events} ({events} partitions) and {topics.labels} "
-            f"({labels} partitions) must have the same number of partitions to join "
-            f"labels; repartition one of them, or run with labels = false"
+        log.error(
+            "worker cannot start: topics %s (%d partitions) and %s (%d partitions) must have "
+            "the same number of partitions to join labels; repartition one of them, or run "
+            "with labels = false",
+            topics.events,
+            events,
+            topics.labels,
+            labels,
         )
+        raise SystemExit(1)  # the line above says why: no second one
 
 
 async def records_waiting(
@@ -289,6 +290,25 @@ class LabelStage:
         self.metrics.observe(pairs, self.join)
         for model_id in {batch.model_id for batch in pairs}:
             self.worker_metrics.observe_performance(monitor.model(model_id))
+
+    async def paced(
+        self,
+        consumer: AIOKafkaConsumer,
+        polled: dict[TopicPartition, list[Record]],
+        generation: int,
+        generation_now: Callable[[], int],
+    ) -> dict[TopicPartition, list[Record]] | None:
+        """:meth:`pace` a poll of ``generation``, with each partition's records
+        waiting read from the consumer; None if ``generation_now()`` moved on
+        meanwhile (partitions moved: the poll's records are read again)."""
+        assigned = consumer.assignment()
+        events_waiting = await records_waiting(consumer, assigned, self.events_topic)
+        labels_waiting = await records_waiting(consumer, assigned, self.topic)
+        if generation_now() != generation:
+            return None
+        return self.pace(
+            consumer, polled, events_waiting=events_waiting, labels_waiting=labels_waiting
+        )
 
     def pace(
         self,

@@ -54,9 +54,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from operator import attrgetter
 from typing import Any
 
 __all__ = ["JoinPacing"]
+
+_TIMESTAMP = attrgetter("timestamp")  # of a record (ms; CreateTime need not grow)
 
 
 class _Side:
@@ -67,10 +70,17 @@ class _Side:
         self.held: dict[int, list[Any]] = {}  # partition -> records held, in order
         self.since: dict[int, float] = {}  # partition -> when its held records last moved
 
+    def in_hand(self, partition: int, new: Sequence[Any]) -> list[Any]:
+        """A partition's records held and ``new`` ones, in order (taken out of
+        the held ones; :meth:`keep` holds what is not handed out)."""
+        held = self.held.pop(partition, None)
+        return [*held, *new] if held else list(new)
+
     def keep(self, partition: int, records: list[Any], cut: int, now: float) -> list[Any]:
         """Hand out ``records[:cut]``, hold the rest."""
-        if cut:
-            stamp = max(r.timestamp for r in records[:cut])
+        out = records if cut == len(records) else records[:cut]
+        if out:
+            stamp = max(map(_TIMESTAMP, out))
             self.newest[partition] = max(stamp, self.newest.get(partition, -math.inf))
         if cut < len(records):
             self.held[partition] = records[cut:]
@@ -78,7 +88,7 @@ class _Side:
                 self.since[partition] = now  # moved (or first held)
         else:
             self.since.pop(partition, None)
-        return records[:cut]
+        return out
 
     def stuck(self, partition: int, now: float, max_hold_s: float) -> bool:
         return now - self.since.get(partition, now) >= max_hold_s
@@ -142,56 +152,39 @@ class JoinPacing:
         out_labels: dict[int, list[Any]] = {}
         ev_side, lb_side = self._events, self._labels
         for partition in ev_side.held.keys() | lb_side.held.keys() | events.keys() | labels.keys():
-            ev = [*ev_side.held.pop(partition, ()), *events.get(partition, ())]
-            lb = [*lb_side.held.pop(partition, ()), *labels.get(partition, ())]
+            ev = ev_side.in_hand(partition, events.get(partition, ()))
+            lb = lb_side.in_hand(partition, labels.get(partition, ()))
             first_seen = self._seen.setdefault(partition, now)
-            if self._reading(partition, now):
-                cut_events, cut_labels = len(ev), len(lb)
-            else:
+            reading = self._reading(partition, now)
+            # a poll's events are judged before its labels: events go out up to
+            # the oldest label not judged yet (plus the slack) ...
+            cut = len(ev)
+            if not reading:
                 labels_unknown = now - first_seen < self.unknown_wait_s
-                cut_events, cut_labels = self._cuts(
-                    partition,
-                    ev,
-                    lb,
-                    events_waiting.get(partition, False) is not False,
-                    _waiting(labels_waiting.get(partition, False), labels_unknown),
-                )
+                waiting = _waiting(labels_waiting.get(partition, False), labels_unknown)
+                cut = _cut(ev, self._labels_front(partition, lb, waiting) + self.event_slack_ms)
             if ev:
-                out_events[partition] = ev_side.keep(partition, ev, cut_events, now)
-            if lb:
-                out_labels[partition] = lb_side.keep(partition, lb, cut_labels, now)
+                out_events[partition] = ev_side.keep(partition, ev, cut, now)
+            # ... labels up to the newest event handed out (plus the slack), or
+            # up to the next event held: no prediction comes before it
+            if not lb:
+                continue
+            limit = math.inf
+            if not reading and (cut < len(ev) or events_waiting.get(partition, False) is not False):
+                limit = ev_side.newest.get(partition, -math.inf) + self.label_slack_ms
+                if cut < len(ev):
+                    limit = max(limit, ev[cut].timestamp)
+            out_labels[partition] = lb_side.keep(partition, lb, _cut(lb, limit), now)
         return _non_empty(out_events), _non_empty(out_labels)
 
-    def _cuts(
-        self,
-        partition: int,
-        ev: list[Any],
-        lb: list[Any],
-        events_waiting: bool,
-        labels_waiting: bool,
-    ) -> tuple[int, int]:
-        """How many of a partition's events and labels in hand to hand out now.
-        A poll's events are judged before its labels, so the events may run
-        only ``event_slack_ms`` past the oldest label not judged yet, and the
-        labels only ``label_slack_ms`` past the newest event handed out (or up
-        to the next event held: no prediction comes before it)."""
+    def _labels_front(self, partition: int, lb: list[Any], waiting: bool) -> float:
+        """The time of the oldest label not judged yet: the first in hand, else
+        the newest handed out while more wait (infinite when none wait)."""
         if lb:
-            labels_front = lb[0].timestamp
-        elif labels_waiting:
-            labels_front = self._labels.newest.get(partition, -math.inf)
-        else:
-            labels_front = math.inf
-        cut_events = _cut(ev, labels_front + self.event_slack_ms)
-        if cut_events == len(ev) and not events_waiting:
-            return cut_events, len(lb)
-        newest = max(
-            self._events.newest.get(partition, -math.inf),
-            max((r.timestamp for r in ev[:cut_events]), default=-math.inf),
-        )
-        limit = newest + self.label_slack_ms
-        if cut_events < len(ev):
-            limit = max(limit, ev[cut_events].timestamp)
-        return cut_events, _cut(lb, limit)
+            return float(lb[0].timestamp)
+        if waiting:
+            return self._labels.newest.get(partition, -math.inf)
+        return math.inf
 
     def _reading(self, partition: int, now: float) -> bool:
         """Whether a partition is read without holding now: for ``read_s``
