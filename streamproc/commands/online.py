@@ -19,6 +19,13 @@ from streamproc.commands import fail, kafka_failure, load_config, quiet_kafka_lo
 
 # what the embedded Tansu build accepts (postgres:// and sqlite:// are not compiled in)
 STORAGE_SCHEMES = ("memory", "s3")
+# an S3 endpoint or credentials for Tansu (without one it waits for a cloud's metadata service)
+S3_SETTINGS = (
+    "AWS_ENDPOINT",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+)
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
@@ -31,7 +38,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
             f"--storage {storage}: this broker stores in {', '.join(STORAGE_SCHEMES)} "
             "(e.g. memory:// or s3://bucket/)"
         )
-    if scheme == "s3" and not any(name.startswith("AWS_") for name in os.environ):
+    if scheme == "s3" and not any(os.environ.get(name) for name in S3_SETTINGS):
         return fail(  # Tansu would wait for an S3 endpoint that nobody named
             f"--storage {storage}: no S3 endpoint or credentials: set AWS_ENDPOINT, "
             "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_ALLOW_HTTP=true for http://)"
