@@ -117,26 +117,43 @@ def events_first(
 
 
 def batches(
-    polled: dict[TopicPartition, list[Record]], size: int
+    polled: dict[TopicPartition, list[Record]], size: int, labels: str | None = None
 ) -> Iterator[dict[TopicPartition, list[Record]]]:
-    """``polled`` cut into batches of ``size`` records, each partition's in order.
+    """``polled`` cut into batches of ``size`` records, each partition's in order;
+    the records of the labels topic (``labels``), after the events
+    (:func:`events_first`), all go with the last batch: a batch's fixed costs
+    (a decoder's round trip, the detectors' work per model) are paid per
+    batch of events, not again for the labels.
 
     >>> tp0, tp1 = TopicPartition("t", 0), TopicPartition("t", 1)
     >>> [{tp.partition: n for tp, n in b.items()} for b in batches({tp0: [1, 2, 3], tp1: [4]}, 2)]
     [{0: [1, 2]}, {0: [3], 1: [4]}]
+    >>> tl = TopicPartition("l", 0)
+    >>> [{tp.topic: n for tp, n in b.items()} for b in batches({tp0: [1, 2], tl: [3, 4]}, 1, "l")]
+    [{'t': [1]}, {'t': [2], 'l': [3, 4]}]
     """
     batch: dict[TopicPartition, list[Record]] = {}
     room = size
+    last: dict[TopicPartition, list[Record]] | None = None  # yielded when labels may follow
     for tp, records in polled.items():
+        if tp.topic == labels:
+            if last is not None:
+                batch, last = last, None
+            batch[tp] = records
+            continue
         start = 0
         while start < len(records):
+            if last is not None:
+                yield last
+                last = None
             taken = records[start : start + room]
             batch[tp] = taken
             start += len(taken)
             room -= len(taken)
             if room == 0:
-                yield batch
-                batch, room = {}, size
+                last, batch, room = batch, {}, size
+    if last is not None:
+        yield last
     if batch:
         yield batch
 

@@ -248,7 +248,7 @@ class IngestService(Service):
             if consumer is None:
                 await self.sleep(0.1)
                 continue
-            per_batch = self.batch_size.records()  # about ``max_batch`` events (stream/sizing.py)
+            per_batch = self.batch_size.records()  # a batch of events and labels (stream/sizing.py)
             # Take several batches' worth of what is fetched: aiokafka fetches a
             # partition again only once its fetched records are all taken, so
             # taking them early overlaps the next fetch with judging these.
@@ -275,7 +275,8 @@ class IngestService(Service):
                 if paced is None:
                     continue  # partitions moved meanwhile: these records are read again
                 polled = paced
-            for part in batches(events_first(polled, labels), per_batch):
+            cut = self.batch_size.event_records()
+            for part in batches(events_first(polled, labels), cut, labels):
                 batch = start_decoding(part, self.decoders, generation, labels=labels)
                 self.owned.note_batch(batch.keys)
                 self._in_flight += 1

@@ -44,6 +44,15 @@ from streamproc.stream.pacing import JoinPacing
 
 log = logging.getLogger("streamproc.stream.ingest")
 
+# How far (Kafka record time) labels may be judged ahead of the events on a
+# backlog: a label is produced after its prediction, so once the events are
+# judged up to its time less this (producers' clocks differ by less), its
+# prediction is pending. Further ahead, it would wait as an early label, which
+# costs about twice as much as a label that finds its prediction (matched when
+# it comes, then again with it): on a backlog of a label for every event 5 s
+# late, 0.69x the events/s without labels with 150 s, 0.81x with 1 s
+# (docs/performance.md, "Session 12").
+LABEL_SLACK_S = 1.0
 DELAY_BUCKETS = (1.0, 10.0, 60.0, 300.0, 900.0, 3600.0, 3 * 3600.0, 6 * 3600.0, 12 * 3600.0,
                  86_400.0, 2 * 86_400.0, 7 * 86_400.0)  # fmt: skip
 
@@ -228,11 +237,11 @@ class LabelStage:
         self.topic = config.topics.labels
         self.events_topic = config.topics.events
         self.join = LabelJoin(join_settings(config))
-        # label records may be judged as far ahead of their events as half the
-        # time an early label waits for its prediction; event records as far
-        # ahead of their labels as half the time a prediction waits for its label
+        # label records may be judged LABEL_SLACK_S of Kafka time ahead of their
+        # events (half the time an early label waits, if less); event records as
+        # far ahead of their labels as half the time a prediction waits for its label
         self.pacing = JoinPacing(
-            label_slack_ms=config.early_label_seconds * 1000 / 2,
+            label_slack_ms=min(LABEL_SLACK_S, config.early_label_seconds / 2) * 1000,
             event_slack_ms=config.label_ttl_seconds * 1000 / 2,
         )
         self.metrics = LabelMetrics(metrics)

@@ -20,7 +20,9 @@ Kafka record time, and hands them out in order once the other side reaches
 them: the way Kafka Streams orders the records of a join by timestamp.
 
 - label records more than ``label_slack_ms`` past the newest event handed out
-  are held while the events partition has records waiting;
+  are held while the events partition has records waiting (the worker's
+  slack is a second: a label comes after its prediction, so it then finds
+  the prediction pending instead of waiting as an early label);
 - event records more than ``event_slack_ms`` past the oldest label not judged
   yet are held while the labels partition has records waiting. With
   ``label_ttl_seconds / 2``, labels produced up to half the TTL after their

@@ -1,15 +1,17 @@
 """How many records the worker's poller takes for a batch of about ``max_batch`` events.
 
 Records may carry arrays of events, so a batch is counted in events, not
-records (which could be millions of events); and label records ride along,
-up to as many again as the events' records, so that a batch's fixed costs
-are not paid twice per event. Both shares are smoothed over the batches.
+records (which could be millions of events). Label records are not counted
+in a batch (a poll's all go with its last batch,
+:func:`~streamproc.stream.batch.batches`), but a poll takes room for them, up
+to as many again as the events' records. Both shares are smoothed over the
+batches.
 
 >>> size = BatchSize(max_batch=5000)
->>> size.records()
-5000
+>>> size.records(), size.event_records()
+(5000, 5000)
 >>> size.judged(events=50_000, records=500)  # 100 events a record
->>> size.records()
+>>> size.event_records()
 240
 """
 
@@ -49,18 +51,21 @@ def smoothed(average: float, value: float) -> float:
 
 
 class BatchSize:
-    """The records a batch takes, from the smoothed events per record and
-    records (labels included) per event record."""
+    """The records a batch takes, from the smoothed events per record, and a
+    poll's, from the records (labels included) per event record."""
 
     def __init__(self, max_batch: int) -> None:
         self.max_batch = max_batch
         self.events_per_record = 1.0
         self.records_per_event_record = 1.0  # 1 to 2
 
+    def event_records(self) -> int:
+        """Records of events a batch takes (about ``max_batch`` events)."""
+        return max(1, min(self.max_batch, int(self.max_batch / self.events_per_record)))
+
     def records(self) -> int:
-        """Records to take for the next batch."""
-        per_batch = max(1, min(self.max_batch, int(self.max_batch / self.events_per_record)))
-        return int(per_batch * self.records_per_event_record)
+        """Records a poll takes per batch: its events' and their share of labels."""
+        return int(self.event_records() * self.records_per_event_record)
 
     def polled(self, polled: Mapping[TopicPartition, Sequence[Any]], labels: str | None) -> None:
         """Note a poll's share of label records (``labels``: the labels topic)."""

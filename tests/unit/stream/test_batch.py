@@ -2,7 +2,7 @@ import orjson
 from aiokafka import ConsumerRecord, TopicPartition
 
 from streamproc.detect.monitor import Monitor
-from streamproc.stream.batch import events_first, process_records, process_safely
+from streamproc.stream.batch import batches, events_first, process_records, process_safely
 
 
 def record(value: bytes, offset: int = 0, key: bytes = b"m") -> ConsumerRecord:
@@ -78,3 +78,14 @@ def test_events_first_puts_the_labels_partitions_last_and_keeps_each_partitions_
     assert list(ordered) == [e0, e1, l1, l0]
     assert ordered == polled  # the same records per partition
     assert events_first(polled, None) is polled  # labels off: as polled
+
+
+def test_a_polls_labels_go_with_its_last_batch_of_events_and_are_not_counted():
+    e0, e1 = TopicPartition("events", 0), TopicPartition("events", 1)
+    l0, l1 = TopicPartition("labels", 0), TopicPartition("labels", 1)
+    polled = events_first({l0: ["x", "y"], e0: ["a", "b", "c"], e1: ["d"], l1: ["z"]}, "labels")
+    cut = list(batches(polled, 2, "labels"))
+    assert cut == [{e0: ["a", "b"]}, {e0: ["c"], e1: ["d"], l0: ["x", "y"], l1: ["z"]}]
+    # a poll of labels alone is one batch; without a labels topic, labels are counted
+    assert list(batches({l0: ["x", "y", "z"]}, 2, "labels")) == [{l0: ["x", "y", "z"]}]
+    assert len(list(batches(polled, 2))) == 4

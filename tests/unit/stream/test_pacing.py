@@ -68,9 +68,7 @@ def test_events_ahead_of_their_labels_are_held_until_the_labels_reach_them():
 def test_when_both_sides_are_held_the_next_poll_hands_out_events():
     pacing = JoinPacing(label_slack_ms=10, event_slack_ms=10)
     both = {0: True}
-    events, labels = take(
-        pacing, {0: records(0, 500, 1_000)}, {0: records(400, 2_000)}, both, both
-    )
+    events, labels = take(pacing, {0: records(0, 500, 1_000)}, {0: records(400, 2_000)}, both, both)
     # events up to the oldest label in hand (400) + 10; labels up to the next event held
     assert stamps(events) == [0] and stamps(labels) == [400]
     assert pacing.holding_events == pacing.holding_labels == {0}

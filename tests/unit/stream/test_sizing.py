@@ -19,6 +19,7 @@ def test_a_batch_takes_max_batch_events_and_its_label_records_beside_them():
     size = BatchSize(max_batch=1000)
     size.polled({TopicPartition("e", 0): [0] * 10, TopicPartition("l", 0): [0] * 10}, "l")
     assert size.records() == int(1000 * 1.2)  # records per event record 1 -> 2, smoothed
+    assert size.event_records() == 1000  # the labels are not counted in a batch
     for _ in range(100):
         size.judged(events=100_000, records=1000)  # 100 events a record
-    assert size.records() == int(10 * 1.2)
+    assert size.records() == int(10 * 1.2) and size.event_records() == 10
