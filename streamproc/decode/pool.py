@@ -60,7 +60,7 @@ QUEUED = 4
 
 Spanned = tuple[Sequence[int], DecodedRecords]  # line numbers, and what they decode to
 _POLL = "poll"  # tags a job of events and labels: (_POLL, events, label values, label decoder)
-LabelDecoder = Callable[[list[bytes | None]], Any]
+LabelDecoder = Callable[[list[Any]], Any]  # of label record values, or record batches
 
 
 def _child(conn: Connection, memfd: bool, event_ids: bool, parent: int | None = None) -> None:
@@ -233,14 +233,16 @@ class DecoderPool:
         self,
         values: Sequence[bytes | None],
         timestamps: Sequence[float],
-        label_values: list[bytes | None],
+        label_values: list[Any],
         decode_labels: LabelDecoder,
     ) -> Coroutine[Any, Any, tuple[DecodedRecords, Any]]:
         """Like :meth:`decode`, for the events and the label records of one poll
         together: the events' decoded records, and ``decode_labels(label_values)``
         (a module-level function: the worker passes
-        :func:`~streamproc.labels.decode.decode_labels_grouped`), the same as
-        decoding them here (which happens when the pool has no children)."""
+        :func:`~streamproc.labels.decode.decode_label_batches` and the labels
+        topic's record batches, or :func:`~streamproc.labels.decode.decode_labels_grouped`
+        and record values), the same as decoding them here (which happens when
+        the pool has no children)."""
         job = (_POLL, (values, timestamps), label_values, decode_labels)
         if not self._decoders or not (values or label_values):
             return _ready(_run(job, self._event_ids))
@@ -377,13 +379,13 @@ class DecoderPool:
 def poll_message(
     values: Sequence[bytes | None],
     timestamps: Sequence[float],
-    label_values: list[bytes | None],
+    label_values: list[Any],
     decode_labels: LabelDecoder,
-) -> tuple[str, tuple[Any, ...], list[bytes | None], LabelDecoder]:
+) -> tuple[str, tuple[Any, ...], list[Any], LabelDecoder]:
     """What :meth:`DecoderPool.decode_poll` sends a child (pickled): the events
-    packed (:func:`~streamproc.decode.ipc.packed_batch`); the label values as
-    they are (a list of small values pickles faster than it packs); the label
-    decoder (pickled by name)."""
+    packed (:func:`~streamproc.decode.ipc.packed_batch`); the label values (or
+    record batches) as they are (a list of small values pickles faster than it
+    packs); the label decoder (pickled by name)."""
     return (_POLL, packed_batch(values, timestamps), label_values, decode_labels)
 
 

@@ -33,7 +33,15 @@ import numpy as np
 from streamproc.events.shapes import MODEL_ID_PATTERN, Rejection
 from streamproc.events.validate import decode_label_record, parse_timestamp
 
-__all__ = ["LabelRows", "DecodedLabels", "decode_labels", "decode_labels_grouped"]
+__all__ = [
+    "BatchLabels",
+    "DecodedLabels",
+    "LabelRows",
+    "RecordTimes",
+    "decode_label_batches",
+    "decode_labels",
+    "decode_labels_grouped",
+]
 
 _Int = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 
@@ -235,6 +243,51 @@ def decode_labels_grouped(values: Sequence[bytes | None]) -> DecodedLabels:
     """
     rows, rejections = decode_labels(values, [math.nan] * len(values))
     return rows.grouped(), rejections
+
+
+class RecordTimes:
+    """The Kafka times (seconds) of records (with a ``timestamp`` in ms),
+    computed only when asked for: :func:`decode_labels` reads those of the
+    labels without a ``timestamp`` of their own."""
+
+    __slots__ = ("records",)
+
+    def __init__(self, records: Sequence[Any]) -> None:
+        self.records = records
+
+    def __getitem__(self, index: int) -> float:
+        return float(self.records[index].timestamp) / 1000.0
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+@dataclass(slots=True)
+class BatchLabels:
+    """What :func:`decode_label_batches` makes of Kafka record batches: the
+    rows grouped by model (times all filled in), the rejections (by index
+    among the batches' records, in order), and each batch's record keys."""
+
+    rows: LabelRows
+    rejections: list[tuple[int, Rejection]]
+    keys: list[set[bytes]]
+
+
+def decode_label_batches(batches: Sequence[Any]) -> BatchLabels:
+    """:func:`decode_labels` of the records of fetched Kafka record batches
+    (:class:`~streamproc.stream.fetch.RecordBatch`), unpacked here: the
+    worker's decoder processes do it for the labels topic, whose records the
+    worker does not unpack. A label without a ``timestamp`` gets its record's."""
+    from streamproc.stream.fetch import unpacked  # (aiokafka's record batches)
+
+    records: list[Any] = []
+    keys: list[set[bytes]] = []
+    for batch in batches:
+        some = unpacked(batch)
+        records += some
+        keys.append({r.key for r in some} - {None})
+    rows, rejections = decode_labels([r.value for r in records], RecordTimes(records))  # type: ignore[arg-type]
+    return BatchLabels(rows.grouped(), rejections, keys)
 
 
 def _decode_bulk(values: Sequence[bytes | None], timestamps: Sequence[float]) -> LabelRows | None:

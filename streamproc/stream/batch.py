@@ -24,7 +24,8 @@ from streamproc.decode.pool import DecoderPool
 from streamproc.detect.monitor import Monitor
 from streamproc.events.alerts import Alert
 from streamproc.events.columns import EventColumns
-from streamproc.labels.decode import decode_labels_grouped
+from streamproc.labels.decode import decode_label_batches, decode_labels_grouped
+from streamproc.stream.fetch import RecordBatch, unpacked
 
 # One logger for the whole ingestion path; its name predates the split into modules.
 log = logging.getLogger("streamproc.stream.ingest")
@@ -34,6 +35,8 @@ _key, _value = attrgetter("key"), attrgetter("value")  # of a record
 # A fetched record: ``offset``, ``timestamp`` (ms), ``key``, ``value``. The worker's
 # consumer hands out aiokafka's C records, which do not know their topic and
 # partition (:mod:`streamproc.stream.fetch`): those travel beside them ("sources").
+# Of the labels topic it hands out whole record batches (``RecordBatch``), which a
+# decoder process unpacks.
 Record = Any
 
 
@@ -82,10 +85,12 @@ class PolledBatch:
 
     ``generation`` counts the rebalances before the poll: a batch polled before
     partitions moved is dropped (see :class:`~streamproc.stream.ingest.IngestService`).
-    ``records`` are the events topic's, ``labels`` the labels topic's, each
-    with the partition of each record (``sources``, ``label_sources``). ``decoded``
-    gives the events' :class:`DecodedRecords`, or with labels on (``DecoderPool.decode_poll``)
-    those and the labels' rows and rejections.
+    ``records`` are the events topic's, ``labels`` the labels topic's (record
+    batches, :class:`~streamproc.stream.fetch.RecordBatch`, or records), each
+    with its partition (``sources``, ``label_sources``). ``decoded`` gives the
+    events' :class:`DecodedRecords`, or with labels on (``DecoderPool.decode_poll``)
+    those and the labels' :class:`~streamproc.labels.decode.BatchLabels` (or
+    rows and rejections, of records).
     """
 
     records: list[Record]
@@ -184,6 +189,22 @@ def sources_of(
     return records, sources, label_records, label_sources
 
 
+def unpacked_labels(
+    labels: list[Record], sources: list[TopicPartition]
+) -> tuple[list[Record], list[TopicPartition]]:
+    """The records of the labels topic's items (record batches unpacked), each
+    with its partition."""
+    if not any(type(item) is RecordBatch for item in labels):
+        return labels, sources
+    records: list[Record] = []
+    record_sources: list[TopicPartition] = []
+    for item, tp in zip(labels, sources, strict=True):
+        some = unpacked(item) if type(item) is RecordBatch else [item]
+        records += some
+        record_sources += [tp] * len(some)
+    return records, record_sources
+
+
 def record_values(records: Sequence[Record]) -> tuple[list[bytes | None], list[float]]:
     """Values and Kafka timestamps (seconds) of records, for decoding."""
     return [r.value for r in records], [r.timestamp / 1000.0 for r in records]
@@ -202,15 +223,20 @@ def start_decoding(
     keys = {tp: set(map(_key, part)) - {None} for tp, part in batch.items()}
     offsets = {tp: part[-1].offset + 1 for tp, part in batch.items()}
     if labels is None:
-        decoding = decoders.decode(*record_values(records))
-        return PolledBatch(records, sources, decoding, offsets, generation, keys=keys)
+        events = decoders.decode(*record_values(records))
+        return PolledBatch(records, sources, events, offsets, generation, keys=keys)
     values, stamps = record_values(records)
+    decoding: Coroutine[Any, Any, Any]
+    if all(type(item) is RecordBatch for item in label_records):  # unpacked by the decoder
+        decoding = decoders.decode_poll(values, stamps, label_records, decode_label_batches)
+    else:  # (records of an older format, or read_committed with aborts, among them)
+        label_records, label_sources = unpacked_labels(label_records, label_sources)
+        label_values = list(map(_value, label_records))
+        decoding = decoders.decode_poll(values, stamps, label_values, decode_labels_grouped)
     return PolledBatch(
         records,
         sources,
-        decoders.decode_poll(
-            values, stamps, list(map(_value, label_records)), decode_labels_grouped
-        ),
+        decoding,
         offsets,
         generation,
         labels=label_records,

@@ -43,7 +43,7 @@ from streamproc.config import WorkerConfig
 from streamproc.detect.monitor import Monitor
 from streamproc.kafka_security import client_options, start_client
 from streamproc.labels import LabelJoin
-from streamproc.stream.batch import PolledBatch
+from streamproc.stream.batch import PolledBatch, unpacked_labels
 from streamproc.stream.checkpoint import Checkpoint, CheckpointError, decode, encode, snapshot, thaw
 from streamproc.stream.metrics import Metrics
 from streamproc.stream.topics import STATE_RECORD_BYTES
@@ -205,9 +205,10 @@ class Checkpointer:
         """Take out of ``polled`` the events and labels that a restored checkpoint
         already holds; say whether any events, and any labels, were taken out."""
         records, sources = self.unseen(polled.records, polled.sources)
-        labels, label_sources = self.unseen(polled.labels, polled.label_sources)
+        all_labels, all_sources = unpacked_labels(polled.labels, polled.label_sources)
+        labels, label_sources = self.unseen(all_labels, all_sources)
         events_cut = len(records) != len(polled.records)
-        labels_cut = len(labels) != len(polled.labels)
+        labels_cut = len(labels) != len(all_labels)
         polled.records, polled.sources = records, sources
         polled.labels, polled.label_sources = labels, label_sources
         return events_cut, labels_cut

@@ -106,5 +106,6 @@ async def start_consumer(
     )
     consumer.subscribe(topics, listener=listener)
     await start_client(consumer)
-    take_whole_batches(consumer)  # records without a ConsumerRecord each
+    # records without a ConsumerRecord each; the labels topic's not unpacked at all
+    take_whole_batches(consumer, whole=[t for t in topics if t == c.topics.labels])
     return consumer

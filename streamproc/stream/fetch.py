@@ -22,9 +22,18 @@ aiokafka, and the partition is fetched again from the last record handed out
 out). Batches are unpacked only as records are asked for: a fetch of
 megabytes is not held twice, as bytes and as records.
 A fetch that carries aborted transactions (``read_committed``) is taken by
-aiokafka's own ``getall``. If this aiokafka's fetcher is not the one this was
-written for (its private attributes differ), nothing is replaced:
-:func:`take_whole_batches` returns False and ``getmany`` is unchanged.
+aiokafka's own ``getall``.
+
+The records of the topics named ``whole`` are not unpacked at all: each
+record batch is handed out as one :class:`RecordBatch`, its bytes as fetched,
+for a decoder process to unpack (:func:`unpacked`). The worker's labels topic
+is read so: one record a label, mostly, whose unpacking was the largest cost
+of a label in the worker's own process. To keep the fetched bytes, aiokafka's
+fetcher makes its ``MemoryRecords`` through :class:`_KeptBytes`.
+
+If this aiokafka's fetcher is not the one this was written for (its private
+attributes differ), nothing is replaced: :func:`take_whole_batches` returns
+False and ``getmany`` is unchanged.
 
 ``tests/integration/test_fetch.py`` checks it against ``getmany`` on a real
 broker: the same records at the same offsets, the same positions.
@@ -35,6 +44,7 @@ from __future__ import annotations
 import collections
 import logging
 import sys
+from collections.abc import Collection
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
@@ -42,12 +52,15 @@ from aiokafka.errors import CorruptRecordException
 
 log = logging.getLogger(__name__)
 
-__all__ = ["take_whole_batches"]
+__all__ = ["RecordBatch", "take_whole_batches", "unpacked"]
 
 try:
+    from aiokafka.consumer import fetcher as _fetcher_module
     from aiokafka.consumer.fetcher import FetchResult, PartitionRecords
+    from aiokafka.record.default_records import DefaultRecordBatch
 except ImportError:  # another aiokafka layout: getmany as it is
-    FetchResult = PartitionRecords = None  # type: ignore[assignment,misc]
+    FetchResult = PartitionRecords = DefaultRecordBatch = None  # type: ignore[assignment,misc]
+    _fetcher_module = None  # type: ignore[assignment]
 
 # What this module reads and writes of aiokafka's (checked before replacing anything).
 _RESULT = ("_topic_partition", "_partition_records", "check_assignment", "has_more")
@@ -55,9 +68,36 @@ _RESULT_METHODS = ("_update_position", "getall")
 _PARTS = ("_records", "_aborted_transactions", "_check_crcs", "next_fetch_offset")
 
 
-def take_whole_batches(consumer: AIOKafkaConsumer) -> bool:
-    """Make a started ``consumer``'s ``getmany`` hand out C records (see the
-    module doc); False, with nothing changed, if its fetcher is not as expected."""
+class RecordBatch:
+    """A record batch of a partition, as fetched (magic 2): its records from
+    offset ``start`` on are the ones handed out (a fetch from the middle of a
+    batch starts at its first record). ``offset``: its last record's, and
+    ``timestamp``: its first record's time (ms; of them all when the broker
+    stamps the batch), as a record's, so that a batch passes for its records
+    where those are all that is read (committing, pacing). ``key`` is None."""
+
+    __slots__ = ("data", "start", "offset", "timestamp")
+    key = None
+
+    def __init__(self, data: bytes, start: int, offset: int, timestamp: int) -> None:
+        self.data, self.start, self.offset, self.timestamp = data, start, offset, timestamp
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return RecordBatch, (self.data, self.start, self.offset, self.timestamp)
+
+
+def unpacked(batch: RecordBatch) -> list[Any]:
+    """The records of ``batch`` handed out (aiokafka's C records)."""
+    records = list(DefaultRecordBatch(batch.data))
+    if records and records[0].offset < batch.start:
+        records = [r for r in records if r.offset >= batch.start]
+    return records
+
+
+def take_whole_batches(consumer: AIOKafkaConsumer, whole: Collection[str] = ()) -> bool:
+    """Make a started ``consumer``'s ``getmany`` hand out C records, and the
+    record batches of topics ``whole`` as :class:`RecordBatch` (see the module
+    doc); False, with nothing changed, if its fetcher is not as expected."""
     fetcher = getattr(consumer, "_fetcher", None)
     results = getattr(fetcher, "_records", None)
     if (
@@ -65,20 +105,49 @@ def take_whole_batches(consumer: AIOKafkaConsumer) -> bool:
         or type(results) is not collections.OrderedDict
         or not all(hasattr(FetchResult, name) for name in _RESULT_METHODS)
         or not all(hasattr(PartitionRecords, name) for name in ("_unpack_records", "__next__"))
+        or not hasattr(_fetcher_module, "MemoryRecords")
     ):
         log.info("aiokafka's fetcher is not the expected one: records taken one by one")
         return False
-    fetcher._records = _WholeBatchResults(results)  # type: ignore[union-attr]
+    if whole and _fetcher_module.MemoryRecords is not _KeptBytes:
+        _KeptBytes.made_by = _fetcher_module.MemoryRecords
+        _fetcher_module.MemoryRecords = _KeptBytes
+    fetcher._records = _WholeBatchResults(results, frozenset(whole))  # type: ignore[union-attr]
     return True
+
+
+class _KeptBytes:
+    """aiokafka's ``MemoryRecords`` (which keeps its bytes out of reach), with
+    the bytes kept in ``data``."""
+
+    __slots__ = ("data", "_records")
+    made_by: Any = None  # aiokafka's class
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self._records = self.made_by(data)
+
+    def size_in_bytes(self) -> int:
+        return self._records.size_in_bytes()  # type: ignore[no-any-return]
+
+    def has_next(self) -> bool:
+        return self._records.has_next()  # type: ignore[no-any-return]
+
+    def next_batch(self) -> Any:
+        return self._records.next_batch()
 
 
 class _WholeBatchResults(collections.OrderedDict):  # type: ignore[type-arg]
     """The fetcher's results by partition; a fetch result stored here takes its
     records a record batch at a time (:class:`_Taker`)."""
 
+    def __init__(self, results: Any, whole: frozenset[str]) -> None:
+        super().__init__(results)
+        self.whole = whole
+
     def __setitem__(self, tp: Any, result: Any) -> None:
         if type(result) is FetchResult and _usable(result):
-            result.getall = _Taker(result)
+            result.getall = _Taker(result, whole=tp.topic in self.whole)
         super().__setitem__(tp, result)
 
 
@@ -94,15 +163,19 @@ class _Taker:
     as records are asked for (at most ``max_records`` at a time), so that a
     fetch of megabytes is not made into records all at once."""
 
-    __slots__ = ("result", "rest", "at", "end", "fallback", "broken")
+    __slots__ = ("result", "rest", "at", "end", "fallback", "broken", "whole", "data", "pos")
 
-    def __init__(self, result: Any) -> None:
+    def __init__(self, result: Any, whole: bool = False) -> None:
         self.result = result
         self.rest: list[Any] = []  # the records of the batch being handed out
         self.at = 0  # ... from this index on
         self.end = result._partition_records.next_fetch_offset  # after the last batch unpacked
         self.fallback: bool | None = None  # aiokafka's own getall (aborted transactions)
         self.broken = False  # a batch failed its CRC check
+        # whole batches: the fetched bytes, and where the next batch starts in them
+        self.data: bytes | None = getattr(result._partition_records._records, "data", None)
+        self.whole = whole and type(self.data) is bytes
+        self.pos = 0
 
     def __call__(self, max_records: int | None = None) -> list[Any]:
         result = self.result
@@ -145,7 +218,11 @@ class _Taker:
             if part._check_crcs and not batch.validate_crc():
                 self.broken = True
                 raise CorruptRecordException(f"Invalid CRC - {tp}")
-            records = [] if batch.is_control_batch else list(batch)
+            self.whole = self.whole and getattr(batch, "magic", None) == 2  # (else records)
+            if self.whole:
+                records = self._whole(batch)
+            else:
+                records = [] if batch.is_control_batch else list(batch)
             if records and records[0].offset < self.end:  # fetched from its middle
                 records = [r for r in records if r.offset >= self.end]
             self.end = batch.next_offset
@@ -153,6 +230,21 @@ class _Taker:
                 self.rest, self.at = records, 0
                 return True
         return False
+
+    def _whole(self, batch: Any) -> list[Any]:
+        """The next batch (at byte ``pos`` of the fetch: aiokafka reads them in
+        order) as one :class:`RecordBatch`, none for a control batch or one
+        whose records were all handed out before."""
+        at, data = self.pos, self.data
+        assert data is not None
+        self.pos = at + _BATCH_HEAD + int.from_bytes(data[at + 8 : at + 12], "big")
+        if batch.is_control_batch or batch.next_offset <= self.end:
+            return []
+        stamp = batch.max_timestamp if batch.timestamp_type == 1 else batch.first_timestamp
+        return [RecordBatch(data[at : self.pos], self.end, batch.next_offset - 1, stamp)]
+
+
+_BATCH_HEAD = 12  # bytes of a record batch before its length counts: offset, length
 
 
 def _release(result: Any, part: Any) -> None:

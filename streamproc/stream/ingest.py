@@ -51,6 +51,7 @@ from streamproc.config import WorkerConfig
 from streamproc.decode.nogc import no_gc, settle_gc
 from streamproc.decode.pool import DecoderPool
 from streamproc.detect.monitor import Monitor
+from streamproc.labels.decode import BatchLabels
 from streamproc.stream.batch import (
     POLL_BATCHES,
     BatchResult,
@@ -346,6 +347,10 @@ class IngestService(Service):
         label_rows = None  # decoded with the events, in a decoder process
         if self.labels is not None:
             decoded, label_rows = decoded
+            if isinstance(label_rows, BatchLabels):  # the label records' keys, from there
+                for tp, keys in zip(polled.label_sources, label_rows.keys, strict=True):
+                    polled.keys[tp] |= keys
+                self.owned.note_batch({tp: polled.keys[tp] for tp in set(polled.label_sources)})
         checkpoints = self.checkpoints
         if checkpoints is not None and checkpoints.skipping:
             # right after a restore: drop what the models' checkpoints already hold

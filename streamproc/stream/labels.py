@@ -9,8 +9,9 @@ assignor gives to the same worker, so the join of a model is in one process.
 Per judged batch (:meth:`LabelStage.process`, called by the judge after the
 events): the batch's predictions go into the :class:`~streamproc.labels.LabelJoin`,
 then its label records, decoded (:func:`~streamproc.labels.decode_labels`; the
-worker has a decoder process do it with the poll's events,
-:func:`~streamproc.labels.decode.decode_labels_grouped`; malformed ones become
+worker has a decoder process do it with the poll's events, from the record
+batches as fetched, :func:`~streamproc.labels.decode.decode_label_batches`,
+which the worker does not unpack; malformed ones become
 dead letters with ``source.topic`` the labels topic, counted in
 ``streamproc_events_rejected_total`` like the events'), are matched, and the pairs go to
 :meth:`~streamproc.detect.monitor.Monitor.process_labels`; its alerts are
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 
 import numpy as np
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -37,8 +38,8 @@ from streamproc.config import WorkerConfig
 from streamproc.detect.monitor import Monitor
 from streamproc.events.labels import LabelledPredictions
 from streamproc.labels import UNMATCHED_REASONS, JoinSettings, LabelJoin, decode_labels
-from streamproc.labels.decode import DecodedLabels
-from streamproc.stream.batch import BatchResult, Record, dead_letter
+from streamproc.labels.decode import BatchLabels, DecodedLabels, RecordTimes
+from streamproc.stream.batch import BatchResult, Record, dead_letter, unpacked_labels
 from streamproc.stream.metrics import Metrics
 from streamproc.stream.pacing import JoinPacing
 
@@ -203,21 +204,6 @@ class LabelMetrics:
         self.early.set(join.early)
 
 
-class _Stamps:
-    """The records' Kafka times in seconds, computed only when asked for."""
-
-    __slots__ = ("records",)
-
-    def __init__(self, records: list[Record]) -> None:
-        self.records = records
-
-    def __getitem__(self, index: int) -> float:
-        return self.records[index].timestamp / 1000.0
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-
 def _pause_holding(consumer: AIOKafkaConsumer, topic: str, holding: set[int]) -> None:
     """Pause the assigned partitions of ``topic`` in ``holding``, resume the others."""
     assigned = {tp for tp in consumer.assignment() if tp.topic == topic}
@@ -249,35 +235,41 @@ class LabelStage:
 
     def process(
         self,
-        records: list[Record],
+        labels: list[Record],
         result: BatchResult,
         monitor: Monitor,
         *,
-        sources: Sequence[TopicPartition],
+        sources: list[TopicPartition],
         now: float,
-        decoded: DecodedLabels | None = None,
+        decoded: BatchLabels | DecodedLabels | None = None,
     ) -> None:
-        """Join the batch's predictions (``result.columns``) and label ``records``
-        (``sources[i]``: the partition of ``records[i]``); add the alerts and
-        dead letters to ``result``. ``decoded``: the records'
-        :func:`~streamproc.labels.decode.decode_labels_grouped` if done already
-        (by a decoder process); else they are decoded here."""
+        """Join the batch's predictions (``result.columns``) and the labels
+        topic's ``labels`` (record batches or records; ``sources[i]``: the
+        partition of ``labels[i]``); add the alerts and dead letters to
+        ``result``. ``decoded``: what a decoder process made of them
+        (:func:`~streamproc.labels.decode.decode_label_batches`, or of records
+        :func:`~streamproc.labels.decode.decode_labels_grouped`); else they are
+        decoded here."""
+        records, record_sources = labels, sources  # (unpacked only if needed)
         try:
             pairs = self.join.add(result.columns)
             letters = []
-            if records:
-                if decoded is None:
-                    decoded = decode_labels(
-                        [r.value for r in records],
-                        _Stamps(records),  # type: ignore[arg-type]
-                    )
+            if labels:
+                if isinstance(decoded, BatchLabels):
+                    rows, rejections = decoded.rows, decoded.rejections
+                    if rejections:
+                        records, record_sources = unpacked_labels(labels, sources)
+                elif decoded is None:
+                    records, record_sources = unpacked_labels(labels, sources)
+                    values = [r.value for r in records]
+                    rows, rejections = decode_labels(values, RecordTimes(records))  # type: ignore[arg-type]
                 else:
-                    decoded[0].fill_times(lambda index: records[index].timestamp / 1000.0)
-                rows, rejections = decoded
+                    rows, rejections = decoded
+                    rows.fill_times(lambda index: records[index].timestamp / 1000.0)
                 letters = [
                     dead_letter(
                         records[index],
-                        sources[index],
+                        record_sources[index],
                         problem.reason,
                         problem.detail,
                         problem.index,
@@ -289,11 +281,12 @@ class LabelStage:
             result.dead_letters += letters
             result.alerts += alerts
         except Exception as exc:  # noqa: BLE001 - a bug must not stop the stream
-            log.exception("label join failed for a batch of %d label records", len(records))
+            log.exception("label join failed for a batch of %d label records", len(labels))
             detail = f"processing failed: {type(exc).__name__}: {exc}".splitlines()[0]
+            records, record_sources = unpacked_labels(labels, sources)
             result.dead_letters += [
                 dead_letter(r, source, "processing_error", detail)
-                for r, source in zip(records, sources, strict=True)
+                for r, source in zip(records, record_sources, strict=True)
             ]
             pairs = []
         self.metrics.observe(pairs, self.join)

@@ -6,7 +6,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streamproc.stream.fetch import take_whole_batches
+from streamproc.stream.fetch import RecordBatch, take_whole_batches, unpacked
 
 pytestmark = pytest.mark.integration
 
@@ -46,17 +46,25 @@ async def filled_topic(bootstrap: str, records: int) -> str:
 
 
 async def drain(
-    bootstrap: str, topic: str, *, whole: bool, max_records: int, expected: int, seek: int = 0
+    bootstrap: str,
+    topic: str,
+    *,
+    whole: bool,
+    max_records: int,
+    expected: int,
+    seek: int = 0,
+    batches: bool = False,
 ) -> tuple[list[tuple], dict[int, int]]:
     """The ``expected`` records from offset ``seek`` of each partition, as
-    (partition, offset, timestamp, key, value, headers), and the positions then."""
+    (partition, offset, timestamp, key, value, headers), and the positions then.
+    ``batches``: the topic's record batches handed out whole, unpacked here."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, max_partition_fetch_bytes=8192
     )
     await consumer.start()
     try:
         if whole:
-            assert take_whole_batches(consumer)
+            assert take_whole_batches(consumer, whole=[topic] if batches else ())
         tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
         consumer.assign(tps)
         for tp in tps:
@@ -68,6 +76,9 @@ async def drain(
             polled = await consumer.getmany(timeout_ms=500, max_records=max_records)
             assert sum(map(len, polled.values())) <= max_records
             for tp, records in polled.items():
+                if batches:
+                    assert all(type(item) is RecordBatch for item in records)
+                    records = [r for item in records for r in unpacked(item)]  # noqa: PLW2901
                 got += [
                     (tp.partition, r.offset, r.timestamp, r.key, r.value, tuple(r.headers))
                     for r in records
@@ -103,6 +114,25 @@ async def test_a_fetch_from_the_middle_of_a_batch_skips_the_records_before_it(bo
     assert sorted(whole[0]) == sorted(plain[0]) and whole[1] == plain[1]
 
 
+@pytest.mark.parametrize(("max_records", "seek"), [(3, 0), (10_000, 0), (50, 123)])
+async def test_record_batches_handed_out_whole_unpack_to_what_getmany_gives(
+    bootstrap, max_records, seek
+):
+    """The labels topic's way: a record batch a record, unpacked elsewhere (a
+    fetch from the middle of a batch starts at the fetch's offset)."""
+    topic = await filled_topic(bootstrap, 2_000)
+    left = 2_000 - PARTITIONS * seek
+    plain = await drain(
+        bootstrap, topic, whole=False, max_records=max_records, expected=left, seek=seek
+    )
+    whole = await drain(
+        bootstrap, topic, whole=True, max_records=max_records, expected=left, seek=seek,
+        batches=True,
+    )  # fmt: skip
+    assert len(whole[0]) == left and min(offset for _, offset, *_ in whole[0]) == seek
+    assert sorted(whole[0]) == sorted(plain[0]) and whole[1] == plain[1]
+
+
 async def test_another_fetcher_is_left_as_it_is(bootstrap):
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)  # not started: no fetcher yet
     assert take_whole_batches(consumer) is False
@@ -119,8 +149,8 @@ async def test_a_fetch_taken_whole_frees_its_bytes_without_the_cyclic_gc(bootstr
     fetched: list[weakref.ref] = []
     taker_init = fetch._Taker.__init__
 
-    def noting(self, result):
-        taker_init(self, result)
+    def noting(self, result, whole=False):
+        taker_init(self, result, whole)
         fetched.append(weakref.ref(result._partition_records))
 
     monkeypatch.setattr(fetch._Taker, "__init__", noting)

@@ -6,6 +6,8 @@ import pytest
 
 from streamproc.events.validate import decode_label_record, validate_label
 from streamproc.labels import LabelRows, decode_labels
+from streamproc.labels.decode import decode_label_batches
+from tests.record_batches import record_batch
 
 
 def label(event_id="e1", **changes):
@@ -109,3 +111,20 @@ def test_rows_survive_pickling(ids):
         )  # fmt: skip
         assert [type(v) for v in back.values] == [type(v) for v in sent.values]
         assert back.times.tolist() == sent.times.tolist()
+
+
+def test_record_batches_decode_in_a_decoder_as_their_values_would():
+    label = b'{"model_id": "%s", "event_id": "e%d", "label": "yes"}'
+    first = [(b"m", label % (b"m", i)) for i in range(4)]
+    second = [(b"n", label % (b"n", 9)), (b"n", b"not json"), (b"m", label % (b"m", 7))]
+    # the first batch fetched from its middle: its records before offset 102 are not ours
+    decoded = decode_label_batches([record_batch(100, first, 102), record_batch(104, second, 0)])
+    rows = decoded.rows
+    assert rows.event_ids == ["e2", "e3", "e7", "e9"] and rows.groups == [("m", 3), ("n", 4)]
+    assert rows.times.tolist() == [1_102.0, 1_103.0, 1_106.0, 1_104.0]  # their records' times
+    assert [(index, r.reason) for index, r in decoded.rejections] == [(3, "bad_json")]
+    assert decoded.keys == [{b"m"}, {b"m", b"n"}]
+    # the same as decoding the records' values with their times
+    values = [value for _, value in first[2:] + second]
+    again, rejections = decode_labels(values, [1_102.0, 1_103.0, 1_104.0, 1_105.0, 1_106.0])
+    assert again.grouped().event_ids == rows.event_ids and len(rejections) == 1

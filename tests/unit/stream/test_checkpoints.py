@@ -16,6 +16,7 @@ from streamproc.stream.batch import PolledBatch
 from streamproc.stream.checkpoint import decode
 from streamproc.stream.checkpoints import Checkpointer
 from streamproc.stream.metrics import Metrics
+from tests.record_batches import record_batch
 
 CONFIG = WorkerConfig(checkpoint_seconds=5.0)
 EVENTS, LABELS = CONFIG.topics.events, CONFIG.topics.labels
@@ -75,6 +76,24 @@ def test_a_restored_model_skips_the_records_its_checkpoint_holds():
     assert kept == [(101, b"b"), (120, b"a")] and polled.sources == [tp] * 2
     assert not checkpointer2.skipping  # past every restored offset: no more filtering
     assert checkpointer2.unseen(records, [tp] * 4)[0] is records
+
+
+def test_labels_fetched_as_record_batches_are_unpacked_to_skip_what_a_checkpoint_holds():
+    monitor, join, checkpointer = worker()
+    judge(monitor, join, 100, "a")
+    tp, labels = TopicPartition(EVENTS, 3), TopicPartition(LABELS, 3)
+    checkpointer.judged({tp: {b"a"}, labels: {b"a"}}, {tp: 120, labels: 40})
+    ((_, _, value),) = checkpointer.collect(now=1.0)[0]
+    _, _, checkpointer2 = worker()
+    assert checkpointer2._adopt(decode(value))
+    batch = record_batch(38, [(b"a", b"x"), (b"b", b"y"), (b"a", b"z")], start=38)
+    polled = PolledBatch(
+        [], [], decoded=None, offsets={labels: 41}, generation=0,  # type: ignore[arg-type]
+        labels=[batch], label_sources=[labels],
+    )  # fmt: skip
+    assert checkpointer2.drop_restored(polled) == (False, True)  # a label of "a" cut
+    assert [(r.offset, r.value) for r in polled.labels] == [(39, b"y"), (40, b"z")]
+    assert polled.label_sources == [labels] * 2
 
 
 def test_a_model_written_again_keeps_its_restored_offset_as_a_floor():

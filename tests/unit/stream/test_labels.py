@@ -5,10 +5,11 @@ from aiokafka import ConsumerRecord, TopicPartition
 from streamproc.config import WorkerConfig
 from streamproc.detect.monitor import Monitor
 from streamproc.events.columns import EventColumns
-from streamproc.labels.decode import decode_labels_grouped
+from streamproc.labels.decode import decode_label_batches, decode_labels_grouped
 from streamproc.stream.batch import BatchResult
 from streamproc.stream.labels import LabelStage
 from streamproc.stream.metrics import Metrics
+from tests.record_batches import record_batch
 
 
 def record(value: bytes, offset: int = 0) -> ConsumerRecord:
@@ -75,9 +76,10 @@ def test_labels_are_joined_judged_and_measured(monkeypatch):
 
 
 def test_labels_decoded_by_a_decoder_process_are_joined_as_those_decoded_here(monkeypatch):
-    """The worker's decoder processes send grouped rows timed NaN where a label
-    has no timestamp (decode_labels_grouped); the stage gives them their
-    record's Kafka time, and the pairs, dead letters and counts are the same."""
+    """The worker's decoder processes unpack the labels topic's record batches
+    (decode_label_batches), or send grouped rows timed NaN where a label has no
+    timestamp (decode_labels_grouped) that the stage gives its record's Kafka
+    time: the pairs, dead letters and counts are the same as decoded here."""
     got: list = []
     monkeypatch.setattr(
         Monitor, "process_labels", lambda self, b, *, now: got.extend(b) or [], raising=False
@@ -88,8 +90,14 @@ def test_labels_decoded_by_a_decoder_process_are_joined_as_those_decoded_here(mo
         record(b"{oops", 2),
         record(orjson.dumps({"model_id": "m", "event_id": "a", "label": "ok", "timestamp": 9}), 3),
     ]
+    batch = record_batch(0, [(r.key, r.value) for r in records], 0, time_ms=2_000_000)
     outcomes = []
-    for decoded in (None, decode_labels_grouped([r.value for r in records])):
+    for labels, decoded in (
+        (records, None),
+        (records, decode_labels_grouped([r.value for r in records])),
+        ([batch], decode_label_batches([batch])),
+        ([batch], None),
+    ):
         got.clear()
         metrics = Metrics()
         stage = LabelStage(WorkerConfig(), metrics)
@@ -99,9 +107,8 @@ def test_labels_decoded_by_a_decoder_process_are_joined_as_those_decoded_here(mo
             default_timestamp=0.0,
         )
         result = BatchResult(columns=[columns(["a", "b"]), other])
-        stage.process(
-            records, result, Monitor(), sources=sources_of(records), now=0.0, decoded=decoded
-        )
+        sources = sources_of(records)[: len(labels)]
+        stage.process(labels, result, Monitor(), sources=sources, now=0.0, decoded=decoded)
         outcomes.append(
             (
                 [(b.model_id, b.event_ids, b.label_delays().tolist()) for b in got],
@@ -110,7 +117,7 @@ def test_labels_decoded_by_a_decoder_process_are_joined_as_those_decoded_here(mo
                 stage.join.pending,
             )
         )
-    assert outcomes[0] == outcomes[1]
+    assert outcomes[0] == outcomes[1] == outcomes[2] == outcomes[3]
     assert outcomes[0][0] == [("m", ["b", "a"], [1000.0, -991.0]), ("n", ["x"], [1999.0])]
 
 
@@ -121,11 +128,16 @@ def test_a_failing_join_dead_letters_the_label_records(monkeypatch):
         raise RuntimeError("detector bug")
 
     monkeypatch.setattr(Monitor, "process_labels", boom, raising=False)
-    result = BatchResult(columns=[columns(["a"])])
     records = [record(orjson.dumps({"model_id": "m", "event_id": "a", "label": "ok"}))]
-    stage.process(records, result, Monitor(), sources=sources_of(records), now=0.0)
-    (letter,) = result.dead_letters
-    assert letter.reason == "processing_error" and b"detector bug" in dict(letter.headers)["error"]
+    batch = record_batch(0, [(b"m", records[0].value)], 0)  # as the worker fetches them
+    for labels, decoded in ((records, None), ([batch], decode_label_batches([batch]))):
+        result = BatchResult(columns=[columns(["a"])])
+        stage.process(
+            labels, result, Monitor(), sources=sources_of(records), now=0.0, decoded=decoded
+        )
+        (letter,) = result.dead_letters
+        assert letter.reason == "processing_error" and letter.value == records[0].value
+        assert b"detector bug" in dict(letter.headers)["error"]
 
 
 def test_config_labels_settings():
