@@ -151,7 +151,8 @@ def run(polls, replies: list[int], labels: bool) -> dict[str, float]:
     for k, (ev, lab) in enumerate(polls):
         t0 = clock()
         values, stamps = record_values(ev)
-        if stage is None:  # DecoderPool.decode, then .decode_poll: as the worker sends them
+        if stage is None:  # DecoderPool.decode, then .decode_poll (label values: as the worker
+            # sent them before it sent the record batches whole, docs/performance.md "Session 12")
             os.close(pickled_memfd(packed_batch(values, stamps)))
             decoded = received(replies[k])
         else:

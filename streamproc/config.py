@@ -89,8 +89,8 @@ class WorkerConfig:
     group_id: consumer group of the workers (scale out by starting more).
     metrics_port / metrics_host: where ``/metrics``, ``/health``, ``/ready`` are served.
     partitions: partitions of topics the worker creates when missing.
-    max_batch: records of events a batch takes (label records ride along, up
-        to as many again); poll_ms: longest wait for a poll.
+    max_batch: records of events a batch takes (a poll's label records go
+        with its last batch); poll_ms: longest wait for a poll.
     decoders: child processes that decode batches while the worker judges the
         previous one (default 1 on a machine with 2 or more CPUs, else 0: decode
         in the worker's process).

@@ -22,4 +22,5 @@ def record_batch(
         builder.append(i, timestamp=stamps[i], key=key, value=value, headers=[])
     data = bytearray(builder.build())
     data[:8] = base.to_bytes(8, "big")  # the broker gives the batch its offsets
-    return RecordBatch(bytes(data), start, base + len(records) - 1, stamps[0])
+    count = len(records) - max(0, start - base)
+    return RecordBatch(bytes(data), start, base + len(records) - 1, stamps[0], count)

@@ -100,7 +100,8 @@ class PolledBatch:
     generation: int
     labels: list[Record] = field(default_factory=list)  # of the labels topic
     label_sources: list[TopicPartition] = field(default_factory=list)
-    keys: dict[TopicPartition, set[bytes]] = field(default_factory=dict)  # record keys
+    # record keys (of the labels topic's record batches: added once decoded)
+    keys: dict[TopicPartition, set[bytes]] = field(default_factory=dict)
     polled_at: float = field(default_factory=time.perf_counter)
 
 
@@ -231,6 +232,9 @@ def start_decoding(
         decoding = decoders.decode_poll(values, stamps, label_records, decode_label_batches)
     else:  # (records of an older format, or read_committed with aborts, among them)
         label_records, label_sources = unpacked_labels(label_records, label_sources)
+        for record, tp in zip(label_records, label_sources, strict=True):
+            if record.key is not None:
+                keys[tp].add(record.key)
         label_values = list(map(_value, label_records))
         decoding = decoders.decode_poll(values, stamps, label_values, decode_labels_grouped)
     return PolledBatch(

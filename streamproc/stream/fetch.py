@@ -52,7 +52,7 @@ from aiokafka.errors import CorruptRecordException
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RecordBatch", "take_whole_batches", "unpacked"]
+__all__ = ["RecordBatch", "record_count", "take_whole_batches", "unpacked"]
 
 try:
     from aiokafka.consumer import fetcher as _fetcher_module
@@ -70,20 +70,29 @@ _PARTS = ("_records", "_aborted_transactions", "_check_crcs", "next_fetch_offset
 
 class RecordBatch:
     """A record batch of a partition, as fetched (magic 2): its records from
-    offset ``start`` on are the ones handed out (a fetch from the middle of a
-    batch starts at its first record). ``offset``: its last record's, and
-    ``timestamp``: its first record's time (ms; of them all when the broker
-    stamps the batch), as a record's, so that a batch passes for its records
-    where those are all that is read (committing, pacing). ``key`` is None."""
+    offset ``start`` on are the ones handed out (a fetch may start in the
+    middle of a batch). ``offset``: the batch's last offset, and ``timestamp``:
+    its base time (ms; that of them all when the broker stamps the batch), as
+    a record's, so that a batch passes for its records where those are all
+    that is read: committing (past ``offset``), pacing (a batch is held or
+    handed out whole, by its first time: a producer's batch spans its linger
+    time). ``count``: its records from ``start`` on (fewer after compaction,
+    or none). ``key`` is None: the decoder gives the records' keys."""
 
-    __slots__ = ("data", "start", "offset", "timestamp")
+    __slots__ = ("data", "start", "offset", "timestamp", "count")
     key = None
 
-    def __init__(self, data: bytes, start: int, offset: int, timestamp: int) -> None:
+    def __init__(self, data: bytes, start: int, offset: int, timestamp: int, count: int) -> None:
         self.data, self.start, self.offset, self.timestamp = data, start, offset, timestamp
+        self.count = count
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        return RecordBatch, (self.data, self.start, self.offset, self.timestamp)
+        return RecordBatch, (self.data, self.start, self.offset, self.timestamp, self.count)
+
+
+def record_count(items: list[Any]) -> int:
+    """Records among ``items`` (a :class:`RecordBatch` counts its records)."""
+    return sum(item.count if type(item) is RecordBatch else 1 for item in items)
 
 
 def unpacked(batch: RecordBatch) -> list[Any]:
@@ -142,8 +151,8 @@ class _WholeBatchResults(collections.OrderedDict):  # type: ignore[type-arg]
     records a record batch at a time (:class:`_Taker`)."""
 
     def __init__(self, results: Any, whole: frozenset[str]) -> None:
+        self.whole = whole  # (before the results already fetched are stored)
         super().__init__(results)
-        self.whole = whole
 
     def __setitem__(self, tp: Any, result: Any) -> None:
         if type(result) is FetchResult and _usable(result):
@@ -161,7 +170,9 @@ def _usable(result: Any) -> bool:
 class _Taker:
     """``getall`` of one fetch result: its record batches unpacked one at a time,
     as records are asked for (at most ``max_records`` at a time), so that a
-    fetch of megabytes is not made into records all at once."""
+    fetch of megabytes is not made into records all at once; or, for a topic
+    taken ``whole``, handed out as they are, as many as hold ``max_records``
+    records (and one more)."""
 
     __slots__ = ("result", "rest", "at", "end", "fallback", "broken", "whole", "data", "pos")
 
@@ -195,11 +206,14 @@ class _Taker:
             return []
         room = max_records if max_records is not None else sys.maxsize
         out: list[Any] = []
-        while len(out) < room:
+        records = 0  # in the batches handed out whole
+        while len(out) < room and records < room:
             if self.at < len(self.rest):
                 taken = self.rest[self.at : self.at + room - len(out)]
                 self.at += len(taken)
                 out += taken
+                if self.whole:
+                    records += taken[0].count
             elif not self._unpack_next(part, tp):  # every record handed out
                 part.next_fetch_offset = self.end
                 result._update_position()
@@ -241,7 +255,10 @@ class _Taker:
         if batch.is_control_batch or batch.next_offset <= self.end:
             return []
         stamp = batch.max_timestamp if batch.timestamp_type == 1 else batch.first_timestamp
-        return [RecordBatch(data[at : self.pos], self.end, batch.next_offset - 1, stamp)]
+        count = int.from_bytes(data[at + 57 : at + 61], "big")  # the batch's records
+        count -= max(0, self.end - batch.base_offset)  # (not those handed out before)
+        last = batch.next_offset - 1
+        return [RecordBatch(data[at : self.pos], self.end, last, stamp, max(count, 0))]
 
 
 _BATCH_HEAD = 12  # bytes of a record batch before its length counts: offset, length

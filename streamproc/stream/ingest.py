@@ -66,6 +66,7 @@ from streamproc.stream.batch import (
 from streamproc.stream.checkpoints import Checkpointer
 from streamproc.stream.connect import announce, start_consumer, start_producer, wait_for_kafka
 from streamproc.stream.delivery import Committer, deliver
+from streamproc.stream.fetch import record_count
 from streamproc.stream.handover import Handover
 from streamproc.stream.health import (
     PROBE_INTERVAL_S,
@@ -257,8 +258,11 @@ class IngestService(Service):
                 timeout_ms=self.config.poll_ms, max_records=per_batch * POLL_BATCHES
             )
             generation = self.generation  # a rebalance while this poll waits below outdates it
-            taken = sum(map(len, polled.values()))
             labels = self.config.topics.labels if self.labels is not None else None
+            taken = sum(  # records (the labels topic's come as record batches)
+                record_count(part) if tp.topic == labels else len(part)
+                for tp, part in polled.items()
+            )
             self.batch_size.polled(polled, labels)
             if taken >= per_batch:
                 self._backlogged = True

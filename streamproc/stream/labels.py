@@ -40,6 +40,7 @@ from streamproc.events.labels import LabelledPredictions
 from streamproc.labels import UNMATCHED_REASONS, JoinSettings, LabelJoin, decode_labels
 from streamproc.labels.decode import BatchLabels, DecodedLabels, RecordTimes
 from streamproc.stream.batch import BatchResult, Record, dead_letter, unpacked_labels
+from streamproc.stream.fetch import record_count
 from streamproc.stream.metrics import Metrics
 from streamproc.stream.pacing import JoinPacing
 
@@ -281,7 +282,7 @@ class LabelStage:
             result.dead_letters += letters
             result.alerts += alerts
         except Exception as exc:  # noqa: BLE001 - a bug must not stop the stream
-            log.exception("label join failed for a batch of %d label records", len(labels))
+            log.exception("label join failed for a batch's %d label records", record_count(labels))
             detail = f"processing failed: {type(exc).__name__}: {exc}".splitlines()[0]
             records, record_sources = unpacked_labels(labels, sources)
             result.dead_letters += [

@@ -76,8 +76,10 @@ async def drain(
             polled = await consumer.getmany(timeout_ms=500, max_records=max_records)
             assert sum(map(len, polled.values())) <= max_records
             for tp, records in polled.items():
-                if batches:
+                if batches:  # as many batches as hold max_records records, and one more
                     assert all(type(item) is RecordBatch for item in records)
+                    assert sum(item.count for item in records[:-1]) < max_records
+                    assert all(item.count == len(unpacked(item)) for item in records)
                     records = [r for item in records for r in unpacked(item)]  # noqa: PLW2901
                 got += [
                     (tp.partition, r.offset, r.timestamp, r.key, r.value, tuple(r.headers))

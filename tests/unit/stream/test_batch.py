@@ -89,3 +89,21 @@ def test_a_polls_labels_go_with_its_last_batch_of_events_and_are_not_counted():
     # a poll of labels alone is one batch; without a labels topic, labels are counted
     assert list(batches({l0: ["x", "y", "z"]}, 2, "labels")) == [{l0: ["x", "y", "z"]}]
     assert len(list(batches(polled, 2))) == 4
+
+
+async def test_a_poll_of_record_batches_and_records_of_labels_keeps_every_labels_key():
+    """Record batches of the labels topic among plain records (an older format,
+    aborted transactions): all unpacked here, and every record's key noted."""
+    from streamproc.decode.pool import DecoderPool
+    from streamproc.stream.batch import start_decoding
+    from tests.record_batches import record_batch
+
+    l0, l1 = TopicPartition("labels", 0), TopicPartition("labels", 1)
+    label = b'{"model_id": "m1", "event_id": "e", "label": "ok"}'
+    poll = {l0: [record_batch(0, [(b"m1", label)], 0)], l1: [record(label, 5, key=b"m2")]}
+    with DecoderPool(0) as pool:
+        polled = start_decoding(poll, pool, 0, labels="labels")
+        await polled.decoded
+    assert polled.keys == {l0: {b"m1"}, l1: {b"m2"}}
+    assert [r.offset for r in polled.labels] == [0, 5] and polled.label_sources == [l0, l1]
+    assert polled.offsets == {l0: 1, l1: 6}
