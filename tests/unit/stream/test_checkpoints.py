@@ -78,14 +78,21 @@ def test_a_restored_model_skips_the_records_its_checkpoint_holds():
     assert checkpointer2.unseen(records, [tp] * 4)[0] is records
 
 
-def test_labels_fetched_as_record_batches_are_unpacked_to_skip_what_a_checkpoint_holds():
+def restored(offsets: dict[TopicPartition, int]) -> Checkpointer:
+    """The checkpointer of a new worker that restored model "a", checkpointed
+    with its records judged up to ``offsets``."""
     monitor, join, checkpointer = worker()
     judge(monitor, join, 100, "a")
-    tp, labels = TopicPartition(EVENTS, 3), TopicPartition(LABELS, 3)
-    checkpointer.judged({tp: {b"a"}, labels: {b"a"}}, {tp: 120, labels: 40})
+    checkpointer.judged({tp: {b"a"} for tp in offsets}, offsets)
     ((_, _, value),) = checkpointer.collect(now=1.0)[0]
-    _, _, checkpointer2 = worker()
-    assert checkpointer2._adopt(decode(value))
+    _, _, again = worker()
+    assert again._adopt(decode(value))
+    return again
+
+
+def test_labels_fetched_as_record_batches_are_unpacked_to_skip_what_a_checkpoint_holds():
+    tp, labels = TopicPartition(EVENTS, 3), TopicPartition(LABELS, 3)
+    checkpointer2 = restored({tp: 120, labels: 40})
     batch = record_batch(38, [(b"a", b"x"), (b"b", b"y"), (b"a", b"z")], start=38)
     polled = PolledBatch(
         [], [], decoded=None, offsets={labels: 41}, generation=0,  # type: ignore[arg-type]
@@ -97,13 +104,8 @@ def test_labels_fetched_as_record_batches_are_unpacked_to_skip_what_a_checkpoint
 
 
 def test_a_model_written_again_keeps_its_restored_offset_as_a_floor():
-    monitor, join, checkpointer = worker()
-    judge(monitor, join, 100, "a")
     tp, labels = TopicPartition(EVENTS, 3), TopicPartition(LABELS, 3)
-    checkpointer.judged({tp: {b"a"}, labels: {b"a"}}, {tp: 120, labels: 40})
-    ((_, _, value),) = checkpointer.collect(now=1.0)[0]
-    monitor2, join2, checkpointer2 = worker()
-    checkpointer2._adopt(decode(value))
+    checkpointer2 = restored({tp: 120, labels: 40})
     checkpointer2.judged({tp: {b"a"}}, {tp: 130})  # events judged, no labels yet
     ((_, _, again),) = checkpointer2.collect(now=2.0)[0]
     assert (decode(again).events_offset, decode(again).labels_offset) == (130, 40)
