@@ -25,7 +25,7 @@ from streamproc.detect.monitor import Monitor
 from streamproc.events.alerts import Alert
 from streamproc.events.columns import EventColumns
 from streamproc.labels.decode import decode_label_batches, decode_labels_grouped
-from streamproc.stream.fetch import RecordBatch, unpacked
+from streamproc.stream.fetch import RecordBatch, record_count, unpacked
 
 # One logger for the whole ingestion path; its name predates the split into modules.
 log = logging.getLogger("streamproc.stream.ingest")
@@ -103,6 +103,13 @@ class PolledBatch:
     # record keys (of the labels topic's record batches: added once decoded)
     keys: dict[TopicPartition, set[bytes]] = field(default_factory=dict)
     polled_at: float = field(default_factory=time.perf_counter)
+
+    def add_label_keys(self, keys: list[set[bytes]]) -> dict[TopicPartition, set[bytes]]:
+        """Note the keys of each of ``labels`` (record batches, whose keys the
+        decoder gives); the keys of the labels partitions."""
+        for tp, found in zip(self.label_sources, keys, strict=True):
+            self.keys[tp] |= found
+        return {tp: self.keys[tp] for tp in set(self.label_sources)}
 
 
 def events_first(
@@ -190,6 +197,11 @@ def sources_of(
     return records, sources, label_records, label_sources
 
 
+def _records_of(items: list[Record]) -> list[Record]:
+    """Records and record batches as records (the batches unpacked)."""
+    return [r for item in items for r in (unpacked(item) if type(item) is RecordBatch else [item])]
+
+
 def unpacked_labels(
     labels: list[Record], sources: list[TopicPartition]
 ) -> tuple[list[Record], list[TopicPartition]]:
@@ -200,10 +212,18 @@ def unpacked_labels(
     records: list[Record] = []
     record_sources: list[TopicPartition] = []
     for item, tp in zip(labels, sources, strict=True):
-        some = unpacked(item) if type(item) is RecordBatch else [item]
+        some = _records_of([item])
         records += some
         record_sources += [tp] * len(some)
     return records, record_sources
+
+
+def records_in(polled: dict[TopicPartition, list[Record]], labels: str | None) -> int:
+    """The records of a poll (a record batch of the labels topic counts its
+    records; the events' are counted without a look at each)."""
+    return sum(
+        record_count(part) if tp.topic == labels else len(part) for tp, part in polled.items()
+    )
 
 
 def record_values(records: Sequence[Record]) -> tuple[list[bytes | None], list[float]]:
@@ -220,21 +240,22 @@ def start_decoding(
 ) -> PolledBatch:
     """Start decoding a polled batch; ``labels``: the labels topic (None: labels
     off), whose records are decoded with the events, in a decoder process."""
+    offsets = {tp: part[-1].offset + 1 for tp, part in batch.items()}  # (a batch: its last)
+    label_parts = [part for tp, part in batch.items() if tp.topic == labels]
+    whole = all(type(item) is RecordBatch for part in label_parts for item in part)
+    if not whole:  # records of an older format, or read_committed with aborts, among them
+        batch = {
+            tp: _records_of(part) if tp.topic == labels else part for tp, part in batch.items()
+        }
     records, sources, label_records, label_sources = sources_of(batch, labels)
     keys = {tp: set(map(_key, part)) - {None} for tp, part in batch.items()}
-    offsets = {tp: part[-1].offset + 1 for tp, part in batch.items()}
     if labels is None:
         events = decoders.decode(*record_values(records))
         return PolledBatch(records, sources, events, offsets, generation, keys=keys)
     values, stamps = record_values(records)
-    decoding: Coroutine[Any, Any, Any]
-    if all(type(item) is RecordBatch for item in label_records):  # unpacked by the decoder
+    if whole:  # the record batches are unpacked by the decoder process
         decoding = decoders.decode_poll(values, stamps, label_records, decode_label_batches)
-    else:  # (records of an older format, or read_committed with aborts, among them)
-        label_records, label_sources = unpacked_labels(label_records, label_sources)
-        for record, tp in zip(label_records, label_sources, strict=True):
-            if record.key is not None:
-                keys[tp].add(record.key)
+    else:
         label_values = list(map(_value, label_records))
         decoding = decoders.decode_poll(values, stamps, label_values, decode_labels_grouped)
     return PolledBatch(

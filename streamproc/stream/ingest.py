@@ -61,12 +61,12 @@ from streamproc.stream.batch import (
     outputs,
     process_safely,
     record_values,
+    records_in,
     start_decoding,
 )
 from streamproc.stream.checkpoints import Checkpointer
 from streamproc.stream.connect import announce, start_consumer, start_producer, wait_for_kafka
 from streamproc.stream.delivery import Committer, deliver
-from streamproc.stream.fetch import record_count
 from streamproc.stream.handover import Handover
 from streamproc.stream.health import (
     PROBE_INTERVAL_S,
@@ -259,10 +259,7 @@ class IngestService(Service):
             )
             generation = self.generation  # a rebalance while this poll waits below outdates it
             labels = self.config.topics.labels if self.labels is not None else None
-            taken = sum(  # records (the labels topic's come as record batches)
-                record_count(part) if tp.topic == labels else len(part)
-                for tp, part in polled.items()
-            )
+            taken = records_in(polled, labels)
             self.batch_size.polled(polled, labels)
             if taken >= per_batch:
                 self._backlogged = True
@@ -352,9 +349,7 @@ class IngestService(Service):
         if self.labels is not None:
             decoded, label_rows = decoded
             if isinstance(label_rows, BatchLabels):  # the label records' keys, from there
-                for tp, keys in zip(polled.label_sources, label_rows.keys, strict=True):
-                    polled.keys[tp] |= keys
-                self.owned.note_batch({tp: polled.keys[tp] for tp in set(polled.label_sources)})
+                self.owned.note_batch(polled.add_label_keys(label_rows.keys))
         checkpoints = self.checkpoints
         if checkpoints is not None and checkpoints.skipping:
             # right after a restore: drop what the models' checkpoints already hold
